@@ -1,0 +1,3 @@
+module taskscope/bench/go
+
+go 1.19

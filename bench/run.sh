@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# bench/run.sh - runs every benchmark shape for taskscope, Go and pthreads
+# and prints a Markdown table of medians (also saved to
+# $BENCH_OUT/results.md).  `make bench` builds the programs and calls this.
+#
+# Fairness: each round runs every shape once for each implementation, one
+# process at a time, with the order of the implementations rotated from
+# shape to shape and round to round, so that drift and noise (other load,
+# frequency changes) hit all three sides alike.  A program that fails,
+# times out or prints no RESULT line counts as a failed sample, never as a
+# number.
+#
+# Environment:
+#   BENCH_RUNS     rounds (default 5); the table shows medians
+#   BENCH_OUT      build directory holding the programs (default build/bench)
+#   BENCH_TIMEOUT  seconds allowed per program run (default 120)
+#   BENCH_ONLY     space-separated row ids to run (default: all), e.g.
+#                  BENCH_ONLY="yield pingpong"
+#   BENCH_DIV      divide every iteration count by this (default 1): quick
+#                  smoke runs; the numbers are then less steady
+# Outputs in $BENCH_OUT: results.md (the table), raw.tsv (every sample),
+# logs/ (stdout+stderr of every run, INFO lines included).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+OUT=${BENCH_OUT:-build/bench}
+RUNS=${BENCH_RUNS:-5}
+TIMEOUT=${BENCH_TIMEOUT:-120}
+ONLY=${BENCH_ONLY:-}
+DIV=${BENCH_DIV:-1}
+IMPLS=(tsk go pthread)
+declare -A BIN=([tsk]=$OUT/tsk_bench [go]=$OUT/go_bench [pthread]=$OUT/pthread_bench)
+
+# One line per table row:
+#   id | program shape | workers | unit | better | iterations for tsk, go,
+#   pthread | target ("×" of Go, in the ratio's sense, or -) | label
+# Iterations are sized so that each timed run lasts roughly 0.1-0.5 s; the
+# pthreads counts are smaller where a kernel thread per operation makes a
+# run last seconds (results are per operation, so the counts differ
+# without changing what is measured).
+SHAPES=(
+	"yield|yield|2|ns/yield|lower|2000000|2000000|1000000|2|yield, 2 tasks, 2 workers"
+	"yield_1w|yield|1|ns/yield|lower|2000000|2000000|100000|-|yield, 2 tasks, 1 worker (every yield switches)"
+	"spawn_join|spawn_join|2|ns/task|lower|500000|500000|10000|2|spawn + join, one at a time"
+	"spawn_batch|spawn_batch|2|ns/task|lower|500000|500000|10000|-|spawn 1000, then join all"
+	"pingpong|pingpong|2|ns/roundtrip|lower|500000|500000|30000|2|ping-pong over 2 rendezvous channels"
+	"chan_1x1|chan_1x1|2|msgs/s|higher|2000000|2000000|2000000|-|channel cap 128, 1 producer / 1 consumer"
+	"chan_4x4|chan_4x4|2|msgs/s|higher|2000000|2000000|1000000|-|channel cap 128, 4 producers / 4 consumers"
+	"mutex_4|mutex_4|2|ns/op|lower|2000000|2000000|2000000|-|mutex, 4 contenders, lock+inc+unlock"
+	"idle_mem|idle_mem|2|B/task|lower|100000|100000|10000|0.5|memory per idle task blocked on a channel"
+)
+
+mkdir -p "$OUT/logs" || exit 1
+RAW=$OUT/raw.tsv
+RESULTS=$OUT/results.md
+: >"$RAW"
+
+selected() {
+	[ -z "$ONLY" ] && return 0
+	case " $ONLY " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# run_one ROUND ID IMPL SHAPE ITERS WORKERS: appends one sample to raw.tsv:
+# a number, NA (program not built) or FAIL:<exit status> (124: timeout).
+run_one() {
+	local round=$1 id=$2 impl=$3 shape=$4 iters=$5 workers=$6
+	local bin=${BIN[$impl]} log=$OUT/logs/$impl-$id-$round.log out rc val
+	if [ ! -x "$bin" ]; then
+		printf '%s\t%s\t%s\tNA\n' "$round" "$id" "$impl" >>"$RAW"
+		return
+	fi
+	out=$(timeout "$TIMEOUT" "$bin" "$shape" "$iters" "$workers" 2>"$log")
+	rc=$?
+	printf '%s\n' "$out" >>"$log"
+	val=$(awk -v s="$shape" '$1 == "RESULT" && $2 == s { print $3; exit }' <<<"$out")
+	if [ "$rc" -ne 0 ] || [ -z "$val" ]; then
+		val="FAIL:$rc"
+		printf '\n  %s %s failed (status %s%s), see %s\n ' "$impl" "$id" "$rc" \
+			"$([ "$rc" -eq 124 ] && echo ": timeout")" "$log" >&2
+	fi
+	printf '%s\t%s\t%s\t%s\n' "$round" "$id" "$impl" "$val" >>"$RAW"
+}
+
+# ---- measure -------------------------------------------------------------
+
+start=$(date +%s)
+for ((round = 1; round <= RUNS; round++)); do
+	printf 'round %d/%d:' "$round" "$RUNS" >&2
+	k=0
+	for spec in "${SHAPES[@]}"; do
+		IFS='|' read -r id shape workers unit better it_tsk it_go it_pt target label <<<"$spec"
+		k=$((k + 1))
+		selected "$id" || continue
+		printf ' %s' "$id" >&2
+		declare -A ITERS=([tsk]=$((it_tsk / DIV)) [go]=$((it_go / DIV)) [pthread]=$((it_pt / DIV)))
+		for ((j = 0; j < ${#IMPLS[@]}; j++)); do
+			impl=${IMPLS[$(((j + round + k) % ${#IMPLS[@]}))]}
+			run_one "$round" "$id" "$impl" "$shape" "${ITERS[$impl]}" "$workers"
+		done
+	done
+	printf ' (%ds)\n' "$(($(date +%s) - start))" >&2
+done
+
+# ---- summarise -----------------------------------------------------------
+
+# stats ID IMPL: prints "median min max ok total na lastfail" over the
+# samples (lastfail: the exit status of the last failed run, or -).
+stats() {
+	awk -F'\t' -v id="$1" -v im="$2" '
+		$2 == id && $3 == im {
+			total++
+			if ($4 == "NA") na++
+			else if ($4 ~ /^FAIL:/) fail = substr($4, 6)
+			else if ($4 ~ /^[0-9.eE+-]+$/) v[ok++] = $4 + 0
+		}
+		END {
+			if (fail == "") fail = "-"
+			if (ok == 0) { printf "- - - 0 %d %d %s\n", total, na, fail; exit }
+			for (i = 1; i < ok; i++)        # insertion sort: a handful of samples
+				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+			med = ok % 2 ? v[(ok - 1) / 2] : (v[ok / 2 - 1] + v[ok / 2]) / 2
+			printf "%.6g %.6g %.6g %d %d %d %s\n", med, v[0], v[ok - 1], ok, total, na, fail
+		}' "$RAW"
+}
+
+# fmt_value UNIT VALUE: a number as shown in the table.
+fmt_value() {
+	awk -v u="$1" -v x="$2" 'BEGIN {
+		if (u == "msgs/s") printf "%.2f M", x / 1e6
+		else if (x < 100) printf "%.1f", x
+		else printf "%.0f", x
+	}'
+}
+
+# cell ID IMPL UNIT: "median ±spread%" plus failures, "n/a" or "FAIL".
+cell() {
+	local med min max ok total na fail s
+	read -r med min max ok total na fail <<<"$(stats "$1" "$2")"
+	if [ "$ok" -eq 0 ]; then
+		if [ "$total" -gt 0 ] && [ "$na" -eq "$total" ]; then
+			echo "n/a (not built)"
+		elif [ "$fail" = 124 ]; then
+			echo "FAIL (timeout)"
+		else
+			echo "FAIL (status $fail)"
+		fi
+		return
+	fi
+	s="$(fmt_value "$3" "$med") ±$(awk -v a="$min" -v b="$max" -v m="$med" \
+		'BEGIN { printf "%.0f%%", (m > 0 ? (b - a) / 2 / m * 100 : 0) }')"
+	[ "$ok" -lt "$total" ] && s="$s ($((total - ok))/$total failed)"
+	echo "$s"
+}
+
+median_of() {
+	local med rest
+	read -r med rest <<<"$(stats "$1" "$2")"
+	echo "$med"
+}
+
+cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit yet")
+dirty=""
+export GIT_OPTIONAL_LOCKS=0 # read-only: never refresh the index
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=" (with uncommitted changes)"
+
+{
+	echo "# taskscope runtime benchmarks"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); taskscope commit: $commit$dirty"
+	echo "- CPU: ${cpu:-unknown}; online CPUs (nproc): $(nproc); kernel $(uname -r)"
+	echo "- $(go version 2>/dev/null || echo 'go: not installed'); $(${CC:-cc} --version 2>/dev/null | head -n 1)"
+	echo "- $RUNS rounds; each cell is the median, ± half the min-max range in % of it;"
+	echo "  implementations interleaved within each round in rotating order."
+	echo "- TASKSCOPE=${TASKSCOPE:-<unset: probes on>}"
+	[ "$DIV" != 1 ] && echo "- **BENCH_DIV=$DIV: iteration counts divided by $DIV (smoke run)**"
+	echo
+	echo "| shape | unit | taskscope | Go | pthreads | × vs Go (>1: taskscope better) | target | met |"
+	echo "|---|---|--:|--:|--:|--:|--:|:-:|"
+	for spec in "${SHAPES[@]}"; do
+		IFS='|' read -r id shape workers unit better it_tsk it_go it_pt target label <<<"$spec"
+		selected "$id" || continue
+		shown_unit=$unit
+		[ "$unit" = msgs/s ] && shown_unit="M msgs/s"
+		t=$(median_of "$id" tsk)
+		g=$(median_of "$id" go)
+		ratio="-"
+		if [ "$t" != "-" ] && [ "$g" != "-" ]; then
+			ratio=$(awk -v t="$t" -v g="$g" -v b="$better" \
+				'BEGIN { r = (b == "lower" ? g / t : t / g); printf "%.2f", r }')
+		fi
+		tgt="-"
+		met="-"
+		if [ "$target" != "-" ]; then
+			tgt="≥ ${target}×"
+			if [ "$ratio" != "-" ]; then
+				met=$(awk -v r="$ratio" -v x="$target" 'BEGIN { print ((r >= x) ? "yes" : "**no**") }')
+			fi
+		fi
+		[ "$ratio" != "-" ] && ratio="${ratio}×"
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$shown_unit" \
+			"$(cell "$id" tsk "$unit")" "$(cell "$id" go "$unit")" \
+			"$(cell "$id" pthread "$unit")" "$ratio" "$tgt" "$met"
+	done
+	cat <<'EOF'
+
+"× vs Go" is how many times better taskscope does than Go: Go/taskscope
+for time and memory per operation (lower is better), taskscope/Go for
+throughput (higher is better).  The targets (issue 2) in those terms:
+yield, ping-pong and spawn+join at most half of Go's time (≥ 2×), an idle
+task at most twice a goroutine's memory (≥ 0.5×).
+
+How each shape is measured (taskscope / Go / pthreads; sources in bench/):
+
+- Workers: tsk_config.workers, GOMAXPROCS, and for pthreads the CPU
+  affinity of the process (CPUs 0..workers-1).  With 2 workers on this
+  2-CPU machine the pthreads are not pinned; with 1 worker they are all
+  pinned to CPU 0.  Each timed run follows a warm-up of a tenth of its size
+  (except memory), all in the same process.
+- yield: two tasks each call tsk_yield() / runtime.Gosched() /
+  sched_yield() in a loop; total time / total calls.  With 2 workers each
+  task may have a worker to itself, so a call need not switch; the
+  1-worker row forces a switch on every call (pthreads: both threads
+  pinned to one CPU, so sched_yield switches kernel threads).
+- spawn + join: spawn a task that returns at once and join it (Go: go
+  func + sync.WaitGroup; pthreads: pthread_create + pthread_join); the
+  batch variant spawns 1000 and then joins them all.
+- ping-pong: the root task and one other bounce a counter over two
+  capacity-0 channels (Go: unbuffered chans; pthreads: two one-slot
+  mailboxes, each a mutex + condvar); ns per round trip.
+- channel throughput: capacity 128 of int64; producers send 2M values in
+  all (pthreads 1M for 4/4), consumers drain until the channel is closed
+  (pthreads: a mutex + 2 condvars ring buffer); every value is checked.
+- mutex: 4 tasks share 2M lock / counter++ / unlock rounds (Go:
+  sync.Mutex; pthreads: default glibc mutex).  taskscope's mutex hands
+  off in FIFO order; Go's and glibc's let a running locker barge.
+- memory: 100k tasks (taskscope, Go) block forever on a receive from one
+  channel; resident memory (exact, from /proc/self/smaps_rollup) before
+  and after, divided by the count; then the channel is closed and they
+  exit.  pthreads: 10k threads with the default 8 MiB stack blocked on one
+  condvar, because every thread stack is 2 mappings (stack + guard) and
+  vm.max_map_count (65530 here) caps a process near 32k threads; the 16 KiB
+  kernel stack per thread is not in RSS (see INFO lines in logs/).
+EOF
+} >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
+
+cat "$RESULTS"
+echo
+echo "saved: $RESULTS (samples: $RAW, logs: $OUT/logs/)" >&2

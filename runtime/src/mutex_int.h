@@ -1,0 +1,43 @@
+/*
+ * mutex_int.h - the private interface of the lock family (mutex.c,
+ * rwlock.c, sem.c, wg.c, cond.c): what cond.c needs of mutex.c, and the
+ * waiter counts the unit tests (and later the inspector) read.
+ *
+ * tsk_cond_wait must give its mutex back before it parks and own it again on
+ * every return, even after a timeout or a cancellation; the calls below are
+ * the two halves of that, kept out of the public API because a user-visible
+ * uncancellable lock would break the "every blocking call is a cancellation
+ * point" rule of SPEC.md §3.
+ */
+#ifndef MUTEX_INT_H
+#define MUTEX_INT_H
+
+#include <stdbool.h>
+
+#include "taskscope.h"
+
+/* Whether m is locked by the task `self` (which must be non-NULL: a lock
+ * taken outside any task belongs to no task).  Takes m's spinlock, so the
+ * answer is exact when self is the calling task: only the owner can change
+ * it from true to false, and only self can make it true. */
+bool mutex__owned_by(tsk_mutex *m, const tsk_task *self);
+
+/* Locks m for the calling task, waiting as long as it takes and ignoring the
+ * task's cancellation, both before and while it waits; `site` (may be NULL)
+ * is shown by the inspector while the task waits.  Must be called from a
+ * task, with no spinlock held.  Returns 0, or -EPERM outside a task. */
+int mutex__lock_uncancellable(tsk_mutex *m, const tsk_site *site);
+
+/* ---- queries ----------------------------------------------------------- */
+
+/* The number of tasks inside a blocking call on the object: queued, or
+ * woken by a timeout or cancellation and not yet gone (the count destroy
+ * checks).  Each takes the object's spinlock; the answer is a snapshot.
+ * Tests use them to know that a task has really parked before they act. */
+unsigned mutex__nwait(tsk_mutex *m);
+unsigned rwlock__nwait(tsk_rwlock *l);
+unsigned sem__nwait(tsk_sem *s);
+unsigned wg__nwait(tsk_wg *g);
+unsigned cond__nwait(tsk_cond *c);
+
+#endif /* MUTEX_INT_H */

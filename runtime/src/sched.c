@@ -1,0 +1,699 @@
+/*
+ * sched.c - workers, run queues, parking, and tsk_run.
+ *
+ * N workers (threads; worker 0 is the thread that called tsk_run) each run
+ * a scheduler loop on their own thread stack: pick a task, switch to it,
+ * and when it switches back, do what it asked (requeue it after a yield,
+ * settle its park, or bury it after it returned).  Where the next task
+ * comes from, in order:
+ *
+ *   1. every 61st step, the global queue (so it is never starved);
+ *   2. run-next: the task most recently woken by a task of this worker, so a
+ *      ping-pong stays on one CPU (a cross-CPU wake-up costs ~100 us on the
+ *      reference machine; a local switch costs nanoseconds).  At most 32
+ *      run-next picks in a row, then the local queue gets a turn;
+ *   3. the local queue (FIFO), then the global queue (a batch);
+ *   4. due timers;
+ *   5. stealing half of another worker's queue (spinning a few rounds;
+ *      a victim's run-next is taken only if the victim has not moved on for
+ *      the whole spin, i.e. it is stuck in a long task);
+ *   6. parking on a futex, with the nearest timer deadline as timeout.
+ *
+ * Wake-ups avoid thundering herds as Go does: work pushed to a queue wakes
+ * one parked worker only if none is spinning already, and that worker
+ * starts out spinning.  A task woken into run-next wakes nobody: its waker's
+ * worker will run it next.
+ *
+ * Clean exit: when the root task has returned, the runtime keeps going until
+ * every task has returned.  When the last worker goes idle (nothing can run
+ * any more) it cancels every blocked task; they return -ECANCELED from their
+ * blocking call and finish.  When the live count reaches zero all workers
+ * leave their loops and tsk_run joins their threads.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched_int.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define RT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RT_TSAN 1
+#endif
+#endif
+#ifdef RT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef RT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#define RT_SPIN_ROUNDS 8 /* steal rounds before parking */
+
+static __thread rt_worker *tls_worker;
+
+/* Not inlined: a task may resume on another thread, and the compiler must
+ * not reuse a thread-local address computed before a context switch. */
+__attribute__((noinline)) rt_worker *rt__worker(void)
+{
+	rt_worker *w = tls_worker;
+	__asm__ __volatile__("" ::: "memory");
+	return w;
+}
+
+tsk_task *rt__self(void)
+{
+	rt_worker *w = rt__worker();
+	return w ? w->cur : NULL;
+}
+
+/* ---- futex ------------------------------------------------------------ */
+
+static void futex_wait(atomic_uint *addr, unsigned val, int64_t deadline)
+{
+	struct timespec ts, *tp = NULL;
+	if (deadline != INT64_MAX) {
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		tp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout */
+	syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tp, NULL,
+	        FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake(atomic_uint *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+}
+
+/* ---- context switches ------------------------------------------------- */
+
+static void task_stack_bounds(tsk_task *t, void **lo, size_t *len)
+{
+	size_t guard = t->stack.guarded ? (size_t)sysconf(_SC_PAGESIZE) : 0;
+	*lo = (char *)t->stack.base + guard;
+	*len = (size_t)((char *)t - (char *)*lo);
+}
+
+/* Scheduler -> task.  Returns when the task switches back. */
+static void switch_to_task(rt_worker *w, tsk_task *t)
+{
+#ifdef RT_ASAN
+	void *fake = NULL, *lo;
+	size_t len;
+	task_stack_bounds(t, &lo, &len);
+	__sanitizer_start_switch_fiber(&fake, lo, len);
+#endif
+#ifdef RT_TSAN
+	__tsan_switch_to_fiber(t->tsan_fiber, 0);
+#endif
+	rt__ctx_switch(&w->sched_ctx, &t->ctx);
+#ifdef RT_ASAN
+	__sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+/* Task -> scheduler of worker w (the caller's current worker).  Returns when
+ * the task is resumed, possibly on another worker: do not reuse w. */
+void rt__switch_to_sched(rt_worker *w, int post)
+{
+	tsk_task *t = w->cur;
+	w->post = post;
+#ifdef RT_ASAN
+	/* a task that exits passes NULL so ASan frees its fake stack */
+	__sanitizer_start_switch_fiber(post == RT_POST_EXIT ? NULL : &t->asan_fake, w->stack_lo,
+	                               w->stack_len);
+#endif
+#ifdef RT_TSAN
+	__tsan_switch_to_fiber(w->tsan_fiber, 0);
+#endif
+	rt__ctx_switch(&t->ctx, &w->sched_ctx);
+#ifdef RT_ASAN
+	__sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
+#endif
+}
+
+/* First code of every task, on its own stack (see rt__ctx_init). */
+static void task_entry(void *arg)
+{
+	tsk_task *t = arg;
+#ifdef RT_ASAN
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	t->result = t->fn(t->arg);
+	rt__switch_to_sched(rt__worker(), RT_POST_EXIT);
+	__builtin_unreachable();
+}
+
+/* Sets up t's first context; called by rt__task_create. */
+void rt__task_init_ctx(tsk_task *t)
+{
+	void *lo;
+	size_t len;
+	task_stack_bounds(t, &lo, &len);
+	rt__ctx_init(&t->ctx, lo, t, task_entry, t);
+#ifdef RT_TSAN
+	t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+void rt__task_fini_ctx(tsk_task *t)
+{
+#ifdef RT_TSAN
+	if (t->tsan_fiber)
+		__tsan_destroy_fiber(t->tsan_fiber);
+	t->tsan_fiber = NULL;
+#else
+	(void)t;
+#endif
+}
+
+/* ---- queues and wake-ups ---------------------------------------------- */
+
+static void global_push_list(rt_runtime *rt, tsk_task *head, tsk_task *tail, long n)
+{
+	tail->next = NULL;
+	rt__spin_lock(&rt->gq_lock);
+	if (rt->gq_tail)
+		rt->gq_tail->next = head;
+	else
+		rt->gq_head = head;
+	rt->gq_tail = tail;
+	atomic_fetch_add_explicit(&rt->gq_len, n, memory_order_relaxed);
+	rt__spin_unlock(&rt->gq_lock);
+}
+
+/* Takes up to max tasks from the global queue: returns the first, puts the
+ * rest on w's local queue. */
+static tsk_task *global_get(rt_worker *w, long max)
+{
+	rt_runtime *rt = w->rt;
+	if (atomic_load_explicit(&rt->gq_len, memory_order_relaxed) == 0)
+		return NULL;
+	rt__spin_lock(&rt->gq_lock);
+	long len = atomic_load_explicit(&rt->gq_len, memory_order_relaxed);
+	long n = len / rt->nworkers + 1;
+	if (n > len)
+		n = len;
+	if (n > max)
+		n = max;
+	if (n > RT_RUNQ_SIZE / 2)
+		n = RT_RUNQ_SIZE / 2;
+	tsk_task *first = rt->gq_head;
+	if (!first) {
+		rt__spin_unlock(&rt->gq_lock);
+		return NULL;
+	}
+	tsk_task *t = first->next;
+	for (long i = 1; i < n; i++) {
+		tsk_task *nx = t->next;
+		rt__runq_push(&w->q, t); /* cannot overflow: n <= half */
+		t = nx;
+	}
+	rt->gq_head = t;
+	if (!t)
+		rt->gq_tail = NULL;
+	atomic_fetch_sub_explicit(&rt->gq_len, n, memory_order_relaxed);
+	rt__spin_unlock(&rt->gq_lock);
+	return first;
+}
+
+/* Pushes t on w's local queue, spilling half of it to the global queue when
+ * full. */
+static void push_local(rt_worker *w, tsk_task *t)
+{
+	if (rt__runq_push(&w->q, t))
+		return;
+	tsk_task *head = t, *tail = t;
+	long n = 1;
+	for (int i = 0; i < RT_RUNQ_SIZE / 2; i++) {
+		tsk_task *o = rt__runq_pop(&w->q);
+		if (!o)
+			break;
+		tail->next = o;
+		tail = o;
+		n++;
+	}
+	global_push_list(w->rt, head, tail, n);
+}
+
+/* Wakes one parked worker, which starts out spinning; the caller has
+ * already counted it in nspinning. */
+static void wake_one_spinning(rt_runtime *rt)
+{
+	rt__spin_lock(&rt->idle_lock);
+	rt_worker *w = rt->idle_head;
+	if (w) {
+		rt->idle_head = w->idle_next;
+		w->idle = false;
+		w->woken_spinning = true;
+		atomic_fetch_sub(&rt->nidle, 1);
+		/* release: pairs with the parked worker's futex word check */
+		atomic_store_explicit(&w->futex, 1, memory_order_release);
+	}
+	rt__spin_unlock(&rt->idle_lock);
+	if (!w) {
+		atomic_fetch_sub(&rt->nspinning, 1);
+		return;
+	}
+	futex_wake(&w->futex, 1);
+}
+
+/* New work is queued: make sure some worker will look for it. */
+static void wake_if_idle(rt_runtime *rt)
+{
+	/* seq_cst: our queue store is ordered before this load of nidle; pairs
+	 * with the fence in park between publishing idleness and rechecking
+	 * the queues, so either we see the idler or it sees our work */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0)
+		return;
+	if (atomic_load_explicit(&rt->nspinning, memory_order_relaxed) != 0)
+		return;
+	int zero = 0;
+	if (!atomic_compare_exchange_strong(&rt->nspinning, &zero, 1))
+		return;
+	wake_one_spinning(rt);
+}
+
+void rt__enqueue(rt_runtime *rt, tsk_task *t)
+{
+	rt_worker *w = rt__worker();
+	t->state = RT_STATE_READY;
+	if (w && w->rt == rt) {
+		/* woken by a task running here, or by this worker's scheduler:
+		 * run it next, on this CPU, and wake nobody, because this worker
+		 * is about to pick work anyway; a displaced task is real extra
+		 * work for the other workers */
+		tsk_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+		if (!old)
+			return;
+		push_local(w, old);
+	} else {
+		t->next = t;
+		global_push_list(rt, t, t, 1);
+	}
+	wake_if_idle(rt);
+}
+
+/* ---- finding work ----------------------------------------------------- */
+
+static bool work_available(rt_runtime *rt)
+{
+	if (atomic_load_explicit(&rt->gq_len, memory_order_relaxed) > 0)
+		return true;
+	for (int i = 0; i < rt->nworkers; i++) {
+		rt_worker *v = &rt->workers[i];
+		if (rt__runq_len(&v->q) > 0 ||
+		    atomic_load_explicit(&v->runnext, memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+static tsk_task *local_next(rt_worker *w)
+{
+	tsk_task *t;
+	if (w->streak < 32 || rt__runq_len(&w->q) == 0) {
+		t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel);
+		if (t) {
+			w->streak++;
+			return t;
+		}
+	}
+	w->streak = 0;
+	return rt__runq_pop(&w->q);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Fires due timers on every worker's heap; returns tasks woken. */
+static int fire_all_timers(rt_runtime *rt, int64_t now)
+{
+	int n = 0;
+	for (int i = 0; i < rt->nworkers; i++)
+		n += rt__timers_fire(&rt->workers[i].timers, now);
+	return n;
+}
+
+static tsk_task *steal_work(rt_worker *w)
+{
+	rt_runtime *rt = w->rt;
+	int nw = rt->nworkers;
+	uint32_t ticks[64];
+	tsk_task *t = NULL;
+
+	if (nw == 1)
+		return NULL;
+	if (!w->spinning) {
+		/* at most half of the busy workers spin (Go's rule) */
+		int busy = nw - atomic_load(&rt->nidle);
+		if (2 * atomic_load(&rt->nspinning) >= busy)
+			return NULL;
+		w->spinning = true;
+		atomic_fetch_add(&rt->nspinning, 1);
+	}
+	for (int i = 0; i < nw && i < 64; i++)
+		ticks[i] = atomic_load_explicit(&rt->workers[i].tick, memory_order_relaxed);
+	for (int round = 0; round < RT_SPIN_ROUNDS && !t; round++) {
+		bool last = round == RT_SPIN_ROUNDS - 1;
+		int start = (int)(xorshift(&w->rng) % (uint64_t)nw);
+		for (int k = 0; k < nw && !t; k++) {
+			rt_worker *v = &rt->workers[(start + k) % nw];
+			if (v == w)
+				continue;
+			t = rt__runq_steal(&w->q, &v->q);
+			if (!t && last && (v->id >= 64 ||
+			                   atomic_load_explicit(&v->tick, memory_order_relaxed) ==
+			                           ticks[v->id]))
+				t = atomic_exchange_explicit(&v->runnext, NULL,
+				                             memory_order_acq_rel);
+		}
+		if (!t)
+			t = global_get(w, RT_RUNQ_SIZE / 2);
+		if (!t && fire_all_timers(rt, tsk_now()) > 0)
+			t = local_next(w);
+		for (int i = 0; !t && i < 64; i++)
+			rt__cpu_relax();
+	}
+	if (t) {
+		w->nsteal++;
+		w->spinning = false;
+		/* the last spinner to find work wakes a replacement, in case
+		 * there is more (Go's resetspinning) */
+		if (atomic_fetch_sub(&rt->nspinning, 1) == 1)
+			wake_if_idle(rt);
+	}
+	return t;
+}
+
+static void unpark_self(rt_worker *w)
+{
+	rt_runtime *rt = w->rt;
+	rt__spin_lock(&rt->idle_lock);
+	if (w->idle) {
+		rt_worker **p = &rt->idle_head;
+		while (*p != w)
+			p = &(*p)->idle_next;
+		*p = w->idle_next;
+		w->idle = false;
+		atomic_fetch_sub(&rt->nidle, 1);
+	} else if (w->woken_spinning) {
+		w->spinning = true; /* counted by the waker */
+	}
+	w->woken_spinning = false;
+	rt__spin_unlock(&rt->idle_lock);
+}
+
+static void stop_all(rt_runtime *rt)
+{
+	atomic_store(&rt->stop, true);
+	for (int i = 0; i < rt->nworkers; i++) {
+		atomic_store_explicit(&rt->workers[i].futex, 1, memory_order_release);
+		futex_wake(&rt->workers[i].futex, INT_MAX);
+	}
+}
+
+static void park(rt_worker *w)
+{
+	rt_runtime *rt = w->rt;
+
+	if (w->spinning) {
+		w->spinning = false;
+		atomic_fetch_sub(&rt->nspinning, 1);
+	}
+	rt__spin_lock(&rt->idle_lock);
+	atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
+	w->idle = true;
+	w->woken_spinning = false;
+	w->idle_next = rt->idle_head;
+	rt->idle_head = w;
+	int nidle = atomic_fetch_add(&rt->nidle, 1) + 1;
+	rt__spin_unlock(&rt->idle_lock);
+
+	/* seq_cst: pairs with the fence in wake_if_idle */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (work_available(rt) || atomic_load(&rt->stop)) {
+		unpark_self(w);
+		return;
+	}
+	if (nidle == rt->nworkers && atomic_load(&rt->root_done) && !w->drain_futile) {
+		/* Nothing can run any more and the root has returned: cancel
+		 * whatever is still blocked so that it can finish. */
+		unpark_self(w);
+		if (rt__cancel_all(rt) == 0)
+			w->drain_futile = true;
+		return;
+	}
+	w->npark++;
+	int64_t deadline = atomic_load_explicit(&w->timers.next, memory_order_relaxed);
+	/* acquire: pairs with the release store of the waker */
+	if (atomic_load_explicit(&w->futex, memory_order_acquire) == 0)
+		futex_wait(&w->futex, 0, deadline);
+	unpark_self(w);
+}
+
+/* Returns the next task to run, or NULL when the runtime stops. */
+static tsk_task *find_runnable(rt_worker *w)
+{
+	rt_runtime *rt = w->rt;
+	tsk_task *t;
+
+	for (;;) {
+		if (atomic_load_explicit(&rt->stop, memory_order_relaxed))
+			return NULL;
+		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
+		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
+		if ((tick & 31) == 0)
+			rt__timers_fire(&w->timers, tsk_now());
+		if (tick % 61 == 0 && (t = global_get(w, 1)))
+			return t;
+		if ((t = local_next(w)) || (t = global_get(w, RT_RUNQ_SIZE / 2)))
+			return t;
+		if (rt__timers_fire(&w->timers, tsk_now()) > 0)
+			continue;
+		if ((t = steal_work(w)))
+			return t;
+		park(w);
+	}
+}
+
+static void run_task(rt_worker *w, tsk_task *t)
+{
+	w->cur = t;
+	t->worker = w;
+	t->state = RT_STATE_RUNNING;
+	w->drain_futile = false;
+	switch_to_task(w, t);
+	w->cur = NULL;
+	switch (w->post) {
+	case RT_POST_YIELD:
+		t->state = RT_STATE_READY;
+		push_local(w, t);
+		if (rt__runq_len(&w->q) > 1)
+			wake_if_idle(w->rt);
+		break;
+	case RT_POST_PARK:
+		/* acq_rel: pairs with rt__ready; the second one queues t */
+		if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) == 1)
+			rt__enqueue(w->rt, t);
+		break;
+	case RT_POST_EXIT:
+		rt__task_exited(w, t);
+		break;
+	}
+	w->post = RT_POST_NONE;
+}
+
+static void worker_loop(rt_worker *w)
+{
+	tsk_task *t;
+	tls_worker = w;
+#ifdef RT_TSAN
+	w->tsan_fiber = __tsan_get_current_fiber();
+#endif
+#ifdef RT_ASAN
+	pthread_attr_t attr;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		pthread_attr_getstack(&attr, &w->stack_lo, &w->stack_len);
+		pthread_attr_destroy(&attr);
+	}
+#endif
+	while ((t = find_runnable(w)))
+		run_task(w, t);
+	tls_worker = NULL;
+}
+
+static void *worker_thread(void *arg)
+{
+	worker_loop(arg);
+	return NULL;
+}
+
+/* ---- cancellation and exit -------------------------------------------- */
+
+/* Cancels t; returns whether this woke it from a wait. */
+bool rt__cancel(tsk_task *t)
+{
+	/* seq_cst: the flag store is ordered before the token CAS; pairs with
+	 * the waiter's token store then flag load (rt__wait_prepare/rt__wait) */
+	atomic_store(&t->cancelled, true);
+	int exp = RT_TOKEN_WAITING;
+	if (!atomic_compare_exchange_strong(&t->token, &exp, -ECANCELED))
+		return false;
+	rt__ready(t);
+	return true;
+}
+
+/* A task returned (called by rt__task_exited once it is buried). */
+void rt__task_gone(rt_runtime *rt, bool root)
+{
+	if (root)
+		atomic_store(&rt->root_done, true);
+	/* seq_cst: root_done is set before the root's decrement, so whoever
+	 * takes live to zero sees it */
+	if (atomic_fetch_sub(&rt->live, 1) == 1 && atomic_load(&rt->root_done))
+		stop_all(rt);
+}
+
+/* ---- tsk_run ---------------------------------------------------------- */
+
+static int nworkers_default(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+static void runtime_free(rt_runtime *rt)
+{
+	if (rt->shards) {
+		for (int i = 0; i < rt->nworkers; i++) {
+			/* tasks never joined (their handles leaked) */
+			while (rt->shards[i].head) {
+				tsk_task *t = rt->shards[i].head;
+				rt->shards[i].head = t->reg_next;
+				rt__task_fini_ctx(t);
+				rt__stack_put(rt, NULL, t);
+			}
+		}
+	}
+	if (rt->workers) {
+		rt__stack_drain(rt);
+		for (int i = 0; i < rt->nworkers; i++)
+			rt__timers_fini(&rt->workers[i].timers);
+	}
+	free(rt->shards);
+	free(rt->workers);
+	free(rt);
+}
+
+static rt_runtime *runtime_new(const tsk_config *cfg)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	rt_runtime *rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return NULL;
+	rt->nworkers = cfg && cfg->workers > 0 ? cfg->workers : nworkers_default();
+	size_t ss = cfg && cfg->stack_size ? cfg->stack_size : 64 * 1024;
+	if (ss < 4 * ps)
+		ss = 4 * ps;
+	rt->stack_size = (ss + ps - 1) / ps * ps;
+	rt__copy_name(rt->name, sizeof(rt->name), cfg ? cfg->name : NULL,
+	              program_invocation_short_name);
+	rt->workers = calloc((size_t)rt->nworkers, sizeof(rt_worker));
+	rt->shards = calloc((size_t)rt->nworkers, sizeof(rt_shard));
+	if (!rt->workers || !rt->shards) {
+		runtime_free(rt);
+		return NULL;
+	}
+	uint64_t seed = (uint64_t)tsk_now() | 1;
+	for (int i = 0; i < rt->nworkers; i++) {
+		rt_worker *w = &rt->workers[i];
+		w->rt = rt;
+		w->id = i;
+		w->rng = seed * (uint64_t)(2 * i + 1) | 1;
+		rt__timers_init(&w->timers);
+	}
+	return rt;
+}
+
+int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **result)
+{
+	int rc, started;
+	tsk_task *t;
+
+	if (!root || (cfg && (cfg->workers > 1024 || cfg->stack_size > ((size_t)1 << 30))))
+		return -EINVAL;
+	if (rt__worker())
+		return -EBUSY;
+	rt_runtime *rt = runtime_new(cfg);
+	if (!rt)
+		return -ENOMEM;
+	rc = rt__task_create(rt, NULL, &t, "root", root, arg, NULL, true, 0);
+	if (rc < 0)
+		goto fail;
+	/* Start the other workers first: with no work they park.  Should a
+	 * thread fail to start, nothing has run yet and we can back out. */
+	for (started = 1; started < rt->nworkers; started++) {
+		rt_worker *w = &rt->workers[started];
+		if (pthread_create(&w->thread, NULL, worker_thread, w) != 0) {
+			rc = -EAGAIN;
+			goto fail_threads;
+		}
+	}
+	/* this thread owns worker 0 and its queue: a plain push is safe */
+	rt__runq_push(&rt->workers[0].q, t);
+	rt->workers[0].thread = pthread_self();
+	worker_loop(&rt->workers[0]);
+	for (int i = 1; i < rt->nworkers; i++)
+		pthread_join(rt->workers[i].thread, NULL);
+	if (result)
+		*result = rt->root_result;
+	runtime_free(rt);
+	return 0;
+
+fail_threads:
+	stop_all(rt);
+	for (int i = 1; i < started; i++)
+		pthread_join(rt->workers[i].thread, NULL);
+	rt__task_release(rt, NULL, t);
+fail:
+	runtime_free(rt);
+	return rc;
+}
+
+int64_t tsk_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t tsk_after_ms(int64_t ms)
+{
+	if (ms < 0)
+		return TSK_FOREVER;
+	return tsk_now() + ms * 1000000;
+}

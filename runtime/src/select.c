@@ -1,0 +1,258 @@
+/*
+ * select.c - tsk_select: wait for the first of several channel operations.
+ *
+ * What and why: a task often waits on "whichever comes first" (work or a
+ * quit channel, several inputs, a send that must not block forever).
+ * tsk_select completes exactly one case, fairly, with the wait protocol of
+ * rt_int.h: one token per wait, one waiter per case, so exactly one party
+ * (a peer on one of the channels, the timer or a canceller) decides the
+ * outcome, and never two cases complete.
+ *
+ * Algorithm:
+ *   pass 1  Poll the cases from a pseudo-random offset (fairness among
+ *           cases ready at once), each under its channel's lock; the first
+ *           that completes is the answer.
+ *   pass 2  Set the token to WAITING once (rt__wait_prepare on one waiter,
+ *           the others copied from it), then for each case, under its
+ *           channel's lock: if it has become ready meanwhile, claim our own
+ *           token and complete it; else queue its waiter.  Losing our own
+ *           claim means a peer (or a canceller) already claimed us: park,
+ *           rt__wait returns at once with the winner's value.
+ *   park    rt__wait; the winner already did the copy and set the result.
+ *   leave   Relock each channel we queued on (except the one whose waiter
+ *           a peer claimed: that peer dropped its nwait count) and unlink.
+ *
+ * Only one channel lock is ever held at a time, so there is no lock order
+ * and no deadlock between selects over the same channels in any order.
+ *
+ * Invariants: waiter i carries case index i, so a claim value names the
+ * case.  A waker claims through a waiter it found queued, so the claimed
+ * waiter was queued and has been unlinked by that waker.  A ready case can
+ * still fail after we claimed ourselves when every waiting peer turns out
+ * to be stale (claimed elsewhere): we then leave all queues and start over
+ * from pass 1 (the stale peers are gone, so this ends).
+ *
+ * Workload: a few cases (<= 16 waiters live on the task's stack; more are
+ * allocated), typically 2-4 channels with moderate traffic.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "chan_int.h"
+
+#define SEL_MAX_CASES 1024 /* largest n accepted */
+#define SEL_STACK_CASES 16 /* waiters kept on the stack up to this n */
+#define SEL_QUEUED 0x100   /* flag in rt_waiter.op: the waiter was pushed */
+#define SEL_OP_MASK 0xff   /* rt_waiter.op bits holding TSK_SEND / TSK_RECV */
+
+/* A per-thread xorshift32; noinline so that no caller caches the address
+ * of the thread-local state across a context switch (tasks migrate). */
+static __attribute__((noinline)) uint32_t sel_rand(void)
+{
+	static _Thread_local uint32_t state;
+	uint32_t x = state;
+
+	if (x == 0)
+		x = (uint32_t)(uintptr_t)&state | 1u; /* distinct per thread, never 0 */
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	state = x;
+	return x;
+}
+
+/* Checks the cases.  Returns 0, or -EINVAL (cases NULL, n 0 or > 1024, a
+ * case with a channel and a bad op or a NULL elem, no case with a channel). */
+static int sel_validate(const tsk_case *cases, size_t n)
+{
+	size_t i, usable = 0;
+
+	if (cases == NULL || n == 0 || n > SEL_MAX_CASES)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (cases[i].chan == NULL)
+			continue;
+		if ((cases[i].op != TSK_SEND && cases[i].op != TSK_RECV) || cases[i].elem == NULL)
+			return -EINVAL;
+		usable++;
+	}
+	return usable > 0 ? 0 : -EINVAL;
+}
+
+/* Runs case cs on its channel without waiting; under its lock.  Returns as
+ * chan__send_locked / chan__recv_locked. */
+static int sel_do(const tsk_case *cs, const tsk_task *self)
+{
+	if (cs->op == TSK_SEND)
+		return chan__send_locked(cs->chan, cs->elem, self);
+	return chan__recv_locked(cs->chan, cs->elem, self);
+}
+
+/* Pass 1: tries each case once, from `start` on.  Returns the index of the
+ * case done (its result set), -EAGAIN (none ready), -ENOMEM. */
+static int sel_poll(tsk_case *cases, size_t n, size_t start)
+{
+	size_t k, i;
+	int rc;
+
+	for (k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+		if (cases[i].chan == NULL)
+			continue;
+		rt__spin_lock(&cases[i].chan->lock);
+		rc = sel_do(&cases[i], NULL);
+		rt__spin_unlock(&cases[i].chan->lock);
+		if (rc == -EAGAIN)
+			continue;
+		if (rc == -ENOMEM)
+			return rc;
+		cases[i].result = rc;
+		return (int)i;
+	}
+	return -EAGAIN;
+}
+
+/* Makes ws[first] the wait's prepared waiter (token := WAITING) and every
+ * other ws[i] an identical, unqueued waiter for case i, without touching
+ * the token again.  Cases without a channel get op 0 and are never queued. */
+static void sel_prepare(const tsk_case *cases, size_t n, rt_waiter *ws, tsk_task *self,
+                        size_t first)
+{
+	size_t i;
+
+	rt__wait_prepare(&ws[first], self, (int)first, cases[first].elem);
+	ws[first].op = cases[first].op;
+	for (i = 0; i < n; i++) {
+		if (i == first)
+			continue;
+		ws[i] = ws[first]; /* whatever rt__wait_prepare set, same task */
+		ws[i].index = (int)i;
+		ws[i].elem = cases[i].elem;
+		ws[i].op = cases[i].chan != NULL ? cases[i].op : 0;
+	}
+}
+
+/* Unlinks every queued waiter but ws[claimed] (claimed < 0: none was
+ * claimed by a peer) and drops its nwait count, one channel lock at a
+ * time.  After this no channel refers to ws. */
+static void sel_leave(tsk_case *cases, size_t n, rt_waiter *ws, int claimed)
+{
+	size_t i;
+	tsk_chan *c;
+
+	for (i = 0; i < n; i++) {
+		if (!(ws[i].op & SEL_QUEUED) || (int)i == claimed)
+			continue;
+		c = cases[i].chan;
+		rt__spin_lock(&c->lock);
+		if (ws[i].linked)
+			rt__waitq_remove(chan__queue(c, ws[i].op & SEL_OP_MASK), &ws[i]);
+		c->nwait--;
+		rt__spin_unlock(&c->lock);
+		ws[i].op &= ~SEL_QUEUED;
+	}
+}
+
+/* Pass 2, park and leave (see the file comment).  ws holds n waiters, the
+ * caller's memory.  Must be called from a task that may wait.
+ * Returns the index of the case done (its result set); -ETIMEDOUT;
+ * -ECANCELED; -ENOMEM (unbounded growth or timer); -EAGAIN: we claimed
+ * ourselves for a case whose peers were all stale, start over. */
+static int sel_block(tsk_case *cases, size_t n, size_t start, rt_waiter *ws, int64_t deadline,
+                     const tsk_site *site)
+{
+	rt_wait_info wi = {RT_WAIT_SELECT, NULL, site};
+	tsk_task *self = rt__self();
+	size_t k, i;
+	tsk_chan *c;
+	int rc;
+
+	for (k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+		c = cases[i].chan;
+		if (c == NULL)
+			continue;
+		rt__spin_lock(&c->lock);
+		if (wi.obj == NULL) {
+			wi.obj = c; /* the inspector sees the first channel polled */
+			sel_prepare(cases, n, ws, self, i);
+		}
+		if (chan__ready_locked(c, cases[i].op, self)) {
+			if (!rt__claim(&ws[i], (int)i)) {
+				/* A peer or a canceller won: it will ready us. */
+				rt__spin_unlock(&c->lock);
+				break;
+			}
+			rc = sel_do(&cases[i], self);
+			rt__spin_unlock(&c->lock);
+			sel_leave(cases, n, ws, -1);
+			if (rc == 0 || rc == -EPIPE) {
+				cases[i].result = rc;
+				return (int)i;
+			}
+			return rc; /* -EAGAIN (retry) or -ENOMEM */
+		}
+		ws[i].op |= SEL_QUEUED;
+		rt__waitq_push(chan__queue(c, cases[i].op), &ws[i]);
+		c->nwait++;
+		rt__spin_unlock(&c->lock);
+	}
+
+	rc = rt__wait(deadline, &wi);
+	/* rc >= 0: the peer that claimed ws[rc] unlinked it and dropped its
+	 * count; its writes (element, result) happen before our wake-up
+	 * through its rt__ready. */
+	sel_leave(cases, n, ws, rc);
+	if (rc >= 0)
+		cases[rc].result = ws[rc].result;
+	return rc;
+}
+
+/* Completes one of cases[0..n) (cases with chan NULL are ignored), waiting
+ * until `deadline` (absolute, or TSK_FOREVER) when none is ready.  A send
+ * case copies from .elem, a receive case into it; both stay the caller's.
+ * A closed channel completes a send case, and a receive case once drained,
+ * with .result -EPIPE; other cases' .result are left untouched.  Among
+ * cases ready at once one is chosen pseudo-randomly.  A deadline already
+ * past (or a cancelled task) still completes a ready case.
+ * Returns the index of the case done; -ETIMEDOUT; -ECANCELED; -EINVAL (see
+ * sel_validate); -ENOMEM (n > 16 waiters, unbounded growth, timer);
+ * -EPERM (nothing ready and the caller is not a task). */
+int tsk_select_at(tsk_case *cases, size_t n, int64_t deadline, const tsk_site *site)
+{
+	rt_waiter stack_ws[SEL_STACK_CASES];
+	rt_waiter *ws = stack_ws;
+	size_t start;
+	int rc;
+
+	rc = sel_validate(cases, n);
+	if (rc < 0)
+		return rc;
+	start = n > 1 ? sel_rand() % n : 0;
+	for (;;) {
+		rc = sel_poll(cases, n, start);
+		if (rc != -EAGAIN)
+			break;
+		rc = rt__can_wait(deadline);
+		if (rc < 0)
+			break;
+		if (n > SEL_STACK_CASES && ws == stack_ws) {
+			ws = malloc(n * sizeof(*ws));
+			if (ws == NULL) {
+				ws = stack_ws;
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		rc = sel_block(cases, n, start, ws, deadline, site);
+		if (rc != -EAGAIN)
+			break;
+	}
+	if (ws != stack_ws)
+		free(ws);
+	return rc;
+}
+
+int(tsk_select)(tsk_case *cases, size_t n, int64_t deadline)
+{
+	return tsk_select_at(cases, n, deadline, NULL);
+}

@@ -1,0 +1,183 @@
+/*
+ * timer.c - per-worker timer heaps for absolute deadlines.
+ *
+ * Each worker owns a binary min-heap of the deadlines of waits begun by
+ * tasks running on it.  A heap has its own spinlock because three parties
+ * touch it: the owner adding entries and firing them, a task resumed on
+ * another worker removing its entry, and idle workers firing a busy
+ * worker's expired timers.  Ties are broken by insertion order, so equal
+ * deadlines fire first-in first-out.
+ *
+ * Firing claims the waiting task's token with -ETIMEDOUT.  If a waker or a
+ * canceller claimed it first, the entry is simply dropped: the task removes
+ * nothing later because idx is already -1.  The task only returns from its
+ * wait after rt__timer_del has taken the heap lock, which orders every
+ * access of the firing path to the task before the task can exit.
+ *
+ * Workload: one add and usually one delete per timed wait; a few thousand
+ * entries.  O(log n) each.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sched_int.h"
+
+void rt__timers_init(rt_timers *tm)
+{
+	tm->lock = (rt_spin)RT_SPIN_INIT;
+	tm->h = NULL;
+	tm->n = tm->cap = 0;
+	tm->seq = 0;
+	atomic_store_explicit(&tm->next, INT64_MAX, memory_order_relaxed);
+}
+
+void rt__timers_fini(rt_timers *tm)
+{
+	free(tm->h);
+	tm->h = NULL;
+	tm->n = tm->cap = 0;
+}
+
+static bool before(const rt_timer *a, const rt_timer *b)
+{
+	return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void place(rt_timers *tm, int i, rt_timer *t)
+{
+	tm->h[i] = t;
+	t->idx = i;
+}
+
+static void sift_up(rt_timers *tm, int i)
+{
+	rt_timer *t = tm->h[i];
+	while (i > 0) {
+		int p = (i - 1) / 2;
+		if (!before(t, tm->h[p]))
+			break;
+		place(tm, i, tm->h[p]);
+		i = p;
+	}
+	place(tm, i, t);
+}
+
+static void sift_down(rt_timers *tm, int i)
+{
+	rt_timer *t = tm->h[i];
+	for (;;) {
+		int c = 2 * i + 1;
+		if (c >= tm->n)
+			break;
+		if (c + 1 < tm->n && before(tm->h[c + 1], tm->h[c]))
+			c++;
+		if (!before(tm->h[c], t))
+			break;
+		place(tm, i, tm->h[c]);
+		i = c;
+	}
+	place(tm, i, t);
+}
+
+/* Removes the entry at i.  Lock held. */
+static void remove_at(rt_timers *tm, int i)
+{
+	rt_timer *t = tm->h[i];
+	t->idx = -1;
+	tm->n--;
+	if (i != tm->n) {
+		place(tm, i, tm->h[tm->n]);
+		sift_down(tm, i);
+		sift_up(tm, tm->h[i]->idx);
+	}
+}
+
+static void publish_next(rt_timers *tm)
+{
+	/* relaxed: a stale peek only delays or hastens a look under the lock */
+	atomic_store_explicit(&tm->next, tm->n ? tm->h[0]->deadline : INT64_MAX,
+	                      memory_order_relaxed);
+}
+
+/* Adds t (deadline and task set by the caller) to tm.
+ * Returns 0 or -ENOMEM (t is then not queued). */
+int rt__timer_add(rt_timers *tm, rt_timer *t)
+{
+	rt__spin_lock(&tm->lock);
+	if (tm->n == tm->cap) {
+		int cap = tm->cap ? tm->cap * 2 : 64;
+		rt_timer **h = realloc(tm->h, (size_t)cap * sizeof(*h));
+		if (!h) {
+			rt__spin_unlock(&tm->lock);
+			return -ENOMEM;
+		}
+		tm->h = h;
+		tm->cap = cap;
+	}
+	t->heap = tm;
+	t->seq = tm->seq++;
+	place(tm, tm->n++, t);
+	sift_up(tm, t->idx);
+	publish_next(tm);
+	rt__spin_unlock(&tm->lock);
+	return 0;
+}
+
+/* Removes t from its heap if it is still queued; waits out a concurrent
+ * firing.  Call from the task that owns t. */
+void rt__timer_del(rt_timer *t)
+{
+	rt_timers *tm = t->heap;
+	if (!tm)
+		return;
+	rt__spin_lock(&tm->lock);
+	if (t->idx >= 0) {
+		remove_at(tm, t->idx);
+		publish_next(tm);
+	}
+	rt__spin_unlock(&tm->lock);
+	t->heap = NULL;
+}
+
+/* Fires every timer of tm due at `now`: claims each task's token with
+ * -ETIMEDOUT and makes it runnable.  Returns the number of tasks woken.
+ * Call from a worker's scheduler context. */
+int rt__timers_fire(rt_timers *tm, int64_t now)
+{
+	tsk_task *batch = NULL, **link = &batch;
+	int woken = 0;
+
+	if (atomic_load_explicit(&tm->next, memory_order_relaxed) > now)
+		return 0;
+	if (!rt__spin_trylock(&tm->lock))
+		return 0; /* someone else is on it */
+	while (tm->n > 0 && tm->h[0]->deadline <= now) {
+		rt_timer *t = tm->h[0];
+		tsk_task *task = t->task;
+		remove_at(tm, 0);
+		int cur = atomic_load_explicit(&task->token, memory_order_acquire);
+		while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
+			/* acq_rel: pairs with rt__wait_prepare's store and with the
+			 * task's load of the token after it resumes */
+			if (atomic_compare_exchange_weak_explicit(&task->token, &cur, -ETIMEDOUT,
+			                                          memory_order_acq_rel,
+			                                          memory_order_acquire)) {
+				/* the task cannot resume before we ready it, so it
+				 * is safe to link it and ready it after unlocking */
+				task->next = NULL;
+				*link = task;
+				link = &task->next;
+				woken++;
+				break;
+			}
+		}
+	}
+	publish_next(tm);
+	rt__spin_unlock(&tm->lock);
+	while (batch) {
+		tsk_task *t = batch;
+		batch = t->next;
+		rt__ready(t);
+	}
+	return woken;
+}

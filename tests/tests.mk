@@ -1,0 +1,24 @@
+# tests/tests.mk - cmocka test binaries.
+#
+# tests/ mirrors the sources: tests/runtime/test_chan.c tests
+# runtime/src/chan.c.  Each tests/<module>/test_*.c is one cmocka binary,
+# $(BUILD)/tests/<module>/test_*, linked against the static library (which
+# keeps internal symbols, so tests may call rt__* helpers).
+# tests/run-unit.sh runs every executable $(BUILD)/tests/*/test_*.
+#
+# A module whose tests link something else than libtaskscope (the inspector)
+# adds its own TSK_TEST_BINS and link rule in its fragment.
+
+TEST_MODULES := runtime
+TEST_SRCS    := $(foreach m,$(TEST_MODULES),$(wildcard tests/$(m)/test_*.c))
+TEST_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+TEST_LDLIBS  := -lcmocka
+
+$(BUILD)/obj/tests/%.o: private MODULE_CFLAGS += -Itests
+
+$(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB_A) $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(TEST_LDLIBS) $(TSK_LIB_LDLIBS)
+
+TSK_TEST_BINS += $(TEST_BINS)
