@@ -101,7 +101,7 @@ Q   :=
 msg  =
 else
 Q   := @
-msg  = @printf '  %-6s %s\n' '$(1)' '$(2)';
+msg  = @printf '  %-7s %s\n' '$(1)' '$(2)';
 endif
 
 # ---- outputs the fragments may refer to ----------------------------------------
@@ -184,7 +184,13 @@ all: lib $(TSK_BIN_TARGETS) examples
 
 lib: $(LIB_A) $(LIB_SO)
 
+# Test binaries whose source is gone would still be found and run by
+# tests/run-unit.sh: remove them.
+STALE_TESTS = $(filter-out $(TSK_TEST_BINS),$(shell find $(BUILD)/tests -type f -name 'test_*' 2>/dev/null))
+
 tests: $(TSK_TEST_BINS)
+	$(if $(STALE_TESTS),$(call msg,RM,$(STALE_TESTS)))
+	$(if $(STALE_TESTS),$(Q)rm -f $(STALE_TESTS))
 
 examples: $(TSK_EXAMPLE_BINS)
 
@@ -208,6 +214,10 @@ deps-bench:
 # what it needs (its programs wait for deps-bench, order-only); here we only
 # add the packages.  Without bench/bench.mk, `bench' says so (end of file).
 bench: deps-bench
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+# Packages first, even when make reaches the library through bench-build.
+$(TSK_LIB_OBJS): | deps-bench
+endif
 
 demo: deps
 	+$(Q)$(MAKE) all

@@ -128,7 +128,7 @@ for stage in $stages; do
 	thread)
 		run_stage thread thread TSK_TEST_SCALE=0.05 \
 			TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-			TSK_TEST_WRAPPER="$tsan_wrapper" ;;
+			${tsan_wrapper:+TSK_TEST_WRAPPER="$tsan_wrapper"} ;;
 	*)
 		echo "run-all: unknown stage '$stage'" >&2
 		total_fail=$((total_fail + 1))

@@ -26,6 +26,7 @@
  * Workload: producer/consumer hand-offs with predicate loops.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -39,6 +40,9 @@ struct tsk_cond {
 	const tsk_site *site;   /* where it was created (may be NULL) */
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
 };
+
+/* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
+static atomic_long cond_live;
 
 /* Creates a condition variable named `name` (copied; NULL gives "cond");
  * the caller owns *out and frees it with tsk_cond_destroy.
@@ -55,6 +59,7 @@ int tsk_cond_create_at(tsk_cond **out, const char *name, const tsk_site *site)
 	c->lock = (rt_spin)RT_SPIN_INIT;
 	c->site = site;
 	rt__copy_name(c->name, sizeof(c->name), name, "cond");
+	atomic_fetch_add_explicit(&cond_live, 1, memory_order_relaxed);
 	*out = c;
 	return 0;
 }
@@ -166,6 +171,7 @@ int tsk_cond_destroy(tsk_cond *c)
 	if (busy)
 		return -EBUSY;
 	free(c);
+	atomic_fetch_sub_explicit(&cond_live, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -183,4 +189,10 @@ unsigned cond__nwait(tsk_cond *c)
 	n = c->nwait;
 	rt__spin_unlock(&c->lock);
 	return n;
+}
+
+/* See mutex_int.h. */
+long cond__live(void)
+{
+	return atomic_load_explicit(&cond_live, memory_order_relaxed);
 }

@@ -27,6 +27,7 @@
  * the uncontended lock/unlock is one spinlock round trip each.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -43,6 +44,9 @@ struct tsk_mutex {
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
 };
 
+/* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
+static atomic_long mutex_live;
+
 /* Creates an unlocked mutex named `name` (copied; NULL gives "mutex") and
  * stores it in *out; the caller owns it and frees it with
  * tsk_mutex_destroy.  Returns 0, -EINVAL (out NULL), -ENOMEM. */
@@ -58,6 +62,7 @@ int tsk_mutex_create_at(tsk_mutex **out, const char *name, const tsk_site *site)
 	m->lock = (rt_spin)RT_SPIN_INIT;
 	m->site = site;
 	rt__copy_name(m->name, sizeof(m->name), name, "mutex");
+	atomic_fetch_add_explicit(&mutex_live, 1, memory_order_relaxed);
 	*out = m;
 	return 0;
 }
@@ -74,7 +79,10 @@ static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_
 	rt_waiter w;
 	int rc;
 
-	rt__wait_prepare(&w, self, 0, NULL);
+	if (nocancel)
+		rt__wait_prepare_nocancel(&w, self, 0, NULL);
+	else
+		rt__wait_prepare(&w, self, 0, NULL);
 	rt__waitq_push(&m->waiters, &w);
 	m->nwait++;
 	rt__spin_unlock(&m->lock);
@@ -141,8 +149,8 @@ int mutex__lock_uncancellable(tsk_mutex *m, const tsk_site *site)
 			rt__spin_unlock(&m->lock);
 			return 0;
 		}
-		/* rt__wait_nocancel never times out with TSK_FOREVER; loop
-		 * rather than trust that, since cond_wait must own m. */
+		/* A nocancel wait without deadline ends only with ownership;
+		 * loop anyway (e.g. on a core -ENOMEM): cond_wait must own m. */
 		rc = mutex_wait(m, self, TSK_FOREVER, site, true);
 		if (rc >= 0)
 			return 0;
@@ -225,6 +233,7 @@ int tsk_mutex_destroy(tsk_mutex *m)
 	if (busy)
 		return -EBUSY;
 	free(m);
+	atomic_fetch_sub_explicit(&mutex_live, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -242,4 +251,10 @@ unsigned mutex__nwait(tsk_mutex *m)
 	n = m->nwait;
 	rt__spin_unlock(&m->lock);
 	return n;
+}
+
+/* See mutex_int.h. */
+long mutex__live(void)
+{
+	return atomic_load_explicit(&mutex_live, memory_order_relaxed);
 }

@@ -1,7 +1,7 @@
 /*
  * mutex_int.h - the private interface of the lock family (mutex.c,
  * rwlock.c, sem.c, wg.c, cond.c): what cond.c needs of mutex.c, and the
- * waiter counts the unit tests (and later the inspector) read.
+ * waiter and object counts the unit tests (and later the inspector) read.
  *
  * tsk_cond_wait must give its mutex back before it parks and own it again on
  * every return, even after a timeout or a cancellation; the calls below are
@@ -39,5 +39,15 @@ unsigned rwlock__nwait(tsk_rwlock *l);
 unsigned sem__nwait(tsk_sem *s);
 unsigned wg__nwait(tsk_wg *g);
 unsigned cond__nwait(tsk_cond *c);
+
+/* The number of objects of the kind alive now (created, not yet destroyed),
+ * process-wide: the tests' leak check; later the inspector's resource count.
+ * Relaxed atomic counters, exact once the creating/destroying calls have
+ * returned. */
+long mutex__live(void);
+long rwlock__live(void);
+long sem__live(void);
+long wg__live(void);
+long cond__live(void);
 
 #endif /* MUTEX_INT_H */

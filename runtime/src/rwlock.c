@@ -35,6 +35,7 @@
  * Workload: read-mostly state with short critical sections.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -53,6 +54,9 @@ struct tsk_rwlock {
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
 };
 
+/* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
+static atomic_long rwlock_live;
+
 /* Creates an unlocked rwlock named `name` (copied; NULL gives "rwlock");
  * the caller owns *out and frees it with tsk_rwlock_destroy.
  * Returns 0, -EINVAL (out NULL), -ENOMEM. */
@@ -68,6 +72,7 @@ int tsk_rwlock_create_at(tsk_rwlock **out, const char *name, const tsk_site *sit
 	l->lock = (rt_spin)RT_SPIN_INIT;
 	l->site = site;
 	rt__copy_name(l->name, sizeof(l->name), name, "rwlock");
+	atomic_fetch_add_explicit(&rwlock_live, 1, memory_order_relaxed);
 	*out = l;
 	return 0;
 }
@@ -286,6 +291,7 @@ int tsk_rwlock_destroy(tsk_rwlock *l)
 	if (busy)
 		return -EBUSY;
 	free(l);
+	atomic_fetch_sub_explicit(&rwlock_live, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -303,4 +309,10 @@ unsigned rwlock__nwait(tsk_rwlock *l)
 	n = l->nwait;
 	rt__spin_unlock(&l->lock);
 	return n;
+}
+
+/* See mutex_int.h. */
+long rwlock__live(void)
+{
+	return atomic_load_explicit(&rwlock_live, memory_order_relaxed);
 }

@@ -64,6 +64,17 @@
 
 #define RT_SPIN_ROUNDS 8 /* steal rounds before parking */
 
+/* A full barrier between a store and a later load (Dekker).  TSan does not
+ * model atomic_thread_fence, so under TSan an RMW on one shared word stands
+ * in for it: both sides of each pairing use the same word, and TSan orders
+ * them through it. */
+#ifdef RT_TSAN
+static atomic_int tsan_fence_word;
+#define RT_FULL_FENCE() atomic_fetch_add(&tsan_fence_word, 0)
+#else
+#define RT_FULL_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
 static __thread rt_worker *tls_worker;
 
 /* Not inlined: a task may resume on another thread, and the compiler must
@@ -280,7 +291,7 @@ static void wake_if_idle(rt_runtime *rt)
 	/* seq_cst: our queue store is ordered before this load of nidle; pairs
 	 * with the fence in park between publishing idleness and rechecking
 	 * the queues, so either we see the idler or it sees our work */
-	atomic_thread_fence(memory_order_seq_cst);
+	RT_FULL_FENCE();
 	if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0)
 		return;
 	if (atomic_load_explicit(&rt->nspinning, memory_order_relaxed) != 0)
@@ -454,7 +465,7 @@ static void park(rt_worker *w)
 	rt__spin_unlock(&rt->idle_lock);
 
 	/* seq_cst: pairs with the fence in wake_if_idle */
-	atomic_thread_fence(memory_order_seq_cst);
+	RT_FULL_FENCE();
 	if (work_available(rt) || atomic_load(&rt->stop)) {
 		unpark_self(w);
 		return;

@@ -21,6 +21,7 @@
  * acquire/release is one spinlock round trip each.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ struct tsk_sem {
 	const tsk_site *site;   /* where it was created (may be NULL) */
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
 };
+
+/* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
+static atomic_long sem_live;
 
 /* Creates a semaphore holding `initial` units, named `name` (copied; NULL
  * gives "sem"); the caller owns *out and frees it with tsk_sem_destroy.
@@ -53,6 +57,7 @@ int tsk_sem_create_at(tsk_sem **out, const char *name, unsigned initial, const t
 	s->count = initial;
 	s->site = site;
 	rt__copy_name(s->name, sizeof(s->name), name, "sem");
+	atomic_fetch_add_explicit(&sem_live, 1, memory_order_relaxed);
 	*out = s;
 	return 0;
 }
@@ -189,6 +194,7 @@ int tsk_sem_destroy(tsk_sem *s)
 	if (busy)
 		return -EBUSY;
 	free(s);
+	atomic_fetch_sub_explicit(&sem_live, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -206,4 +212,10 @@ unsigned sem__nwait(tsk_sem *s)
 	n = s->nwait;
 	rt__spin_unlock(&s->lock);
 	return n;
+}
+
+/* See mutex_int.h. */
+long sem__live(void)
+{
+	return atomic_load_explicit(&sem_live, memory_order_relaxed);
 }

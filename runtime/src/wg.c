@@ -18,6 +18,7 @@
  * each add/done is one spinlock round trip.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -32,6 +33,9 @@ struct tsk_wg {
 	const tsk_site *site;   /* where it was created (may be NULL) */
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
 };
+
+/* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
+static atomic_long wg_live;
 
 /* Creates a wait group with a zero counter, named `name` (copied; NULL gives
  * "wg"); the caller owns *out and frees it with tsk_wg_destroy.
@@ -48,6 +52,7 @@ int tsk_wg_create_at(tsk_wg **out, const char *name, const tsk_site *site)
 	g->lock = (rt_spin)RT_SPIN_INIT;
 	g->site = site;
 	rt__copy_name(g->name, sizeof(g->name), name, "wg");
+	atomic_fetch_add_explicit(&wg_live, 1, memory_order_relaxed);
 	*out = g;
 	return 0;
 }
@@ -148,6 +153,7 @@ int tsk_wg_destroy(tsk_wg *g)
 	if (busy)
 		return -EBUSY;
 	free(g);
+	atomic_fetch_sub_explicit(&wg_live, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -165,4 +171,10 @@ unsigned wg__nwait(tsk_wg *g)
 	n = g->nwait;
 	rt__spin_unlock(&g->lock);
 	return n;
+}
+
+/* See mutex_int.h. */
+long wg__live(void)
+{
+	return atomic_load_explicit(&wg_live, memory_order_relaxed);
 }

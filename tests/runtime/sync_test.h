@@ -11,17 +11,15 @@
  * st_spawn / st_join: spawn and join with failures counted, task results
  * passed as intptr_t.
  *
- * Leak check: st_leak_setup (a cmocka group setup) warms the runtime up and
- * records the heap bytes in use (glibc mallinfo2: every arena, sbrk and
- * mmap chunks); st_test_no_leaks, the last test of each binary, runs the
- * same warm-up and checks the heap is back to that figure.  Under ASan the
- * sanitizer's allocator bypasses glibc's, so the figure stays flat and
- * LeakSanitizer, which runs at exit, does the checking instead.
+ * Leak check: every test is registered with ST_TEST, whose teardown checks
+ * that no object of the lock family is left alive (the *__live counts of
+ * mutex_int.h).  Memory itself is checked by the sanitizer build, where
+ * LeakSanitizer fails the binary at exit (glibc's own per-thread
+ * allocations make a heap-size comparison too noisy to be a test).
  */
 #ifndef SYNC_TEST_H
 #define SYNC_TEST_H
 
-#include <malloc.h>
 #include <stdint.h>
 
 #include "mutex_int.h"
@@ -62,52 +60,18 @@ static inline int64_t st_ms_since(int64_t start)
 	return (tsk_now() - start) / 1000000;
 }
 
-static inline size_t st_heap_in_use(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-
-static size_t st_heap_baseline;
-
-static void *st_warm_child(void *arg)
-{
-	return arg;
-}
-
-/* Spawns and joins a few tasks on 4 workers, so that one-time allocations
- * (thread arenas, stdio buffers, runtime globals) happen before the
- * baseline is taken. */
-static void *st_warm_root(void *arg)
-{
-	tsk_task *t[8];
-	tsk_mutex *m = NULL;
-
-	(void)arg;
-	for (int i = 0; i < 8; i++)
-		t[i] = st_spawn("warm", st_warm_child, NULL);
-	for (int i = 0; i < 8; i++)
-		st_join(t[i]);
-	TSK_EXPECT_EQ(tsk_mutex_create(&m, "warm"), 0);
-	TSK_EXPECT_EQ(tsk_mutex_destroy(m), 0);
-	return NULL;
-}
-
-static inline int st_leak_setup(void **state)
+/* cmocka teardown: fails the test if it left a lock-family object alive. */
+static inline int st_no_leak(void **state)
 {
 	(void)state;
-	for (int i = 0; i < 2; i++)
-		TSK_RUN(st_warm_root, NULL, 4);
-	st_heap_baseline = st_heap_in_use();
+	assert_int_equal(mutex__live(), 0);
+	assert_int_equal(rwlock__live(), 0);
+	assert_int_equal(sem__live(), 0);
+	assert_int_equal(wg__live(), 0);
+	assert_int_equal(cond__live(), 0);
 	return 0;
 }
 
-static inline void st_test_no_leaks(void **state)
-{
-	(void)state;
-	TSK_RUN(st_warm_root, NULL, 4);
-	assert_int_equal(st_heap_in_use(), st_heap_baseline);
-}
+#define ST_TEST(f) cmocka_unit_test_teardown(f, st_no_leak)
 
 #endif /* SYNC_TEST_H */

@@ -6,7 +6,7 @@
  * a busy mutex, non-recursion, the FIFO direct hand-off (no barging), the
  * uncancellable internal lock tsk_cond_wait relies on, fairness under
  * steady contention and a 10M-increment counter stress on 2 and 4 workers.
- * The last test checks that nothing leaked.
+ * Every test ends by checking that no object was left alive.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -503,19 +503,18 @@ static void test_stress_4(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_outside_task),
-		cmocka_unit_test(test_basic),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_cancel_before),
-		cmocka_unit_test(test_destroy_busy),
-		cmocka_unit_test(test_fifo),
-		cmocka_unit_test(test_uncancellable),
-		cmocka_unit_test(test_fairness),
-		cmocka_unit_test(test_stress_2),
-		cmocka_unit_test(test_stress_4),
-		cmocka_unit_test(st_test_no_leaks),
+		ST_TEST(test_outside_task),
+		ST_TEST(test_basic),
+		ST_TEST(test_timeout),
+		ST_TEST(test_cancel),
+		ST_TEST(test_cancel_before),
+		ST_TEST(test_destroy_busy),
+		ST_TEST(test_fifo),
+		ST_TEST(test_uncancellable),
+		ST_TEST(test_fairness),
+		ST_TEST(test_stress_2),
+		ST_TEST(test_stress_4),
 	};
 
-	return cmocka_run_group_tests(tests, st_leak_setup, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

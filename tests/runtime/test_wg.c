@@ -5,7 +5,8 @@
  * changes nothing; waiting outside a task only when it would block is
  * -EPERM), wait returning at once at zero, every waiter woken by the last
  * done, timeouts, cancellation, destroy while waited on, and 10k tasks
- * finishing through one wait group.  The last test checks nothing leaked.
+ * finishing through one wait group.  Every test ends by checking that no
+ * object was left alive.
  *
  * Not tested: -EOVERFLOW of tsk_wg_add, which needs the counter past
  * INT64_MAX, i.e. ~2^32 calls of add(INT_MAX).
@@ -228,13 +229,12 @@ static void test_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_outside_task),
-		cmocka_unit_test(test_wake_all),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_many),
-		cmocka_unit_test(st_test_no_leaks),
+		ST_TEST(test_outside_task),
+		ST_TEST(test_wake_all),
+		ST_TEST(test_timeout),
+		ST_TEST(test_cancel),
+		ST_TEST(test_many),
 	};
 
-	return cmocka_run_group_tests(tests, st_leak_setup, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
