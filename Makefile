@@ -240,7 +240,7 @@ PC    := $(BUILD)/taskscope.pc
 
 # Written at install time so it always carries this PREFIX.
 install: all
-	@sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' \
 	     -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(libdir))|g' \
 	     -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(includedir))|g' \
 	     -e 's|@VERSION@|$(TSK_VERSION)|g' \

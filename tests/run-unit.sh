@@ -29,7 +29,9 @@ usage() {
 	exit 2
 }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	usage
+fi
 build=${1%/}
 filter=${2:-}
 timeout_s=${TSK_TEST_TIMEOUT:-300}
@@ -49,7 +51,7 @@ while IFS= read -r bin; do
 done < <(find "$build/tests" -type f -name 'test_*' -perm -u+x | sort)
 
 if [ ${#bins[@]} -eq 0 ]; then
-	echo "run-unit: no test binaries in $build/tests${filter:+ matching '$filter'}" >&2
+	echo "run-unit: no test binaries in $build/tests${filter:+ matching \"$filter\"}" >&2
 	exit 2
 fi
 

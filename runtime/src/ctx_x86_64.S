@@ -15,7 +15,7 @@
  *     ^ rt_ctx.sp
  *
  * Only callee-saved state is kept: the caller of rt__ctx_switch has already
- * spilled everything else.  A new context's frame is built by rt__ctx_init
+ * spilled everything else (%rax is a scratch register, free to clobber).  A new context's frame is built by rt__ctx_init
  * (ctx.c) with the trampoline below as resume address, the argument in %r12
  * and the entry function in %r13.
  */
@@ -39,9 +39,18 @@ rt__ctx_switch:
 	fnstcw 4(%rsp)
 	movq %rsp, (%rdi)
 	movq (%rsi), %rsp
-	ldmxcsr (%rsp)
-	fldcw 4(%rsp)
-	addq $16, %rsp
+	/* Loading MXCSR and the x87 control word is slow (they serialise parts
+	 * of the FP pipeline); they almost never differ between tasks, so only
+	 * load them when they do.  -8(%rsp) is free: below the frame. */
+	stmxcsr -8(%rsp)
+	movl -8(%rsp), %eax
+	cmpl (%rsp), %eax
+	jne 1f
+2:	fnstcw -8(%rsp)
+	movw -8(%rsp), %ax
+	cmpw 4(%rsp), %ax
+	jne 3f
+4:	addq $16, %rsp
 	popq %r15
 	popq %r14
 	popq %r13
@@ -50,6 +59,10 @@ rt__ctx_switch:
 	popq %rbp
 	popq %rcx
 	jmpq *%rcx
+1:	ldmxcsr (%rsp)
+	jmp 2b
+3:	fldcw 4(%rsp)
+	jmp 4b
 	.cfi_endproc
 	.size rt__ctx_switch, .-rt__ctx_switch
 

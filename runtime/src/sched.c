@@ -75,13 +75,16 @@ static atomic_int tsan_fence_word;
 #define RT_FULL_FENCE() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
-static __thread rt_worker *tls_worker;
+/* This thread's worker.  initial-exec: one %fs-relative load instead of a
+ * __tls_get_addr call in the shared library. */
+static __attribute__((tls_model("initial-exec"))) __thread rt_worker *rt__tls_worker;
 
-/* Not inlined: a task may resume on another thread, and the compiler must
- * not reuse a thread-local address computed before a context switch. */
+/* Not inlined: GCC treats the thread pointer as constant within a function,
+ * but a task may resume on another thread after a context switch; a fresh
+ * call reads the current thread's slot. */
 __attribute__((noinline)) rt_worker *rt__worker(void)
 {
-	rt_worker *w = tls_worker;
+	rt_worker *w = rt__tls_worker;
 	__asm__ __volatile__("" ::: "memory");
 	return w;
 }
@@ -139,24 +142,64 @@ static void switch_to_task(rt_worker *w, tsk_task *t)
 #endif
 }
 
-/* Task -> scheduler of worker w (the caller's current worker).  Returns when
- * the task is resumed, possibly on another worker: do not reuse w. */
-void rt__switch_to_sched(rt_worker *w, int post)
+static void finish_prev(rt_worker *w);
+static tsk_task *local_next(rt_worker *w);
+
+/* The next task this worker may switch to directly from a task, skipping
+ * the scheduler loop: run-next or the local queue, unless a periodic duty
+ * (timers, the global queue) is due, which the loop does. */
+static tsk_task *fast_next(rt_worker *w)
+{
+	uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
+	if ((tick & 31) == 0 || tick % 61 == 0)
+		return NULL;
+	atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
+	return local_next(w);
+}
+
+/* The running task of worker w stops running: it yields, parks or exits
+ * (`post`).  Switches straight to the next local task when there is one
+ * (one switch instead of two through the scheduler), else to the scheduler
+ * loop.  Whoever runs next settles this task (finish_prev) once its context
+ * is saved.  Returns when the task is resumed, possibly on another worker:
+ * do not reuse w. */
+void rt__suspend(rt_worker *w, int post)
 {
 	tsk_task *t = w->cur;
+	tsk_task *next = fast_next(w);
+
+	w->prev = t;
 	w->post = post;
+	if (next) {
+		w->cur = next;
+		next->worker = w;
+		next->state = RT_STATE_RUNNING;
 #ifdef RT_ASAN
-	/* a task that exits passes NULL so ASan frees its fake stack */
-	__sanitizer_start_switch_fiber(post == RT_POST_EXIT ? NULL : &t->asan_fake, w->stack_lo,
-	                               w->stack_len);
+		void *lo;
+		size_t len;
+		task_stack_bounds(next, &lo, &len);
+		/* a task that exits passes NULL so ASan frees its fake stack */
+		__sanitizer_start_switch_fiber(post == RT_POST_EXIT ? NULL : &t->asan_fake, lo, len);
 #endif
 #ifdef RT_TSAN
-	__tsan_switch_to_fiber(w->tsan_fiber, 0);
+		__tsan_switch_to_fiber(next->tsan_fiber, 0);
 #endif
-	rt__ctx_switch(&t->ctx, &w->sched_ctx);
+		rt__ctx_switch(&t->ctx, &next->ctx);
+	} else {
+		w->cur = NULL;
+#ifdef RT_ASAN
+		__sanitizer_start_switch_fiber(post == RT_POST_EXIT ? NULL : &t->asan_fake,
+		                               w->stack_lo, w->stack_len);
+#endif
+#ifdef RT_TSAN
+		__tsan_switch_to_fiber(w->tsan_fiber, 0);
+#endif
+		rt__ctx_switch(&t->ctx, &w->sched_ctx);
+	}
 #ifdef RT_ASAN
 	__sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
 #endif
+	finish_prev(rt__worker());
 }
 
 /* First code of every task, on its own stack (see rt__ctx_init). */
@@ -166,8 +209,9 @@ static void task_entry(void *arg)
 #ifdef RT_ASAN
 	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+	finish_prev(rt__worker());
 	t->result = t->fn(t->arg);
-	rt__switch_to_sched(rt__worker(), RT_POST_EXIT);
+	rt__suspend(rt__worker(), RT_POST_EXIT);
 	__builtin_unreachable();
 }
 
@@ -340,7 +384,8 @@ static bool work_available(rt_runtime *rt)
 static tsk_task *local_next(rt_worker *w)
 {
 	tsk_task *t;
-	if (w->streak < 32 || rt__runq_len(&w->q) == 0) {
+	if (atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
+	    (w->streak < 32 || rt__runq_len(&w->q) == 0)) {
 		t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel);
 		if (t) {
 			w->streak++;
@@ -511,14 +556,15 @@ static tsk_task *find_runnable(rt_worker *w)
 	}
 }
 
-static void run_task(rt_worker *w, tsk_task *t)
+/* Settles the task that switched away so that the current context could
+ * run, now that its context is saved: requeue it after a yield, queue it if
+ * its wake-up already came while it parked, or bury it. */
+static void finish_prev(rt_worker *w)
 {
-	w->cur = t;
-	t->worker = w;
-	t->state = RT_STATE_RUNNING;
-	w->drain_futile = false;
-	switch_to_task(w, t);
-	w->cur = NULL;
+	tsk_task *t = w->prev;
+	if (!t)
+		return;
+	w->prev = NULL;
 	switch (w->post) {
 	case RT_POST_YIELD:
 		t->state = RT_STATE_READY;
@@ -538,10 +584,21 @@ static void run_task(rt_worker *w, tsk_task *t)
 	w->post = RT_POST_NONE;
 }
 
+static void run_task(rt_worker *w, tsk_task *t)
+{
+	w->cur = t;
+	t->worker = w;
+	t->state = RT_STATE_RUNNING;
+	w->drain_futile = false;
+	switch_to_task(w, t);
+	/* some task (not necessarily t) switched back to the loop */
+	finish_prev(w);
+}
+
 static void worker_loop(rt_worker *w)
 {
 	tsk_task *t;
-	tls_worker = w;
+	rt__tls_worker = w;
 #ifdef RT_TSAN
 	w->tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -554,7 +611,7 @@ static void worker_loop(rt_worker *w)
 #endif
 	while ((t = find_runnable(w)))
 		run_task(w, t);
-	tls_worker = NULL;
+	rt__tls_worker = NULL;
 }
 
 static void *worker_thread(void *arg)

@@ -120,7 +120,8 @@ struct rt_worker {
 	pthread_t thread;             /* its thread (worker 0: the tsk_run caller) */
 	rt_ctx sched_ctx;             /* the scheduler loop's context */
 	tsk_task *cur;                /* task running now, NULL in the scheduler */
-	int post;                     /* enum rt_post for the task switching back */
+	tsk_task *prev;               /* task that switched away, not yet settled */
+	int post;                     /* enum rt_post: what to do with prev */
 	rt_runq q;                    /* local run queue */
 	_Atomic(tsk_task *) runnext;  /* task to run next (woken by a local task) */
 	int streak;                   /* consecutive runnext picks (fairness bound) */
@@ -170,8 +171,8 @@ struct rt_runtime {
 };
 
 /* sched.c */
-rt_worker *rt__worker(void);               /* this thread's worker or NULL */
-void rt__switch_to_sched(rt_worker *w, int post);
+rt_worker *rt__worker(void); /* this thread's worker or NULL */
+void rt__suspend(rt_worker *w, int post);
 void rt__enqueue(rt_runtime *rt, tsk_task *t);
 bool rt__cancel(tsk_task *t);
 void rt__task_init_ctx(tsk_task *t);

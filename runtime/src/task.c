@@ -219,7 +219,7 @@ int tsk_yield(void)
 	if (rt__runq_len(&w->q) == 0 && !atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
 	    atomic_load_explicit(&w->rt->gq_len, memory_order_relaxed) == 0)
 		return 0;
-	rt__switch_to_sched(w, RT_POST_YIELD);
+	rt__suspend(w, RT_POST_YIELD);
 	return 0;
 }
 

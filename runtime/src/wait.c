@@ -166,7 +166,7 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 	self->state = RT_STATE_BLOCKED;
 	/* Sleep.  If our token was claimed meanwhile, the ready already came
 	 * or will come, and the gate queues us once we are switched out. */
-	rt__switch_to_sched(rt__worker(), RT_POST_PARK);
+	rt__suspend(rt__worker(), RT_POST_PARK);
 done:
 	/* acquire: pairs with the claimer's acq_rel CAS */
 	rc = atomic_load_explicit(&self->token, memory_order_acquire);

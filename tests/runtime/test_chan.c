@@ -703,6 +703,7 @@ typedef struct stress {
 	atomic_uchar *seen;             /* times each id was received */
 	atomic_long received;           /* total received */
 	bool timed;                     /* use short deadlines and retry */
+	size_t cap;                     /* capacity of the channels */
 } stress;
 
 typedef struct stress_arg {
@@ -782,7 +783,7 @@ static void *stress_root(void *p)
 	long i, total = s->per * ST_PRODUCERS, bad = 0;
 
 	for (i = 0; i < ST_CHANS; i++) {
-		TSK_EXPECT_EQ(tsk_chan_create(&s->chans[i], "stress", sizeof(long), 64), 0);
+		TSK_EXPECT_EQ(tsk_chan_create(&s->chans[i], "stress", sizeof(long), s->cap), 0);
 		atomic_init(&s->open[i], ST_PRODUCERS / ST_CHANS);
 	}
 	for (i = 0; i < ST_CONSUMERS; i++) {
@@ -809,18 +810,24 @@ static void *stress_root(void *p)
 	return NULL;
 }
 
-static void run_stress(long messages, int workers, bool timed)
+static void run_stress(long messages, int workers, size_t cap, bool timed)
 {
 	stress *s = calloc(1, sizeof(*s));
+	int64_t t0;
 
 	assert_non_null(s);
 	s->per = messages / ST_PRODUCERS;
 	if (s->per < 1)
 		s->per = 1;
 	s->timed = timed;
+	s->cap = cap;
 	s->seen = calloc((size_t)(s->per * ST_PRODUCERS), sizeof(*s->seen));
 	assert_non_null(s->seen);
+	t0 = tsk_now();
 	TSK_RUN(stress_root, s, workers);
+	print_message("chan stress (%d workers, capacity %zu%s): %ld messages in %.2f s\n",
+	              workers, cap, timed ? ", short deadlines" : "", atomic_load(&s->received),
+	              (double)(tsk_now() - t0) / 1e9);
 	free(s->seen);
 	free(s);
 }
@@ -828,22 +835,23 @@ static void run_stress(long messages, int workers, bool timed)
 static void test_stress_2_workers(void **state)
 {
 	(void)state;
-	run_stress(tsk_test_scale(10000000), 2, false);
+	run_stress(tsk_test_scale(10000000), 2, 64, false);
 }
 
 static void test_stress_4_workers(void **state)
 {
 	(void)state;
-	run_stress(tsk_test_scale(10000000), 4, false);
+	run_stress(tsk_test_scale(10000000), 4, 64, false);
 }
 
-/* Short deadlines on both sides: timeouts race hand-offs, yet no message is
- * lost or duplicated (a timed-out send sent nothing, a timed-out receive
- * took nothing). */
+/* Rendezvous channels and short deadlines on both sides: every operation
+ * waits and timeouts race hand-offs, yet no message is lost or duplicated
+ * (a timed-out send sent nothing, a timed-out receive took nothing). */
 static void test_stress_timeouts(void **state)
 {
 	(void)state;
-	run_stress(tsk_test_scale(400000), 2, true);
+	run_stress(tsk_test_scale(400000), 2, 0, true);
+	run_stress(tsk_test_scale(400000), 4, 1, true);
 }
 
 int main(void)

@@ -369,6 +369,7 @@ typedef struct {
 	long max_gap[FAIR_N];  /* most acquisitions by others between two of ours */
 	long seen_at[FAIR_N];  /* total acquisitions at our last one */
 	long total;            /* under m */
+	bool one_worker;       /* run on one worker: the FIFO gap bound is exact */
 } fair_ctx;
 
 typedef struct {
@@ -417,9 +418,11 @@ static void *fair_root(void *arg)
 			min = x->count[i];
 		/* FIFO hand-off: between two acquisitions of one task, each of
 		 * the other FAIR_N - 1 tasks gets the lock at most once (it
-		 * queues behind us after its turn).  Allow a little slack for
-		 * the window between an unlock and the next lock call. */
-		TSK_EXPECT(x->max_gap[i] <= 2 * (FAIR_N - 1));
+		 * queues behind us after its turn).  Exact on one worker only:
+		 * on several, the OS may preempt a worker between our unlock
+		 * and our next lock call while the others go round again. */
+		if (x->one_worker)
+			TSK_EXPECT(x->max_gap[i] <= FAIR_N - 1);
 	}
 	TSK_EXPECT(min > 0);
 	TSK_EXPECT_EQ(tsk_mutex_destroy(x->m), 0);
@@ -428,7 +431,7 @@ static void *fair_root(void *arg)
 
 static void test_fairness(void **state)
 {
-	fair_ctx x1 = {0}, x4 = {0};
+	fair_ctx x1 = {.one_worker = true}, x4 = {0};
 
 	(void)state;
 	TSK_RUN(fair_root, &x1, 1);

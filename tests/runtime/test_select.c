@@ -602,7 +602,8 @@ static void *feed_task(void *p)
 	return NULL;
 }
 
-/* Busy producers on every channel: no case starves. */
+/* Busy producers on every channel (rendezvous and buffered): no case
+ * starves. */
 static void *fair_busy_root(void *p)
 {
 	long n = tsk_test_scale(6000), i, count[FAIR_CHANS] = {0};
@@ -625,8 +626,14 @@ static void *fair_busy_root(void *p)
 			break;
 		}
 		count[rc]++;
+		/* cooperative: without it the feeders this select wakes wait in
+		 * this worker's run-next slot until it blocks (no preemption),
+		 * which measures the scheduler, not select */
+		TSK_EXPECT_EQ(tsk_yield(), 0);
 	}
 	atomic_store(&stop, true);
+	if (getenv("TSK_TEST_VERBOSE"))
+		fprintf(stderr, "fair_busy: %ld %ld %ld %ld\n", count[0], count[1], count[2], count[3]);
 	for (i = 0; i < FAIR_CHANS; i++)
 		TSK_EXPECT_EQ(tsk_chan_close(f[i].c), 0);
 	for (i = 0; i < FAIR_CHANS; i++) {

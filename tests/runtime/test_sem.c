@@ -242,7 +242,12 @@ static void *bound_task(void *arg)
 		while (in > m && !atomic_compare_exchange_weak(&x->max_inside, &m, in))
 			;
 		TSK_EXPECT(in <= BOUND_PERMITS);
-		tsk_yield();
+		/* The first rounds sleep while holding, so that the permits
+		 * surely fill up whatever the scheduling; later ones only yield. */
+		if (i < 2)
+			tsk_sleep(tsk_after_ms(1));
+		else
+			tsk_yield();
 		atomic_fetch_sub(&x->inside, 1);
 		atomic_fetch_add(&x->done, 1);
 		TSK_EXPECT_EQ(tsk_sem_release(x->s), 0);
