@@ -368,17 +368,19 @@ static double run_idle_mem(long n)
 {
 	pthread_t *t = malloc(sizeof *t * (size_t)n);
 	bench_rss r0, r1;
-	int64_t ks0, ks1;
+	int64_t ks0, ks1, t0, t_parked, t_release;
 	if (t == NULL)
 		bench_die("idle_mem: out of memory");
 	r0 = bench_rss_now();
 	ks0 = bench_proc_field("/proc/meminfo", "KernelStack:");
+	t0 = bench_now_ns();
 	for (long i = 0; i < n; i++)
 		t[i] = spawn(idler, &n);
 	pthread_mutex_lock(&idle.mu);
 	while (idle.ready < n)
 		pthread_cond_wait(&idle.ready_cv, &idle.mu);
 	pthread_mutex_unlock(&idle.mu);
+	t_parked = bench_now_ns() - t0;
 	usleep(20000); /* let the last waiter reach its futex wait */
 	r1 = bench_rss_now();
 	ks1 = bench_proc_field("/proc/meminfo", "KernelStack:");
@@ -386,12 +388,17 @@ static double run_idle_mem(long n)
 	           "system KernelStack %+lld B",
 	           n, (long long)(r1.total - r0.total), (long long)(r1.anon - r0.anon),
 	           (long long)(r1.shmem - r0.shmem), (long long)(ks1 - ks0));
+	t_release = bench_now_ns();
 	pthread_mutex_lock(&idle.mu);
 	idle.go = true;
 	pthread_cond_broadcast(&idle.go_cv);
 	pthread_mutex_unlock(&idle.mu);
 	for (long i = 0; i < n; i++)
 		join(t[i]);
+	t_release = bench_now_ns() - t_release;
+	bench_info("idle_mem: spawn until all started %.0f ns/thread, release until all joined "
+	           "%.0f ns/thread",
+	           (double)t_parked / (double)n, (double)t_release / (double)n);
 	free(t);
 	return (double)(r1.total - r0.total) / (double)n;
 }

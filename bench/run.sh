@@ -34,19 +34,21 @@ declare -A BIN=([tsk]=$OUT/tsk_bench [go]=$OUT/go_bench [pthread]=$OUT/pthread_b
 # One line per table row:
 #   id | program shape | workers | unit | better | iterations for tsk, go,
 #   pthread | target ("×" of Go, in the ratio's sense, or -) | label
-# Iterations are sized so that each timed run lasts roughly 0.1-0.5 s; the
-# pthreads counts are smaller where a kernel thread per operation makes a
-# run last seconds (results are per operation, so the counts differ
-# without changing what is measured).
+# Iterations are sized per implementation so that each timed run lasts
+# roughly 0.1-0.5 s on the reference 2-CPU machine: long enough to be
+# steady, short enough for 5 rounds in one or two minutes.  Results are per
+# operation, so different counts do not change what is measured; the
+# counts used are printed under the table.
 SHAPES=(
-	"yield|yield|2|ns/yield|lower|2000000|2000000|1000000|2|yield, 2 tasks, 2 workers"
-	"yield_1w|yield|1|ns/yield|lower|2000000|2000000|100000|-|yield, 2 tasks, 1 worker (every yield switches)"
-	"spawn_join|spawn_join|2|ns/task|lower|500000|500000|10000|2|spawn + join, one at a time"
-	"spawn_batch|spawn_batch|2|ns/task|lower|500000|500000|10000|-|spawn 1000, then join all"
-	"pingpong|pingpong|2|ns/roundtrip|lower|500000|500000|30000|2|ping-pong over 2 rendezvous channels"
-	"chan_1x1|chan_1x1|2|msgs/s|higher|2000000|2000000|2000000|-|channel cap 128, 1 producer / 1 consumer"
-	"chan_4x4|chan_4x4|2|msgs/s|higher|2000000|2000000|1000000|-|channel cap 128, 4 producers / 4 consumers"
-	"mutex_4|mutex_4|2|ns/op|lower|2000000|2000000|2000000|-|mutex, 4 contenders, lock+inc+unlock"
+	"yield|yield|2|ns/yield|lower|10000000|3000000|100000|2|yield, 2 tasks, 2 workers"
+	"yield_1w|yield|1|ns/yield|lower|5000000|3000000|100000|2|yield, 2 tasks, 1 worker (every yield switches)"
+	"spawn_join|spawn_join|2|ns/task|lower|1000000|500000|5000|2|spawn + join, one at a time"
+	"spawn_batch|spawn_batch|2|ns/task|lower|1000000|1000000|5000|-|spawn 1000, then join all"
+	"pingpong|pingpong|2|ns/roundtrip|lower|1000000|500000|20000|2|ping-pong over 2 rendezvous channels"
+	"pingpong_1w|pingpong|1|ns/roundtrip|lower|1000000|500000|20000|-|ping-pong, 1 worker (no cross-thread wake-ups)"
+	"chan_1x1|chan_1x1|2|msgs/s|higher|5000000|5000000|2000000|-|channel cap 128, 1 producer / 1 consumer"
+	"chan_4x4|chan_4x4|2|msgs/s|higher|5000000|5000000|1000000|-|channel cap 128, 4 producers / 4 consumers"
+	"mutex_4|mutex_4|2|ns/op|lower|4000000|10000000|10000000|-|mutex, 4 contenders, lock+inc+unlock"
 	"idle_mem|idle_mem|2|B/task|lower|100000|100000|10000|0.5|memory per idle task blocked on a channel"
 )
 
@@ -61,6 +63,12 @@ selected() {
 	return 1
 }
 
+# scaled N: N / BENCH_DIV, at least 1.
+scaled() {
+	local n=$(($1 / DIV))
+	echo $((n > 0 ? n : 1))
+}
+
 # run_one ROUND ID IMPL SHAPE ITERS WORKERS: appends one sample to raw.tsv:
 # a number, NA (program not built) or FAIL:<exit status> (124: timeout).
 run_one() {
@@ -70,7 +78,7 @@ run_one() {
 		printf '%s\t%s\t%s\tNA\n' "$round" "$id" "$impl" >>"$RAW"
 		return
 	fi
-	out=$(timeout "$TIMEOUT" "$bin" "$shape" "$iters" "$workers" 2>"$log")
+	out=$(timeout -k 5 "$TIMEOUT" "$bin" "$shape" "$iters" "$workers" 2>"$log")
 	rc=$?
 	printf '%s\n' "$out" >>"$log"
 	val=$(awk -v s="$shape" '$1 == "RESULT" && $2 == s { print $3; exit }' <<<"$out")
@@ -85,6 +93,7 @@ run_one() {
 # ---- measure -------------------------------------------------------------
 
 start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((round = 1; round <= RUNS; round++)); do
 	printf 'round %d/%d:' "$round" "$RUNS" >&2
 	k=0
@@ -93,7 +102,7 @@ for ((round = 1; round <= RUNS; round++)); do
 		k=$((k + 1))
 		selected "$id" || continue
 		printf ' %s' "$id" >&2
-		declare -A ITERS=([tsk]=$((it_tsk / DIV)) [go]=$((it_go / DIV)) [pthread]=$((it_pt / DIV)))
+		declare -A ITERS=([tsk]=$(scaled "$it_tsk") [go]=$(scaled "$it_go") [pthread]=$(scaled "$it_pt"))
 		for ((j = 0; j < ${#IMPLS[@]}; j++)); do
 			impl=${IMPLS[$(((j + round + k) % ${#IMPLS[@]}))]}
 			run_one "$round" "$id" "$impl" "$shape" "${ITERS[$impl]}" "$workers"
@@ -153,6 +162,15 @@ cell() {
 	echo "$s"
 }
 
+# human N: 10000000 -> 10M, 300000 -> 300k.
+human() {
+	awk -v n="$1" 'BEGIN {
+		if (n >= 1e6 && n % 1e6 == 0) printf "%dM", n / 1e6
+		else if (n >= 1e3 && n % 1e3 == 0) printf "%dk", n / 1e3
+		else printf "%d", n
+	}'
+}
+
 median_of() {
 	local med rest
 	read -r med rest <<<"$(stats "$1" "$2")"
@@ -173,6 +191,8 @@ export GIT_OPTIONAL_LOCKS=0 # read-only: never refresh the index
 	echo "- $(go version 2>/dev/null || echo 'go: not installed'); $(${CC:-cc} --version 2>/dev/null | head -n 1)"
 	echo "- $RUNS rounds; each cell is the median, ± half the min-max range in % of it;"
 	echo "  implementations interleaved within each round in rotating order."
+	echo "- load average (1/5/15 min) at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "  (other load on the machine widens the ± and shifts medians; compare runs on a quiet machine)"
 	echo "- TASKSCOPE=${TASKSCOPE:-<unset: probes on>}"
 	[ "$DIV" != 1 ] && echo "- **BENCH_DIV=$DIV: iteration counts divided by $DIV (smoke run)**"
 	echo
@@ -203,6 +223,17 @@ export GIT_OPTIONAL_LOCKS=0 # read-only: never refresh the index
 			"$(cell "$id" tsk "$unit")" "$(cell "$id" go "$unit")" \
 			"$(cell "$id" pthread "$unit")" "$ratio" "$tgt" "$met"
 	done
+	echo
+	printf 'Iterations per run (taskscope / Go / pthreads):'
+	sep=" "
+	for spec in "${SHAPES[@]}"; do
+		IFS='|' read -r id shape workers unit better it_tsk it_go it_pt target label <<<"$spec"
+		selected "$id" || continue
+		printf '%s%s %s/%s/%s' "$sep" "$id" "$(human "$(scaled "$it_tsk")")" \
+			"$(human "$(scaled "$it_go")")" "$(human "$(scaled "$it_pt")")"
+		sep="; "
+	done
+	echo "."
 	cat <<'EOF'
 
 "× vs Go" is how many times better taskscope does than Go: Go/taskscope
@@ -220,22 +251,27 @@ How each shape is measured (taskscope / Go / pthreads; sources in bench/):
   (except memory), all in the same process.
 - yield: two tasks each call tsk_yield() / runtime.Gosched() /
   sched_yield() in a loop; total time / total calls.  With 2 workers each
-  task may have a worker to itself, so a call need not switch; the
-  1-worker row forces a switch on every call (pthreads: both threads
-  pinned to one CPU, so sched_yield switches kernel threads).
+  task usually has a worker to itself, and tsk_yield returns at once when
+  its worker has nothing else to run, while Gosched always goes through
+  Go's global run queue and sched_yield always enters the kernel: that
+  row is the cost of a yield *call*, not of a switch.  The 1-worker row
+  is the real switch cost on all three sides (pthreads: both threads
+  pinned to CPU 0, so every sched_yield switches kernel threads).
 - spawn + join: spawn a task that returns at once and join it (Go: go
   func + sync.WaitGroup; pthreads: pthread_create + pthread_join); the
   batch variant spawns 1000 and then joins them all.
 - ping-pong: the root task and one other bounce a counter over two
   capacity-0 channels (Go: unbuffered chans; pthreads: two one-slot
-  mailboxes, each a mutex + condvar); ns per round trip.
-- channel throughput: capacity 128 of int64; producers send 2M values in
-  all (pthreads 1M for 4/4), consumers drain until the channel is closed
-  (pthreads: a mutex + 2 condvars ring buffer); every value is checked.
-- mutex: 4 tasks share 2M lock / counter++ / unlock rounds (Go:
+  mailboxes, each a mutex + condvar); ns per round trip.  The 1-worker
+  row keeps both tasks on one thread: channel and switch cost without
+  cross-thread wake-ups (pthreads: both threads pinned to CPU 0).
+- channel throughput: capacity 128 of int64; producers send ITERS values
+  in all, consumers drain until the channel is closed (pthreads: a mutex +
+  2 condvars ring buffer); every value is checked.
+- mutex: 4 tasks share ITERS lock / counter++ / unlock rounds (Go:
   sync.Mutex; pthreads: default glibc mutex).  taskscope's mutex hands
   off in FIFO order; Go's and glibc's let a running locker barge.
-- memory: 100k tasks (taskscope, Go) block forever on a receive from one
+- memory: 100k tasks (taskscope, Go) in a fresh process block forever on a receive from one
   channel; resident memory (exact, from /proc/self/smaps_rollup) before
   and after, divided by the count; then the channel is closed and they
   exit.  pthreads: 10k threads with the default 8 MiB stack blocked on one

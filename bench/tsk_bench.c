@@ -276,21 +276,29 @@ static double run_idle_mem(long n)
 {
 	idle s = {.ready = 0};
 	bench_rss r0, r1;
+	int64_t t0, t_parked, t_release;
 	ok(tsk_chan_create(&s.c, "idle", sizeof(int64_t), 0), "tsk_chan_create");
 	ok(tsk_wg_create(&s.done, "idle"), "tsk_wg_create");
 	ok(tsk_wg_add(s.done, (int)n), "tsk_wg_add");
 	r0 = bench_rss_now();
+	t0 = tsk_now();
 	for (long i = 0; i < n; i++)
 		ok(tsk_spawn(NULL, "idle", idler, &s), "tsk_spawn");
 	while (atomic_load_explicit(&s.ready, memory_order_relaxed) < n)
 		ok(tsk_sleep(tsk_after_ms(1)), "tsk_sleep");
+	t_parked = tsk_now() - t0;
 	ok(tsk_sleep(tsk_after_ms(20)), "tsk_sleep"); /* let the last ones park */
 	r1 = bench_rss_now();
 	bench_info("idle_mem: %ld tasks: rss %+lld B (anon %+lld, shmem %+lld)", n,
 	           (long long)(r1.total - r0.total), (long long)(r1.anon - r0.anon),
 	           (long long)(r1.shmem - r0.shmem));
+	t_release = tsk_now();
 	ok(tsk_chan_close(s.c), "tsk_chan_close");
 	ok(tsk_wg_wait(s.done, TSK_FOREVER), "tsk_wg_wait");
+	t_release = tsk_now() - t_release;
+	bench_info("idle_mem: spawn until all started %.0f ns/task, close until all returned "
+	           "%.0f ns/task",
+	           (double)t_parked / (double)n, (double)t_release / (double)n);
 	ok(tsk_wg_destroy(s.done), "tsk_wg_destroy");
 	ok(tsk_chan_destroy(s.c), "tsk_chan_destroy");
 	return (double)(r1.total - r0.total) / (double)n;

@@ -230,6 +230,7 @@ func runIdleMem(n int) float64 {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	r0 := rss()
+	t0 := time.Now()
 	wg.Add(n)
 	for i := 0; i < n; i++ {
 		go func() {
@@ -241,14 +242,19 @@ func runIdleMem(n int) float64 {
 	for atomic.LoadInt64(&ready) < int64(n) {
 		time.Sleep(time.Millisecond)
 	}
+	parked := time.Since(t0)
 	time.Sleep(20 * time.Millisecond) // let the last ones park
 	r1 := rss()
 	runtime.ReadMemStats(&ms1)
 	info("idle_mem: %d goroutines: rss %+d B, StackInuse %+d B, HeapInuse %+d B", n,
 		r1-r0, int64(ms1.StackInuse)-int64(ms0.StackInuse),
 		int64(ms1.HeapInuse)-int64(ms0.HeapInuse))
+	t1 := time.Now()
 	close(ch)
 	wg.Wait()
+	info("idle_mem: spawn until all started %.0f ns/goroutine, close until all returned "+
+		"%.0f ns/goroutine", float64(parked.Nanoseconds())/float64(n),
+		float64(time.Since(t1).Nanoseconds())/float64(n))
 	return float64(r1-r0) / float64(n)
 }
 

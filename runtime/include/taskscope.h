@@ -17,6 +17,13 @@
  * behind it, so `(tsk_spawn)(...)` or taking its address works too (the
  * site is then unknown).
  *
+ * Tasks run on worker threads and may move between them at any blocking
+ * call or yield.  Two consequences: thread-local variables (errno included)
+ * must not be relied on across a blocking call, and tasks share their
+ * worker's floating-point environment (MXCSR, x87 control word), which the
+ * context switch does not save, so a task that changes the rounding mode or
+ * exception masks restores them before it blocks or yields.
+ *
  * This header is self-contained: it includes what its declarations need.
  */
 #ifndef TASKSCOPE_H

@@ -55,8 +55,8 @@ static atomic_long chan_live; /* created minus destroyed (relaxed: a statistic) 
 
 void *(*chan__alloc_hook)(void *old, size_t size);
 
-/* realloc(old, size), or the test hook when one is set.  Owner: caller. */
-static void *chan_alloc(void *old, size_t size)
+/* See chan_int.h. */
+void *chan__alloc(void *old, size_t size)
 {
 	if (chan__alloc_hook != NULL)
 		return chan__alloc_hook(old, size);
@@ -83,7 +83,7 @@ static int chan_grow(tsk_chan *c)
 
 	if (ncap < c->ring_cap || ncap > SIZE_MAX / c->elem_size)
 		return -ENOMEM;
-	nbuf = chan_alloc(c->buf, ncap * c->elem_size);
+	nbuf = chan__alloc(c->buf, ncap * c->elem_size);
 	if (nbuf == NULL)
 		return -ENOMEM;
 	/* The ring is full: [head, old cap) then [0, head).  Moving the
@@ -212,7 +212,7 @@ int tsk_chan_create_at(tsk_chan **out, const char *name, size_t elem_size, size_
 		return -EINVAL;
 	if (capacity != TSK_UNBOUNDED && capacity > SIZE_MAX / elem_size)
 		return -ENOMEM;
-	c = chan_alloc(NULL, sizeof(*c));
+	c = chan__alloc(NULL, sizeof(*c));
 	if (c == NULL)
 		goto fail_chan;
 	memset(c, 0, sizeof(*c));
@@ -227,7 +227,7 @@ int tsk_chan_create_at(tsk_chan **out, const char *name, size_t elem_size, size_
 	}
 	rt__copy_name(c->name, sizeof(c->name), name, "chan");
 	if (capacity != TSK_UNBOUNDED && capacity > 0) {
-		c->buf = chan_alloc(NULL, capacity * elem_size);
+		c->buf = chan__alloc(NULL, capacity * elem_size);
 		if (c->buf == NULL)
 			goto fail_buf;
 		c->ring_cap = capacity;

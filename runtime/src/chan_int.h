@@ -69,9 +69,19 @@ bool chan__ready_locked(const tsk_chan *c, int op, const tsk_task *self);
 /* Channels created and not yet destroyed, process-wide (leak checks). */
 long chan__live(void);
 
-/* Fault injection for tests: when non-NULL, every channel allocation calls
- * it instead of realloc (same contract; return NULL to simulate -ENOMEM).
- * Set it only while no other task uses channels. */
+/* realloc(old, size), or chan__alloc_hook's answer when one is set: every
+ * allocation of chan.c and select.c goes through it.  Free with free(). */
+void *chan__alloc(void *old, size_t size);
+
+/* Test seams (NULL in production; set them only while no other task uses
+ * channels or selects):
+ * chan__alloc_hook replaces realloc in chan__alloc (return NULL to
+ * simulate -ENOMEM);
+ * select__pass2_hook is called by a select that found no case ready, with
+ * no lock held, just before its blocking pass, so a test can change the
+ * channels in the window between the two passes (a window that real
+ * races hit only rarely). */
 extern void *(*chan__alloc_hook)(void *old, size_t size);
+extern void (*select__pass2_hook)(tsk_case *cases, size_t n);
 
 #endif /* CHAN_INT_H */

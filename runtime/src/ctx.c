@@ -32,9 +32,6 @@ void rt__ctx_init(rt_ctx *ctx, void *bottom, void *top, void (*entry)(void *), v
 	*--sp = (uint64_t)(uintptr_t)entry;              /* r13: entry */
 	*--sp = 0;                                       /* r14 */
 	*--sp = 0;                                       /* r15 */
-	*--sp = 0;
-	*--sp = 0x1F80; /* default MXCSR; x87 control word written below */
-	((uint16_t *)sp)[2] = 0x037F;
 	ctx->sp = sp;
 }
 

@@ -2,12 +2,11 @@
  * ctx_int.h - machine context switching for stackful tasks.
  *
  * A context is one saved stack pointer: everything else a suspended task
- * needs (callee-saved registers, the x87 control word and MXCSR, the resume
- * address) sits on its own stack, pushed by rt__ctx_switch.  On x86-64 the
- * switch is hand-written assembly (ctx_x86_64.S) that saves only the state
- * the System V ABI says a callee must preserve, and resumes with pop+jmp
- * rather than ret, which avoids a return-stack misprediction (3 ns instead
- * of 11 ns per switch on the reference machine).  Other architectures use
+ * needs (callee-saved registers, the resume address) sits on its own stack,
+ * pushed by rt__ctx_switch.  On x86-64 the switch is hand-written assembly
+ * (ctx_x86_64.S) that saves only the callee-saved general registers (the
+ * floating-point control state is per thread) and resumes with `ret`,
+ * which keeps the return stack buffer in step (see ctx_x86_64.S).  Other architectures use
  * ucontext (ctx.c) until they get their own assembly.
  *
  * Workload: two switches per scheduling step (task -> scheduler -> task),

@@ -35,12 +35,12 @@
 #include "rt_int.h"
 
 struct tsk_mutex {
-	rt_spin lock;         /* protects every field below */
-	bool locked;          /* held by someone */
-	tsk_task *owner;      /* holder while locked; NULL: taken outside a task */
-	rt_waitq waiters;     /* tasks waiting to own it, FIFO */
-	unsigned nwait;       /* tasks inside a lock call that will still touch m */
-	const tsk_site *site; /* where it was created (may be NULL) */
+	rt_spin lock;           /* protects every field below */
+	bool locked;            /* held by someone */
+	tsk_task *owner;        /* holder while locked; NULL: taken outside a task */
+	rt_waitq waiters;       /* tasks waiting to own it, FIFO */
+	unsigned nwait;         /* tasks inside a lock call that will still touch m */
+	const tsk_site *site;   /* where it was created (may be NULL) */
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
 };
 

@@ -130,8 +130,7 @@ static void rwlock_grant(tsk_rwlock *l)
 /* Parks the calling task on q (l->rwait or l->wwait); called with l->lock
  * held, returns with it released.  Returns 0 once a waker granted the lock,
  * or -ETIMEDOUT / -ECANCELED with nothing taken. */
-static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline,
-                       const tsk_site *site)
+static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, const tsk_site *site)
 {
 	rt_wait_info wi = {kind, l, site};
 	rt_waiter w;

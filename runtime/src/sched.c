@@ -366,6 +366,40 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t)
 	wake_if_idle(rt);
 }
 
+/* As rt__ready, but a task queued here goes to the back of the local queue
+ * (timers wake in deadline order). */
+void rt__ready_tail(tsk_task *t)
+{
+	/* acq_rel: as in rt__ready */
+	if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1)
+		return;
+	rt_worker *w = rt__worker();
+	if (!w || w->rt != t->rt) {
+		rt__enqueue(t->rt, t);
+		return;
+	}
+	t->state = RT_STATE_READY;
+	push_local(w, t);
+	wake_if_idle(w->rt);
+}
+
+/* A timer was added that is the earliest of its heap: if the worker that
+ * watches every heap while parked would sleep past it, wake it so that it
+ * sleeps until the new deadline instead (Go's wakeNetPoller). */
+void rt__timer_added(rt_runtime *rt, int64_t deadline)
+{
+	/* seq_cst: pairs with the watcher's store of watch_until then reload
+	 * of the heaps' next in park */
+	if (deadline >= atomic_load(&rt->watch_until))
+		return;
+	int id = atomic_load(&rt->watcher);
+	if (id < 0)
+		return;
+	rt_worker *v = &rt->workers[id];
+	atomic_store_explicit(&v->futex, 1, memory_order_release);
+	futex_wake(&v->futex, 1);
+}
+
 /* ---- finding work ----------------------------------------------------- */
 
 static bool work_available(rt_runtime *rt)
@@ -465,6 +499,17 @@ static tsk_task *steal_work(rt_worker *w)
 	return t;
 }
 
+static int64_t earliest_timer(rt_runtime *rt)
+{
+	int64_t d = INT64_MAX;
+	for (int i = 0; i < rt->nworkers; i++) {
+		int64_t n = atomic_load(&rt->workers[i].timers.next);
+		if (n < d)
+			d = n;
+	}
+	return d;
+}
+
 static void unpark_self(rt_worker *w)
 {
 	rt_runtime *rt = w->rt;
@@ -524,10 +569,31 @@ static void park(rt_worker *w)
 		return;
 	}
 	w->npark++;
-	int64_t deadline = atomic_load_explicit(&w->timers.next, memory_order_relaxed);
+	int64_t deadline = atomic_load(&w->timers.next);
+	int none = -1;
+	bool watching = atomic_compare_exchange_strong(&rt->watcher, &none, w->id);
+	if (watching) {
+		/* Sleep no later than the earliest timer of any heap: a busy
+		 * worker may be stuck in a long task and not fire its own.
+		 * Publish the deadline, then look again, so that a timer
+		 * added meanwhile is either seen here or sees watch_until
+		 * (rt__timer_added). */
+		for (;;) {
+			int64_t d = earliest_timer(rt);
+			atomic_store(&rt->watch_until, d);
+			if (earliest_timer(rt) >= d) {
+				deadline = d;
+				break;
+			}
+		}
+	}
 	/* acquire: pairs with the release store of the waker */
 	if (atomic_load_explicit(&w->futex, memory_order_acquire) == 0)
 		futex_wait(&w->futex, 0, deadline);
+	if (watching) {
+		atomic_store(&rt->watch_until, INT64_MAX);
+		atomic_store(&rt->watcher, -1);
+	}
 	unpark_self(w);
 }
 
@@ -696,6 +762,8 @@ static rt_runtime *runtime_new(const tsk_config *cfg)
 		runtime_free(rt);
 		return NULL;
 	}
+	atomic_init(&rt->watcher, -1);
+	atomic_init(&rt->watch_until, INT64_MAX);
 	uint64_t seed = (uint64_t)tsk_now() | 1;
 	for (int i = 0; i < rt->nworkers; i++) {
 		rt_worker *w = &rt->workers[i];

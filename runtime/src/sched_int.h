@@ -158,6 +158,8 @@ struct rt_runtime {
 	rt_worker *idle_head;         /* stack of parked workers */
 	atomic_int nidle;             /* workers on the idle list */
 	atomic_int nspinning;         /* workers looking for work */
+	atomic_int watcher;           /* id of the parked worker watching every timer heap, -1 */
+	_Atomic int64_t watch_until;  /* the watcher's wake-up deadline (INT64_MAX: none) */
 	/* lifetime */
 	_Atomic long live;            /* tasks not yet returned */
 	atomic_bool root_done;        /* the root task returned */
@@ -174,6 +176,8 @@ struct rt_runtime {
 rt_worker *rt__worker(void); /* this thread's worker or NULL */
 void rt__suspend(rt_worker *w, int post);
 void rt__enqueue(rt_runtime *rt, tsk_task *t);
+void rt__ready_tail(tsk_task *t);
+void rt__timer_added(rt_runtime *rt, int64_t deadline);
 bool rt__cancel(tsk_task *t);
 void rt__task_init_ctx(tsk_task *t);
 void rt__task_fini_ctx(tsk_task *t);
@@ -195,7 +199,7 @@ void rt__stack_drain(rt_runtime *rt);
 /* timer.c */
 void rt__timers_init(rt_timers *tm);
 void rt__timers_fini(rt_timers *tm);
-int rt__timer_add(rt_timers *tm, rt_timer *t);
+int rt__timer_add(rt_timers *tm, rt_timer *t); /* 1: t is the new earliest */
 void rt__timer_del(rt_timer *t);
 int rt__timers_fire(rt_timers *tm, int64_t now);
 

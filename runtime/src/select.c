@@ -9,9 +9,12 @@
  * outcome, and never two cases complete.
  *
  * Algorithm:
- *   pass 1  Poll the cases from a pseudo-random offset (fairness among
- *           cases ready at once), each under its channel's lock; the first
- *           that completes is the answer.
+ *   pass 1  Poll the cases in a random order, each under its channel's
+ *           lock; the first that completes is the answer.  The order is a
+ *           uniformly random permutation (up to 16 cases), so the case
+ *           chosen is uniform among the cases ready at once; a random
+ *           rotation would favour a case that follows an often idle one.
+ *           Beyond 16 cases a random rotation keeps the poll allocation-free.
  *   pass 2  Set the token to WAITING once (rt__wait_prepare on one waiter,
  *           the others copied from it), then for each case, under its
  *           channel's lock: if it has become ready meanwhile, claim our own
@@ -41,14 +44,23 @@
 
 #include "chan_int.h"
 
-#define SEL_MAX_CASES 1024 /* largest n accepted */
-#define SEL_STACK_CASES 16 /* waiters kept on the stack up to this n */
-#define SEL_QUEUED 0x100   /* flag in rt_waiter.op: the waiter was pushed */
-#define SEL_OP_MASK 0xff   /* rt_waiter.op bits holding TSK_SEND / TSK_RECV */
+#define SELECT_MAX_CASES 1024 /* largest n accepted */
+#define SELECT_STACK_CASES 16 /* waiters kept on the stack up to this n */
+#define SELECT_QUEUED 0x100   /* flag in rt_waiter.op: the waiter was pushed */
+#define SELECT_OP_MASK 0xff   /* rt_waiter.op bits holding TSK_SEND / TSK_RECV */
+
+void (*select__pass2_hook)(tsk_case *cases, size_t n);
+
+/* The order in which a select visits its cases. */
+typedef struct select_order {
+	uint8_t perm[SELECT_STACK_CASES]; /* a random permutation when n <= 16 */
+	size_t start;                     /* else: visit start, start+1, ... (mod n) */
+	size_t n;                         /* number of cases */
+} select_order;
 
 /* A per-thread xorshift32; noinline so that no caller caches the address
  * of the thread-local state across a context switch (tasks migrate). */
-static __attribute__((noinline)) uint32_t sel_rand(void)
+static __attribute__((noinline)) uint32_t select_rand(void)
 {
 	static _Thread_local uint32_t state;
 	uint32_t x = state;
@@ -62,13 +74,46 @@ static __attribute__((noinline)) uint32_t sel_rand(void)
 	return x;
 }
 
+/* Draws a visiting order for n cases (Fisher-Yates for a permutation). */
+static void select_order_init(select_order *o, size_t n)
+{
+	size_t i, j;
+	uint8_t t;
+
+	o->n = n;
+	o->start = 0;
+	if (n > SELECT_STACK_CASES) {
+		o->start = select_rand() % n;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		o->perm[i] = (uint8_t)i;
+	for (i = n - 1; i > 0; i--) {
+		j = select_rand() % (i + 1);
+		t = o->perm[i];
+		o->perm[i] = o->perm[j];
+		o->perm[j] = t;
+	}
+}
+
+/* The k-th case to visit, 0 <= k < n. */
+static size_t select_order_at(const select_order *o, size_t k)
+{
+	size_t i;
+
+	if (o->n <= SELECT_STACK_CASES)
+		return o->perm[k];
+	i = o->start + k;
+	return i >= o->n ? i - o->n : i;
+}
+
 /* Checks the cases.  Returns 0, or -EINVAL (cases NULL, n 0 or > 1024, a
  * case with a channel and a bad op or a NULL elem, no case with a channel). */
-static int sel_validate(const tsk_case *cases, size_t n)
+static int select_validate(const tsk_case *cases, size_t n)
 {
 	size_t i, usable = 0;
 
-	if (cases == NULL || n == 0 || n > SEL_MAX_CASES)
+	if (cases == NULL || n == 0 || n > SELECT_MAX_CASES)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		if (cases[i].chan == NULL)
@@ -82,25 +127,26 @@ static int sel_validate(const tsk_case *cases, size_t n)
 
 /* Runs case cs on its channel without waiting; under its lock.  Returns as
  * chan__send_locked / chan__recv_locked. */
-static int sel_do(const tsk_case *cs, const tsk_task *self)
+static int select_do(const tsk_case *cs, const tsk_task *self)
 {
 	if (cs->op == TSK_SEND)
 		return chan__send_locked(cs->chan, cs->elem, self);
 	return chan__recv_locked(cs->chan, cs->elem, self);
 }
 
-/* Pass 1: tries each case once, from `start` on.  Returns the index of the
+/* Pass 1: tries each case once, in order o.  Returns the index of the
  * case done (its result set), -EAGAIN (none ready), -ENOMEM. */
-static int sel_poll(tsk_case *cases, size_t n, size_t start)
+static int select_poll(tsk_case *cases, size_t n, const select_order *o)
 {
 	size_t k, i;
 	int rc;
 
-	for (k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+	for (k = 0; k < n; k++) {
+		i = select_order_at(o, k);
 		if (cases[i].chan == NULL)
 			continue;
 		rt__spin_lock(&cases[i].chan->lock);
-		rc = sel_do(&cases[i], NULL);
+		rc = select_do(&cases[i], NULL);
 		rt__spin_unlock(&cases[i].chan->lock);
 		if (rc == -EAGAIN)
 			continue;
@@ -115,7 +161,7 @@ static int sel_poll(tsk_case *cases, size_t n, size_t start)
 /* Makes ws[first] the wait's prepared waiter (token := WAITING) and every
  * other ws[i] an identical, unqueued waiter for case i, without touching
  * the token again.  Cases without a channel get op 0 and are never queued. */
-static void sel_prepare(const tsk_case *cases, size_t n, rt_waiter *ws, tsk_task *self,
+static void select_prepare(const tsk_case *cases, size_t n, rt_waiter *ws, tsk_task *self,
                         size_t first)
 {
 	size_t i;
@@ -135,21 +181,21 @@ static void sel_prepare(const tsk_case *cases, size_t n, rt_waiter *ws, tsk_task
 /* Unlinks every queued waiter but ws[claimed] (claimed < 0: none was
  * claimed by a peer) and drops its nwait count, one channel lock at a
  * time.  After this no channel refers to ws. */
-static void sel_leave(tsk_case *cases, size_t n, rt_waiter *ws, int claimed)
+static void select_leave(tsk_case *cases, size_t n, rt_waiter *ws, int claimed)
 {
 	size_t i;
 	tsk_chan *c;
 
 	for (i = 0; i < n; i++) {
-		if (!(ws[i].op & SEL_QUEUED) || (int)i == claimed)
+		if (!(ws[i].op & SELECT_QUEUED) || (int)i == claimed)
 			continue;
 		c = cases[i].chan;
 		rt__spin_lock(&c->lock);
 		if (ws[i].linked)
-			rt__waitq_remove(chan__queue(c, ws[i].op & SEL_OP_MASK), &ws[i]);
+			rt__waitq_remove(chan__queue(c, ws[i].op & SELECT_OP_MASK), &ws[i]);
 		c->nwait--;
 		rt__spin_unlock(&c->lock);
-		ws[i].op &= ~SEL_QUEUED;
+		ws[i].op &= ~SELECT_QUEUED;
 	}
 }
 
@@ -158,8 +204,8 @@ static void sel_leave(tsk_case *cases, size_t n, rt_waiter *ws, int claimed)
  * Returns the index of the case done (its result set); -ETIMEDOUT;
  * -ECANCELED; -ENOMEM (unbounded growth or timer); -EAGAIN: we claimed
  * ourselves for a case whose peers were all stale, start over. */
-static int sel_block(tsk_case *cases, size_t n, size_t start, rt_waiter *ws, int64_t deadline,
-                     const tsk_site *site)
+static int select_block(tsk_case *cases, size_t n, const select_order *o, rt_waiter *ws,
+                        int64_t deadline, const tsk_site *site)
 {
 	rt_wait_info wi = {RT_WAIT_SELECT, NULL, site};
 	tsk_task *self = rt__self();
@@ -167,14 +213,15 @@ static int sel_block(tsk_case *cases, size_t n, size_t start, rt_waiter *ws, int
 	tsk_chan *c;
 	int rc;
 
-	for (k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+	for (k = 0; k < n; k++) {
+		i = select_order_at(o, k);
 		c = cases[i].chan;
 		if (c == NULL)
 			continue;
 		rt__spin_lock(&c->lock);
 		if (wi.obj == NULL) {
 			wi.obj = c; /* the inspector sees the first channel polled */
-			sel_prepare(cases, n, ws, self, i);
+			select_prepare(cases, n, ws, self, i);
 		}
 		if (chan__ready_locked(c, cases[i].op, self)) {
 			if (!rt__claim(&ws[i], (int)i)) {
@@ -182,16 +229,16 @@ static int sel_block(tsk_case *cases, size_t n, size_t start, rt_waiter *ws, int
 				rt__spin_unlock(&c->lock);
 				break;
 			}
-			rc = sel_do(&cases[i], self);
+			rc = select_do(&cases[i], self);
 			rt__spin_unlock(&c->lock);
-			sel_leave(cases, n, ws, -1);
+			select_leave(cases, n, ws, -1);
 			if (rc == 0 || rc == -EPIPE) {
 				cases[i].result = rc;
 				return (int)i;
 			}
 			return rc; /* -EAGAIN (retry) or -ENOMEM */
 		}
-		ws[i].op |= SEL_QUEUED;
+		ws[i].op |= SELECT_QUEUED;
 		rt__waitq_push(chan__queue(c, cases[i].op), &ws[i]);
 		c->nwait++;
 		rt__spin_unlock(&c->lock);
@@ -201,7 +248,7 @@ static int sel_block(tsk_case *cases, size_t n, size_t start, rt_waiter *ws, int
 	/* rc >= 0: the peer that claimed ws[rc] unlinked it and dropped its
 	 * count; its writes (element, result) happen before our wake-up
 	 * through its rt__ready. */
-	sel_leave(cases, n, ws, rc);
+	select_leave(cases, n, ws, rc);
 	if (rc >= 0)
 		cases[rc].result = ws[rc].result;
 	return rc;
@@ -212,38 +259,41 @@ static int sel_block(tsk_case *cases, size_t n, size_t start, rt_waiter *ws, int
  * case copies from .elem, a receive case into it; both stay the caller's.
  * A closed channel completes a send case, and a receive case once drained,
  * with .result -EPIPE; other cases' .result are left untouched.  Among
- * cases ready at once one is chosen pseudo-randomly.  A deadline already
+ * cases ready at once one is chosen uniformly at random (n <= 16; beyond,
+ * by a random rotation).  A deadline already
  * past (or a cancelled task) still completes a ready case.
  * Returns the index of the case done; -ETIMEDOUT; -ECANCELED; -EINVAL (see
- * sel_validate); -ENOMEM (n > 16 waiters, unbounded growth, timer);
+ * select_validate); -ENOMEM (n > 16 waiters, unbounded growth, timer);
  * -EPERM (nothing ready and the caller is not a task). */
 int tsk_select_at(tsk_case *cases, size_t n, int64_t deadline, const tsk_site *site)
 {
-	rt_waiter stack_ws[SEL_STACK_CASES];
+	rt_waiter stack_ws[SELECT_STACK_CASES];
 	rt_waiter *ws = stack_ws;
-	size_t start;
+	select_order order;
 	int rc;
 
-	rc = sel_validate(cases, n);
+	rc = select_validate(cases, n);
 	if (rc < 0)
 		return rc;
-	start = n > 1 ? sel_rand() % n : 0;
+	select_order_init(&order, n);
 	for (;;) {
-		rc = sel_poll(cases, n, start);
+		rc = select_poll(cases, n, &order);
 		if (rc != -EAGAIN)
 			break;
 		rc = rt__can_wait(deadline);
 		if (rc < 0)
 			break;
-		if (n > SEL_STACK_CASES && ws == stack_ws) {
-			ws = malloc(n * sizeof(*ws));
+		if (select__pass2_hook != NULL)
+			select__pass2_hook(cases, n);
+		if (n > SELECT_STACK_CASES && ws == stack_ws) {
+			ws = chan__alloc(NULL, n * sizeof(*ws));
 			if (ws == NULL) {
 				ws = stack_ws;
 				rc = -ENOMEM;
 				break;
 			}
 		}
-		rc = sel_block(cases, n, start, ws, deadline, site);
+		rc = select_block(cases, n, &order, ws, deadline, site);
 		if (rc != -EAGAIN)
 			break;
 	}

@@ -215,10 +215,16 @@ int tsk_yield(void)
 		return -EPERM;
 	if (atomic_load_explicit(&w->cur->cancelled, memory_order_relaxed))
 		return -ECANCELED;
-	/* nothing else to run here: switching away would only come back */
+	/* Nothing else to run here: switching away would only come back.  But
+	 * every 32nd time, fire due timers first: a task that yields in a loop
+	 * must not keep sleepers of its worker from waking. */
 	if (rt__runq_len(&w->q) == 0 && !atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
-	    atomic_load_explicit(&w->rt->gq_len, memory_order_relaxed) == 0)
-		return 0;
+	    atomic_load_explicit(&w->rt->gq_len, memory_order_relaxed) == 0) {
+		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
+		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
+		if ((tick & 31) != 0 || rt__timers_fire(&w->timers, tsk_now()) == 0)
+			return 0;
+	}
 	rt__suspend(w, RT_POST_YIELD);
 	return 0;
 }

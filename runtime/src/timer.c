@@ -94,13 +94,13 @@ static void remove_at(rt_timers *tm, int i)
 
 static void publish_next(rt_timers *tm)
 {
-	/* relaxed: a stale peek only delays or hastens a look under the lock */
-	atomic_store_explicit(&tm->next, tm->n ? tm->h[0]->deadline : INT64_MAX,
-	                      memory_order_relaxed);
+	/* seq_cst: pairs with the timer watcher's loads of every heap's next
+	 * and its store of watch_until (see park and rt__timer_added) */
+	atomic_store(&tm->next, tm->n ? tm->h[0]->deadline : INT64_MAX);
 }
 
-/* Adds t (deadline and task set by the caller) to tm.
- * Returns 0 or -ENOMEM (t is then not queued). */
+/* Adds t (deadline and task set by the caller) to tm.  Returns 1 when t is
+ * now tm's earliest timer, 0 when not, -ENOMEM (t is then not queued). */
 int rt__timer_add(rt_timers *tm, rt_timer *t)
 {
 	rt__spin_lock(&tm->lock);
@@ -119,8 +119,9 @@ int rt__timer_add(rt_timers *tm, rt_timer *t)
 	place(tm, tm->n++, t);
 	sift_up(tm, t->idx);
 	publish_next(tm);
+	int first = t->idx == 0;
 	rt__spin_unlock(&tm->lock);
-	return 0;
+	return first;
 }
 
 /* Removes t from its heap if it is still queued; waits out a concurrent
@@ -174,10 +175,12 @@ int rt__timers_fire(rt_timers *tm, int64_t now)
 	}
 	publish_next(tm);
 	rt__spin_unlock(&tm->lock);
+	/* in deadline order, to the back of the queue: they run in the order
+	 * their deadlines passed */
 	while (batch) {
 		tsk_task *t = batch;
 		batch = t->next;
-		rt__ready(t);
+		rt__ready_tail(t);
 	}
 	return woken;
 }

@@ -154,11 +154,14 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 			self->timer.deadline = deadline;
 			self->timer.task = self;
 			rt_worker *w = rt__worker();
-			if (rt__timer_add(&w->timers, &self->timer) != 0) {
+			int first = rt__timer_add(&w->timers, &self->timer);
+			if (first < 0) {
 				if (self_claim(self, -ENOMEM))
 					goto done;
 			} else {
 				timed = true;
+				if (first)
+					rt__timer_added(w->rt, deadline);
 			}
 		}
 	}

@@ -26,12 +26,12 @@
 #include "taskscope.h"
 #include "tsk_test.h"
 
-#define ST_WAIT_UNTIL(cond)                                                                     \
-	do {                                                                                    \
-		int64_t st_end_ = tsk_after_ms(10000);                                          \
-		while (!(cond) && tsk_now() < st_end_)                                          \
-			tsk_sleep(tsk_after_ms(1));                                             \
-		TSK_EXPECT(cond);                                                               \
+#define ST_WAIT_UNTIL(cond)                                                                        \
+	do {                                                                                       \
+		int64_t st_end_ = tsk_after_ms(10000);                                             \
+		while (!(cond) && tsk_now() < st_end_)                                             \
+			tsk_sleep(tsk_after_ms(1));                                                \
+		TSK_EXPECT(cond);                                                                  \
 	} while (0)
 
 /* Spawns a joinable task; a failure is counted and gives NULL. */

@@ -5,9 +5,10 @@
  * outside a task), signal waking exactly the longest waiter and broadcast
  * waking all, timeouts and cancellation returning with the mutex owned -
  * including a cancelled waiter that must wait for the mutex uncancellably -
- * destroy while waited on, a ping-pong that would hang on a lost wake-up,
- * and a bounded-buffer producer/consumer with predicate loops on 2 and 4
- * workers.  Every test ends by checking that no object was left alive.
+ * destroy while waited on, tsk_run's shutdown cancelling a waiter whose
+ * mutex is held by another blocked task, a ping-pong that would hang on a
+ * lost wake-up, and a bounded-buffer producer/consumer with predicate loops
+ * on 2 and 4 workers.  Every test ends by checking that no object was left alive.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -37,7 +38,7 @@ static void test_outside_task(void **state)
 	assert_int_equal(tsk_cond_wait(c, m, TSK_FOREVER), -EPERM);
 	assert_int_equal(tsk_mutex_lock(m, TSK_FOREVER), 0);
 	assert_int_equal(tsk_cond_wait(c, m, TSK_FOREVER), -EPERM); /* not a task */
-	assert_int_equal(tsk_mutex_unlock(m), 0);       /* still held: not released */
+	assert_int_equal(tsk_mutex_unlock(m), 0);                   /* still held: not released */
 	assert_int_equal(tsk_mutex_destroy(m), 0);
 	assert_int_equal(tsk_cond_destroy(c), 0);
 
@@ -49,11 +50,11 @@ typedef struct {
 	tsk_cond *c;
 	tsk_mutex *m;
 	int64_t deadline;
-	int flag;           /* predicate, under m */
-	atomic_int woken;   /* waiters that returned 0 */
-	atomic_int log[8];  /* ids in wake order */
+	int flag;          /* predicate, under m */
+	atomic_int woken;  /* waiters that returned 0 */
+	atomic_int log[8]; /* ids in wake order */
 	atomic_int nlog;
-	atomic_int owned;   /* waiters that owned m on return */
+	atomic_int owned; /* waiters that owned m on return */
 } cv_ctx;
 
 typedef struct {
@@ -296,6 +297,74 @@ static void test_cancel_before(void **state)
 	TSK_RUN(precancel_root, NULL, 2);
 }
 
+/* ---- tsk_run's shutdown cancels what still waits --------------------------------- */
+
+typedef struct {
+	tsk_cond *c;
+	tsk_mutex *m;
+	tsk_wg *g;          /* never reaches zero: the holder waits on it forever */
+	atomic_int cond_rc; /* the condvar waiter's result */
+	atomic_int owned;   /* it owned m on return */
+	atomic_int hold_rc; /* the holder's wg wait result */
+	atomic_int parked;  /* tasks about to block */
+} sd_ctx;
+
+static void *sd_waiter(void *arg)
+{
+	sd_ctx *x = arg;
+
+	TSK_EXPECT_EQ(tsk_mutex_lock(x->m, TSK_FOREVER), 0);
+	atomic_fetch_add(&x->parked, 1);
+	atomic_store(&x->cond_rc, tsk_cond_wait(x->c, x->m, TSK_FOREVER));
+	atomic_store(&x->owned, mutex__owned_by(x->m, tsk_self()));
+	TSK_EXPECT_EQ(tsk_mutex_unlock(x->m), 0);
+	return NULL;
+}
+
+static void *sd_holder(void *arg)
+{
+	sd_ctx *x = arg;
+
+	/* Takes m once the waiter sleeps on c, then blocks holding it. */
+	ST_WAIT_UNTIL(cond__nwait(x->c) == 1);
+	TSK_EXPECT_EQ(tsk_mutex_lock(x->m, TSK_FOREVER), 0);
+	atomic_fetch_add(&x->parked, 1);
+	atomic_store(&x->hold_rc, tsk_wg_wait(x->g, TSK_FOREVER));
+	TSK_EXPECT_EQ(tsk_mutex_unlock(x->m), 0);
+	return NULL;
+}
+
+static void *sd_root(void *arg)
+{
+	sd_ctx *x = arg;
+
+	TSK_EXPECT_EQ(tsk_spawn(NULL, "waiter", sd_waiter, x), 0);
+	TSK_EXPECT_EQ(tsk_spawn(NULL, "holder", sd_holder, x), 0);
+	ST_WAIT_UNTIL(atomic_load(&x->parked) == 2);
+	return NULL; /* leaves both blocked: tsk_run must cancel them */
+}
+
+/* The waiter's cancelled wait must still reacquire m, which the holder only
+ * gives back once its own wait is cancelled: tsk_run ends neither early nor
+ * never. */
+static void test_shutdown(void **state)
+{
+	sd_ctx x = {.cond_rc = 1, .hold_rc = 1};
+
+	(void)state;
+	assert_int_equal(tsk_cond_create(&x.c, "sd"), 0);
+	assert_int_equal(tsk_mutex_create(&x.m, "sd"), 0);
+	assert_int_equal(tsk_wg_create(&x.g, "sd"), 0);
+	assert_int_equal(tsk_wg_add(x.g, 1), 0);
+	TSK_RUN(sd_root, &x, 2);
+	assert_int_equal(atomic_load(&x.cond_rc), -ECANCELED);
+	assert_int_equal(atomic_load(&x.owned), 1);
+	assert_int_equal(atomic_load(&x.hold_rc), -ECANCELED);
+	assert_int_equal(tsk_wg_destroy(x.g), 0);
+	assert_int_equal(tsk_mutex_destroy(x.m), 0);
+	assert_int_equal(tsk_cond_destroy(x.c), 0);
+}
+
 /* ---- ping-pong: a lost wake-up hangs it ------------------------------------------ */
 
 typedef struct {
@@ -364,7 +433,7 @@ static void test_ping_pong(void **state)
 
 /* ---- bounded-buffer producer/consumer ------------------------------------------------ */
 
-#define PC_CAP 8
+#define PC_CAP       8
 #define PC_PRODUCERS 4
 #define PC_CONSUMERS 4
 
@@ -458,14 +527,15 @@ static void test_producer_consumer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ST_TEST(test_outside_task),
-		ST_TEST(test_perm),
-		ST_TEST(test_signal_broadcast),
-		ST_TEST(test_timeout),
-		ST_TEST(test_cancel),
-		ST_TEST(test_cancel_before),
-		ST_TEST(test_ping_pong),
-		ST_TEST(test_producer_consumer),
+	        ST_TEST(test_outside_task),
+	        ST_TEST(test_perm),
+	        ST_TEST(test_signal_broadcast),
+	        ST_TEST(test_timeout),
+	        ST_TEST(test_cancel),
+	        ST_TEST(test_cancel_before),
+	        ST_TEST(test_shutdown),
+	        ST_TEST(test_ping_pong),
+	        ST_TEST(test_producer_consumer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

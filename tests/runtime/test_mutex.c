@@ -363,13 +363,13 @@ static void test_uncancellable(void **state)
 
 typedef struct {
 	tsk_mutex *m;
-	int64_t end;           /* stop time */
-	long count[FAIR_N];    /* acquisitions per task, written under m */
-	int last;              /* previous holder, under m */
-	long max_gap[FAIR_N];  /* most acquisitions by others between two of ours */
-	long seen_at[FAIR_N];  /* total acquisitions at our last one */
-	long total;            /* under m */
-	bool one_worker;       /* run on one worker: the FIFO gap bound is exact */
+	int64_t end;          /* stop time */
+	long count[FAIR_N];   /* acquisitions per task, written under m */
+	int last;             /* previous holder, under m */
+	long max_gap[FAIR_N]; /* most acquisitions by others between two of ours */
+	long seen_at[FAIR_N]; /* total acquisitions at our last one */
+	long total;           /* under m */
+	bool one_worker;      /* run on one worker: the FIFO gap bound is exact */
 } fair_ctx;
 
 typedef struct {
@@ -506,17 +506,10 @@ static void test_stress_4(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ST_TEST(test_outside_task),
-		ST_TEST(test_basic),
-		ST_TEST(test_timeout),
-		ST_TEST(test_cancel),
-		ST_TEST(test_cancel_before),
-		ST_TEST(test_destroy_busy),
-		ST_TEST(test_fifo),
-		ST_TEST(test_uncancellable),
-		ST_TEST(test_fairness),
-		ST_TEST(test_stress_2),
-		ST_TEST(test_stress_4),
+	        ST_TEST(test_outside_task), ST_TEST(test_basic),         ST_TEST(test_timeout),
+	        ST_TEST(test_cancel),       ST_TEST(test_cancel_before), ST_TEST(test_destroy_busy),
+	        ST_TEST(test_fifo),         ST_TEST(test_uncancellable), ST_TEST(test_fairness),
+	        ST_TEST(test_stress_2),     ST_TEST(test_stress_4),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

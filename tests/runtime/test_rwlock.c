@@ -65,11 +65,11 @@ static void test_outside_task(void **state)
 
 typedef struct {
 	tsk_rwlock *l;
-	atomic_int readers_in;  /* readers inside */
-	atomic_int writers_in;  /* writers inside */
-	atomic_int log[16];     /* ids in acquisition order */
+	atomic_int readers_in; /* readers inside */
+	atomic_int writers_in; /* writers inside */
+	atomic_int log[16];    /* ids in acquisition order */
 	atomic_int nlog;
-	atomic_int release;     /* holders wait for this before unlocking */
+	atomic_int release; /* holders wait for this before unlocking */
 } rw_ctx;
 
 typedef struct {
@@ -403,8 +403,8 @@ static void starve_run(int nr, int nw, int workers)
 static void test_no_starvation(void **state)
 {
 	(void)state;
-	starve_run(8, 1, 2);  /* a lone writer among many readers */
-	starve_run(1, 8, 2);  /* a lone reader among many writers */
+	starve_run(8, 1, 2); /* a lone writer among many readers */
+	starve_run(1, 8, 2); /* a lone reader among many writers */
 	starve_run(6, 6, 4);
 }
 
@@ -414,7 +414,7 @@ typedef struct {
 	tsk_rwlock *l;
 	long iters;
 	atomic_int readers_in, writers_in;
-	long value;      /* written by writers only, under the write lock */
+	long value; /* written by writers only, under the write lock */
 	atomic_long max_readers;
 } inv_ctx;
 
@@ -488,14 +488,9 @@ static void test_stress(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ST_TEST(test_outside_task),
-		ST_TEST(test_policy),
-		ST_TEST(test_batch),
-		ST_TEST(test_writer_gives_up),
-		ST_TEST(test_timeout),
-		ST_TEST(test_cancel),
-		ST_TEST(test_no_starvation),
-		ST_TEST(test_stress),
+	        ST_TEST(test_outside_task),    ST_TEST(test_policy),  ST_TEST(test_batch),
+	        ST_TEST(test_writer_gives_up), ST_TEST(test_timeout), ST_TEST(test_cancel),
+	        ST_TEST(test_no_starvation),   ST_TEST(test_stress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,9 +6,11 @@
  * receive, a send and a refill of a full buffer, the same channel in
  * several cases (never a hand-off to itself), closed channels (before and
  * while waiting), deadlines, cancellation, more than 16 cases (heap
- * waiters), fairness among ready cases, and a stress test where producers
- * and consumers select with short deadlines while other selecting tasks
- * are cancelled at random moments: every message must arrive exactly once.
+ * waiters), the window between the two passes (a stale peer, a close),
+ * fairness among ready cases, and a stress test where producers, relays
+ * (send and receive on one channel in one select) and consumers select
+ * with short deadlines while other selecting tasks are cancelled at random
+ * moments: every message must arrive exactly once.
  *
  * Inside tasks only TSK_EXPECT* (see tsk_test.h).  Each test's teardown
  * checks that every channel was destroyed (chan__live); channel waiter
@@ -518,11 +520,12 @@ static void *many_root(void *p)
 
 	for (i = 0; i < MANY; i++) {
 		m->chans[i] = mkchan("many", 0);
-		m->cases[i] = (tsk_case){m->chans[i], TSK_RECV, &m->vals[i], 1};
+		/* every 10th case is ignored: no waiter may appear there */
+		m->cases[i] = (tsk_case){i % 10 == 3 ? NULL : m->chans[i], TSK_RECV, &m->vals[i], 1};
 	}
 	t = spawn("select", many_select, m);
 	for (i = 0; i < MANY; i++)
-		await_nwait(m->chans[i], 1);
+		await_nwait(m->chans[i], i % 10 == 3 ? 0 : 1);
 	TSK_EXPECT_EQ(tsk_chan_send(m->chans[77], &v, TSK_FOREVER), 0);
 	join(t);
 	TSK_EXPECT_EQ(m->rc, 77);
@@ -545,16 +548,164 @@ static void test_many_cases(void **state)
 	free(m);
 }
 
+/* ---- the window between the two passes (select__pass2_hook) ------------------------------ */
+
+/* A plain receive run by a helper task. */
+typedef struct op_arg {
+	tsk_chan *c; /* channel */
+	int val;     /* received value */
+	int rc;      /* return of the receive */
+} op_arg;
+
+/* A waiter that looks queued but whose task's token is not WAITING: what a
+ * peer sees when the waiter's own timer, a canceller or another case of
+ * its select has claimed it and its task has not unlinked it yet. */
+static struct {
+	tsk_chan *c;       /* channel to put it on */
+	tsk_task *owner;   /* a task that is not waiting (token idle) */
+	rt_waiter w;       /* the stale waiter */
+	int buf;           /* its element buffer: must stay untouched */
+	bool armed;        /* push it at the next hook call */
+	op_arg *behind;    /* non-NULL: then start this receiver behind it */
+	tsk_task *behind_task; /* that receiver */
+	bool close;        /* instead: close c in the window */
+} win;
+
+static void *idle_task(void *p)
+{
+	(void)p;
+	return NULL;
+}
+
+static void *recv_task(void *p)
+{
+	op_arg *a = p;
+
+	a->rc = tsk_chan_recv(a->c, &a->val, TSK_FOREVER);
+	return NULL;
+}
+
+static void window_hook(tsk_case *cases, size_t n)
+{
+	(void)cases;
+	(void)n;
+	if (win.close) {
+		win.close = false;
+		TSK_EXPECT_EQ(tsk_chan_close(win.c), 0);
+	}
+	if (!win.armed)
+		return;
+	win.armed = false;
+	rt__spin_lock(&win.c->lock);
+	memset(&win.w, 0, sizeof(win.w));
+	win.w.task = win.owner;
+	win.w.elem = &win.buf;
+	win.w.op = TSK_RECV;
+	rt__waitq_push(&win.c->receivers, &win.w);
+	win.c->nwait++; /* as its task would have */
+	rt__spin_unlock(&win.c->lock);
+	if (win.behind != NULL) {
+		win.behind_task = spawn("receiver", recv_task, win.behind);
+		await_nwait(win.c, 2);
+	}
+}
+
+/* The stale waiter's task "leaves": unlinks if needed, drops its count. */
+static void stale_leave(void)
+{
+	rt__spin_lock(&win.c->lock);
+	if (win.w.linked)
+		rt__waitq_remove(&win.c->receivers, &win.w);
+	win.c->nwait--;
+	rt__spin_unlock(&win.c->lock);
+}
+
+static void *window_root(void *p)
+{
+	tsk_chan *r = mkchan("rv", 0);
+	tsk_task *owner = spawn("idle", idle_task, NULL);
+	op_arg behind = {0};
+	tsk_case cs[21];
+	int v = 61, i, rc;
+	int64_t t0;
+
+	(void)p;
+	select__pass2_hook = window_hook;
+	memset(&win, 0, sizeof(win));
+	win.c = r;
+	win.owner = owner;
+
+	/* only a stale receiver appears: the send case is "ready", select
+	 * claims itself, finds nobody, starts over and finally times out */
+	win.armed = true;
+	cs[0] = (tsk_case){r, TSK_SEND, &v, 1};
+	t0 = tsk_now();
+	TSK_EXPECT_EQ(tsk_select(cs, 1, tsk_after_ms(40)), -ETIMEDOUT);
+	TSK_EXPECT(tsk_now() - t0 >= 40 * MS);
+	TSK_EXPECT(!win.w.linked); /* popped and skipped by the send */
+	TSK_EXPECT_EQ(win.buf, 0);
+	TSK_EXPECT_EQ(nwait(r), 1); /* still counted until its task leaves */
+	TSK_EXPECT_EQ(tsk_chan_destroy(r), -EBUSY);
+	stale_leave();
+	TSK_EXPECT_EQ(nwait(r), 0);
+
+	/* a stale receiver with a real one behind it: the real one gets it */
+	win.armed = true;
+	behind.c = r;
+	win.behind = &behind;
+	TSK_EXPECT_EQ(tsk_select(cs, 1, TSK_FOREVER), 0);
+	TSK_EXPECT_EQ(cs[0].result, 0);
+	join(win.behind_task);
+	TSK_EXPECT_EQ(behind.rc, 0);
+	TSK_EXPECT_EQ(behind.val, 61);
+	TSK_EXPECT_EQ(win.buf, 0);
+	stale_leave();
+	win.behind = NULL;
+
+	/* closed in the window: the blocking pass completes the case */
+	win.close = true;
+	cs[0] = (tsk_case){r, TSK_RECV, &v, 1};
+	TSK_EXPECT_EQ(tsk_select(cs, 1, TSK_FOREVER), 0);
+	TSK_EXPECT_EQ(cs[0].result, -EPIPE);
+	select__pass2_hook = NULL;
+	join(owner);
+	TSK_EXPECT_EQ(nwait(r), 0);
+	TSK_EXPECT_EQ(tsk_chan_destroy(r), 0);
+
+	/* more than 16 cases: their waiters are allocated, and may fail */
+	r = mkchan("rv", 0);
+	for (i = 0; i < 21; i++)
+		cs[i] = (tsk_case){i % 2 ? r : NULL, TSK_RECV, &v, 1};
+	chan__alloc_hook = fail_alloc;
+	rc = tsk_select(cs, 21, TSK_FOREVER);
+	chan__alloc_hook = NULL;
+	TSK_EXPECT_EQ(rc, -ENOMEM);
+	TSK_EXPECT_EQ(nwait(r), 0);
+	TSK_EXPECT_EQ(tsk_select(cs, 21, tsk_after_ms(5)), -ETIMEDOUT);
+	TSK_EXPECT_EQ(tsk_chan_destroy(r), 0);
+	return NULL;
+}
+
+/* One worker: the hook and the selects run in one task at a time. */
+static void test_window(void **state)
+{
+	(void)state;
+	TSK_RUN(window_root, NULL, 1);
+}
+
 /* ---- fairness ----------------------------------------------------------------------- */
 
 #define FAIR_CHANS 4
 
-/* Every case always ready: each must be picked about 1/4 of the time. */
+/* Cases 0, 2 and 3 always ready, case 1 never: each ready case must be
+ * picked about 1/3 of the time (a random rotation would give case 2 half:
+ * the start falls on 1 or 2), case 1 never.  Then 20 cases (a rotation
+ * beyond 16): none starves. */
 static void *fair_ready_root(void *p)
 {
-	long n = tsk_test_scale(40000), i, count[FAIR_CHANS] = {0};
-	tsk_chan *c[FAIR_CHANS];
-	tsk_case cs[FAIR_CHANS];
+	long n = tsk_test_scale(30000), i, count[FAIR_CHANS] = {0}, big_count[20] = {0};
+	tsk_chan *c[FAIR_CHANS], *big[20];
+	tsk_case cs[FAIR_CHANS], bcs[20];
 	int v = 0, rc;
 
 	(void)p;
@@ -563,7 +714,8 @@ static void *fair_ready_root(void *p)
 		cs[i] = (tsk_case){c[i], TSK_RECV, &v, 0};
 	}
 	for (i = 0; i < n * FAIR_CHANS; i++)
-		TSK_EXPECT_EQ(tsk_chan_try_send(c[i % FAIR_CHANS], &v), 0);
+		if (i % FAIR_CHANS != 1)
+			TSK_EXPECT_EQ(tsk_chan_try_send(c[i % FAIR_CHANS], &v), 0);
 	for (i = 0; i < n; i++) {
 		rc = tsk_select(cs, FAIR_CHANS, TSK_FOREVER);
 		if (rc < 0 || rc >= FAIR_CHANS) {
@@ -572,10 +724,35 @@ static void *fair_ready_root(void *p)
 		}
 		count[rc]++;
 	}
+	if (getenv("TSK_TEST_VERBOSE"))
+		fprintf(stderr, "fair_ready: %ld %ld %ld %ld\n", count[0], count[1], count[2], count[3]);
+	TSK_EXPECT_EQ(count[1], 0);
 	for (i = 0; i < FAIR_CHANS; i++) {
-		/* expected n/4 each; a binomial stays well within +-30% */
-		TSK_EXPECT(count[i] > n / FAIR_CHANS * 7 / 10);
+		/* expected n/3 each; a binomial stays well within +-15% */
+		if (i != 1) {
+			TSK_EXPECT(count[i] > n / 3 * 85 / 100);
+			TSK_EXPECT(count[i] < n / 3 * 115 / 100);
+		}
 		TSK_EXPECT_EQ(tsk_chan_destroy(c[i]), 0);
+	}
+
+	for (i = 0; i < 20; i++) {
+		big[i] = mkchan("fair20", TSK_UNBOUNDED);
+		bcs[i] = (tsk_case){big[i], TSK_RECV, &v, 0};
+		for (rc = 0; rc < 400; rc++)
+			TSK_EXPECT_EQ(tsk_chan_try_send(big[i], &v), 0);
+	}
+	for (i = 0; i < 2000; i++) {
+		rc = tsk_select(bcs, 20, TSK_FOREVER);
+		if (rc < 0 || rc >= 20) {
+			TSK_EXPECT(rc >= 0 && rc < 20);
+			break;
+		}
+		big_count[rc]++;
+	}
+	for (i = 0; i < 20; i++) {
+		TSK_EXPECT(big_count[i] > 2000 / 20 / 3);
+		TSK_EXPECT_EQ(tsk_chan_destroy(big[i]), 0);
 	}
 	return NULL;
 }
@@ -664,6 +841,8 @@ typedef struct sstress {
 	atomic_int producing;      /* producers still running */
 	atomic_long victims;       /* victim tasks spawned */
 	atomic_long victim_got;    /* ids received by victims */
+	atomic_bool flush;         /* relays: stop taking, hand on what you hold */
+	atomic_long relayed;       /* ids passed on by relays */
 } sstress;
 
 typedef struct ss_arg {
@@ -780,11 +959,56 @@ static void *ss_victim(void *p)
 	return NULL;
 }
 
+#define SS_RELAYS 2
+#define SS_RELAY_HOLD 4 /* ids a relay holds at most */
+
+/* Relays take ids from a channel and put them back on the same channel,
+ * in one select with a receive and a send case on that channel (the
+ * rendezvous or the capacity-1 one), so a select's own waiters sit in
+ * both queues of a channel while peers race them; they never see their
+ * own send.  Consumers count the ids, relays only move them. */
+static void *ss_relay(void *p)
+{
+	ss_arg *a = p;
+	sstress *s = a->s;
+	unsigned seed = (unsigned)a->id * 31u + 5;
+	long held[SS_RELAY_HOLD], in, n = 0;
+	tsk_case cs[2];
+	tsk_chan *c;
+	int rc;
+
+	for (long k = 0;; k++) {
+		bool flush = atomic_load(&s->flush);
+
+		if (flush && n == 0)
+			break;
+		c = s->chans[k % 2 ? 2 : 0];
+		cs[0] = (tsk_case){!flush && n < SS_RELAY_HOLD ? c : NULL, TSK_RECV, &in, 0};
+		cs[1] = (tsk_case){n > 0 ? c : NULL, TSK_SEND, n > 0 ? &held[n - 1] : NULL, 0};
+		rc = tsk_select(cs, 2, short_deadline(&seed));
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc < 0 || cs[rc].result != 0) {
+			TSK_EXPECT(rc >= 0 && cs[rc].result == 0);
+			break;
+		}
+		if (rc == 0) {
+			held[n++] = in;
+		} else {
+			n--;
+			atomic_fetch_add(&s->relayed, 1);
+		}
+	}
+	TSK_EXPECT_EQ(n, 0);
+	return NULL;
+}
+
 static void *ss_root(void *p)
 {
 	sstress *s = p;
 	ss_arg pa[SS_PRODUCERS], ca[SS_CONSUMERS];
-	tsk_task *pt[SS_PRODUCERS], *ct[SS_CONSUMERS], *vt;
+	tsk_task *pt[SS_PRODUCERS], *ct[SS_CONSUMERS], *rt[SS_RELAYS], *vt;
+	ss_arg ra[SS_RELAYS];
 	long i, total = s->per * SS_PRODUCERS, bad = 0;
 	unsigned seed = 42;
 	const size_t caps[SS_CHANS] = {0, 4, 1};
@@ -796,6 +1020,10 @@ static void *ss_root(void *p)
 	for (i = 0; i < SS_CONSUMERS; i++) {
 		ca[i] = (ss_arg){s, (int)i};
 		ct[i] = spawn("consumer", ss_consumer, &ca[i]);
+	}
+	for (i = 0; i < SS_RELAYS; i++) {
+		ra[i] = (ss_arg){s, (int)i};
+		rt[i] = spawn("relay", ss_relay, &ra[i]);
 	}
 	for (i = 0; i < SS_PRODUCERS; i++) {
 		pa[i] = (ss_arg){s, (int)i};
@@ -811,6 +1039,9 @@ static void *ss_root(void *p)
 	}
 	for (i = 0; i < SS_PRODUCERS; i++)
 		join(pt[i]);
+	atomic_store(&s->flush, true);
+	for (i = 0; i < SS_RELAYS; i++)
+		join(rt[i]);
 	for (i = 0; i < SS_CHANS; i++)
 		TSK_EXPECT_EQ(tsk_chan_close(s->chans[i]), 0);
 	for (i = 0; i < SS_CONSUMERS; i++)
@@ -837,8 +1068,9 @@ static void run_sstress(int workers)
 	s->seen = calloc((size_t)(s->per * SS_PRODUCERS), sizeof(*s->seen));
 	assert_non_null(s->seen);
 	TSK_RUN(ss_root, s, workers);
-	print_message("select stress (%d workers): %ld messages, %ld victims got %ld\n", workers,
-	              s->per * SS_PRODUCERS, atomic_load(&s->victims), atomic_load(&s->victim_got));
+	print_message("select stress (%d workers): %ld messages, %ld relayed, %ld victims got %ld\n",
+	              workers, s->per * SS_PRODUCERS, atomic_load(&s->relayed),
+	              atomic_load(&s->victims), atomic_load(&s->victim_got));
 	free(s->seen);
 	free(s);
 }
@@ -866,6 +1098,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_timeout, teardown_no_leak),
 		cmocka_unit_test_teardown(test_cancel, teardown_no_leak),
 		cmocka_unit_test_teardown(test_many_cases, teardown_no_leak),
+		cmocka_unit_test_teardown(test_window, teardown_no_leak),
 		cmocka_unit_test_teardown(test_fair_ready, teardown_no_leak),
 		cmocka_unit_test_teardown(test_fair_busy, teardown_no_leak),
 		cmocka_unit_test_teardown(test_stress_2_workers, teardown_no_leak),

@@ -3,9 +3,10 @@
  *
  * Every call's success and error paths (inside and outside tasks, overflow
  * at UINT_MAX), FIFO hand-off of released units without barging, timeouts
- * and cancellation (no unit is lost or taken), destroy while awaited, and a
- * stress where 64 tasks share 4 permits: never more than 4 inside, and 4
- * reached.  Every test ends by checking that no object was left alive.
+ * and cancellation (no unit is lost or taken), destroy while awaited, a
+ * blocked acquire cancelled by tsk_run's shutdown, and a stress where 64
+ * tasks share 4 permits: never more than 4 inside, and 4 reached.  Every
+ * test ends by checking that no object was left alive.
  */
 #include <errno.h>
 #include <limits.h>
@@ -218,9 +219,46 @@ static void test_cancel_before(void **state)
 	TSK_RUN(precancel_root, NULL, 2);
 }
 
+/* ---- tsk_run's shutdown cancels a blocked acquire --------------------------- */
+
+typedef struct {
+	tsk_sem *s;
+	atomic_int rc;
+} sd_ctx;
+
+static void *sd_child(void *arg)
+{
+	sd_ctx *x = arg;
+
+	atomic_store(&x->rc, tsk_sem_acquire(x->s, TSK_FOREVER));
+	return NULL;
+}
+
+static void *sd_root(void *arg)
+{
+	sd_ctx *x = arg;
+
+	TSK_EXPECT_EQ(tsk_spawn(NULL, "stuck", sd_child, x), 0);
+	ST_WAIT_UNTIL(sem__nwait(x->s) == 1);
+	return NULL; /* tsk_run must cancel the stuck acquire, not hang */
+}
+
+static void test_shutdown(void **state)
+{
+	sd_ctx x = {.rc = 1};
+
+	(void)state;
+	assert_int_equal(tsk_sem_create(&x.s, "sd", 0), 0);
+	TSK_RUN(sd_root, &x, 2);
+	assert_int_equal(atomic_load(&x.rc), -ECANCELED);
+	assert_int_equal(sem__nwait(x.s), 0);
+	assert_int_equal(tsk_sem_value(x.s), 0);
+	assert_int_equal(tsk_sem_destroy(x.s), 0);
+}
+
 /* ---- bounded concurrency ------------------------------------------------------ */
 
-#define BOUND_TASKS 64
+#define BOUND_TASKS   64
 #define BOUND_PERMITS 4
 
 typedef struct {
@@ -285,12 +323,9 @@ static void test_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ST_TEST(test_outside_task),
-		ST_TEST(test_fifo),
-		ST_TEST(test_timeout),
-		ST_TEST(test_cancel),
-		ST_TEST(test_cancel_before),
-		ST_TEST(test_bounded),
+	        ST_TEST(test_outside_task), ST_TEST(test_fifo),          ST_TEST(test_timeout),
+	        ST_TEST(test_cancel),       ST_TEST(test_cancel_before), ST_TEST(test_shutdown),
+	        ST_TEST(test_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

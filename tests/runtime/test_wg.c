@@ -229,11 +229,8 @@ static void test_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ST_TEST(test_outside_task),
-		ST_TEST(test_wake_all),
-		ST_TEST(test_timeout),
-		ST_TEST(test_cancel),
-		ST_TEST(test_many),
+	        ST_TEST(test_outside_task), ST_TEST(test_wake_all), ST_TEST(test_timeout),
+	        ST_TEST(test_cancel),       ST_TEST(test_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
