@@ -120,6 +120,7 @@ int(tsk_cond_wait)(tsk_cond *c, tsk_mutex *m, int64_t deadline)
  * waiter.  Called under nothing; takes c->lock.  Returns how many woke. */
 static unsigned cond_wake(tsk_cond *c, bool all)
 {
+	sync_wakes wk = {0};
 	unsigned n = 0;
 	rt_waiter *w;
 
@@ -129,12 +130,13 @@ static unsigned cond_wake(tsk_cond *c, bool all)
 			continue; /* timed out or cancelled: it unlinks itself */
 		c->nwait--;
 		w->result = 0;
-		rt__ready(w->task); /* w is dead to us from here on */
+		sync__defer(&wk, w);
 		n++;
 		if (!all)
 			break;
 	}
 	rt__spin_unlock(&c->lock);
+	sync__flush(&wk);
 	return n;
 }
 

@@ -71,7 +71,8 @@ int tsk_mutex_create_at(tsk_mutex **out, const char *name, const tsk_site *site)
  * m locked by someone else, returns with m->lock released.  With nocancel
  * the wait ignores cancellation (see mutex__lock_uncancellable).  Returns
  * 0 once the unlocker has made self the owner, or -ETIMEDOUT / -ECANCELED
- * with m not taken. */
+ * (or -ENOMEM, should the core fail to arm the deadline's timer) with m not
+ * taken. */
 static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_site *site,
                       bool nocancel)
 {
@@ -198,8 +199,9 @@ int tsk_mutex_unlock(tsk_mutex *m)
 		m->owner = w->task;
 		m->nwait--;
 		w->result = 0;
-		rt__ready(w->task); /* w is dead to us from here on */
 		rt__spin_unlock(&m->lock);
+		/* Outside the lock (see sync_wakes): w stays valid until then. */
+		rt__ready(w->task);
 		return 0;
 	}
 	m->locked = false;

@@ -1,7 +1,8 @@
 /*
  * mutex_int.h - the private interface of the lock family (mutex.c,
- * rwlock.c, sem.c, wg.c, cond.c): what cond.c needs of mutex.c, and the
- * waiter and object counts the unit tests (and later the inspector) read.
+ * rwlock.c, sem.c, wg.c, cond.c): what cond.c needs of mutex.c, the
+ * deferred wake-ups they all use, and the waiter and object counts the unit
+ * tests (and later the inspector) read.
  *
  * tsk_cond_wait must give its mutex back before it parks and own it again on
  * every return, even after a timeout or a cancellation; the calls below are
@@ -14,7 +15,48 @@
 
 #include <stdbool.h>
 
+#include "rt_int.h"
 #include "taskscope.h"
+
+/* ---- deferred wake-ups ------------------------------------------------- */
+
+/* Waiters a waker has claimed (and completed: result set, ownership moved)
+ * under the object's spinlock, to be made runnable once it has dropped the
+ * lock.  Safe because a claimed waiter stays where it is until rt__ready:
+ * its task cannot return from rt__wait before, so the waiter on its stack
+ * and the task stay valid while the object itself may already be gone.
+ * Worth it because rt__ready may wake an idle worker with a futex call,
+ * which must not lengthen a spinlock's critical section. */
+typedef struct sync_wakes {
+	rt_waiter *head; /* first claimed waiter, linked through ->next */
+	rt_waiter *tail; /* last one, for FIFO order */
+} sync_wakes;
+
+/* Adds a claimed waiter, already popped off its queue; under the lock. */
+static inline void sync__defer(sync_wakes *wk, rt_waiter *w)
+{
+	w->next = NULL;
+	if (wk->tail)
+		wk->tail->next = w;
+	else
+		wk->head = w;
+	wk->tail = w;
+}
+
+/* Readies every deferred waiter's task, in claim order; after the unlock. */
+static inline void sync__flush(sync_wakes *wk)
+{
+	rt_waiter *w = wk->head, *next;
+
+	while (w != NULL) {
+		next = w->next; /* w is gone once its task runs */
+		rt__ready(w->task);
+		w = next;
+	}
+	wk->head = wk->tail = NULL;
+}
+
+/* ---- for tsk_cond_wait --------------------------------------------------- */
 
 /* Whether m is locked by the task `self` (which must be non-NULL: a lock
  * taken outside any task belongs to no task).  Takes m's spinlock, so the

@@ -77,9 +77,10 @@ int tsk_rwlock_create_at(tsk_rwlock **out, const char *name, const tsk_site *sit
 	return 0;
 }
 
-/* Admits every waiting reader whose token can be claimed.  Called under
- * l->lock with no writer holding l.  Returns how many were admitted. */
-static unsigned rwlock_admit_readers(tsk_rwlock *l)
+/* Admits every waiting reader whose token can be claimed, adding them to
+ * wk (to be readied after the unlock).  Called under l->lock with no writer
+ * holding l.  Returns how many were admitted. */
+static unsigned rwlock_admit_readers(tsk_rwlock *l, sync_wakes *wk)
 {
 	unsigned n = 0;
 	rt_waiter *w;
@@ -91,14 +92,14 @@ static unsigned rwlock_admit_readers(tsk_rwlock *l)
 		l->nwait--;
 		n++;
 		w->result = 0;
-		rt__ready(w->task); /* w is dead to us from here on */
+		sync__defer(wk, w);
 	}
 	return n;
 }
 
-/* Hands l to the first waiting writer whose token can be claimed.  Called
- * under l->lock with l free.  Returns whether a writer got it. */
-static bool rwlock_handoff_writer(tsk_rwlock *l)
+/* Hands l to the first waiting writer whose token can be claimed, adding it
+ * to wk.  Called under l->lock with l free.  Returns whether one got it. */
+static bool rwlock_handoff_writer(tsk_rwlock *l, sync_wakes *wk)
 {
 	rt_waiter *w;
 
@@ -109,7 +110,7 @@ static bool rwlock_handoff_writer(tsk_rwlock *l)
 		l->writer = w->task;
 		l->nwait--;
 		w->result = 0;
-		rt__ready(w->task);
+		sync__defer(wk, w);
 		return true;
 	}
 	return false;
@@ -117,14 +118,14 @@ static bool rwlock_handoff_writer(tsk_rwlock *l)
 
 /* Grants what the current state allows, writers first: after a reader
  * unlock or a waiter leaving.  Called under l->lock. */
-static void rwlock_grant(tsk_rwlock *l)
+static void rwlock_grant(tsk_rwlock *l, sync_wakes *wk)
 {
 	if (l->wlocked)
 		return;
-	if (l->readers == 0 && rwlock_handoff_writer(l))
+	if (l->readers == 0 && rwlock_handoff_writer(l, wk))
 		return;
 	if (rt__waitq_empty(&l->wwait))
-		rwlock_admit_readers(l);
+		rwlock_admit_readers(l, wk);
 }
 
 /* Parks the calling task on q (l->rwait or l->wwait); called with l->lock
@@ -133,6 +134,7 @@ static void rwlock_grant(tsk_rwlock *l)
 static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, const tsk_site *site)
 {
 	rt_wait_info wi = {kind, l, site};
+	sync_wakes wk = {0};
 	rt_waiter w;
 	int rc;
 
@@ -151,8 +153,9 @@ static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, c
 	l->nwait--;
 	/* A departing writer may have been holding readers back. */
 	if (q == &l->wwait)
-		rwlock_grant(l);
+		rwlock_grant(l, &wk);
 	rt__spin_unlock(&l->lock);
+	sync__flush(&wk);
 	return rc;
 }
 
@@ -255,6 +258,7 @@ int tsk_rwlock_trywrlock(tsk_rwlock *l)
 int tsk_rwlock_unlock(tsk_rwlock *l)
 {
 	tsk_task *self = rt__self();
+	sync_wakes wk = {0};
 	int rc = 0;
 
 	if (l == NULL)
@@ -263,16 +267,17 @@ int tsk_rwlock_unlock(tsk_rwlock *l)
 	if (l->wlocked && l->writer == self) {
 		l->wlocked = false;
 		l->writer = NULL;
-		if (rwlock_admit_readers(l) == 0)
-			rwlock_handoff_writer(l);
+		if (rwlock_admit_readers(l, &wk) == 0)
+			rwlock_handoff_writer(l, &wk);
 	} else if (l->readers > 0) {
 		l->readers--;
 		if (l->readers == 0)
-			rwlock_grant(l);
+			rwlock_grant(l, &wk);
 	} else {
 		rc = -EPERM;
 	}
 	rt__spin_unlock(&l->lock);
+	sync__flush(&wk);
 	return rc;
 }
 

@@ -439,12 +439,22 @@ static uint64_t xorshift(uint64_t *s)
 	return *s = x;
 }
 
+/* Fires the due timers of heap tm onto w's queue, as many as it has room
+ * for; returns tasks woken. */
+int rt__fire_timers(rt_worker *w, rt_timers *tm)
+{
+	if (atomic_load_explicit(&tm->next, memory_order_relaxed) == INT64_MAX)
+		return 0;
+	int room = RT_RUNQ_SIZE - 1 - (int)rt__runq_len(&w->q);
+	return room > 0 ? rt__timers_fire(tm, tsk_now(), room) : 0;
+}
+
 /* Fires due timers on every worker's heap; returns tasks woken. */
-static int fire_all_timers(rt_runtime *rt, int64_t now)
+static int fire_all_timers(rt_worker *w)
 {
 	int n = 0;
-	for (int i = 0; i < rt->nworkers; i++)
-		n += rt__timers_fire(&rt->workers[i].timers, now);
+	for (int i = 0; i < w->rt->nworkers; i++)
+		n += rt__fire_timers(w, &w->rt->workers[i].timers);
 	return n;
 }
 
@@ -483,7 +493,7 @@ static tsk_task *steal_work(rt_worker *w)
 		}
 		if (!t)
 			t = global_get(w, RT_RUNQ_SIZE / 2);
-		if (!t && fire_all_timers(rt, tsk_now()) > 0)
+		if (!t && fire_all_timers(w) > 0)
 			t = local_next(w);
 		for (int i = 0; !t && i < 64; i++)
 			rt__cpu_relax();
@@ -609,12 +619,12 @@ static tsk_task *find_runnable(rt_worker *w)
 		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
 		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
 		if ((tick & 31) == 0)
-			rt__timers_fire(&w->timers, tsk_now());
+			rt__fire_timers(w, &w->timers);
 		if (tick % 61 == 0 && (t = global_get(w, 1)))
 			return t;
 		if ((t = local_next(w)) || (t = global_get(w, RT_RUNQ_SIZE / 2)))
 			return t;
-		if (rt__timers_fire(&w->timers, tsk_now()) > 0)
+		if (rt__fire_timers(w, &w->timers) > 0)
 			continue;
 		if ((t = steal_work(w)))
 			return t;

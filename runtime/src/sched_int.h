@@ -178,6 +178,7 @@ void rt__suspend(rt_worker *w, int post);
 void rt__enqueue(rt_runtime *rt, tsk_task *t);
 void rt__ready_tail(tsk_task *t);
 void rt__timer_added(rt_runtime *rt, int64_t deadline);
+int rt__fire_timers(rt_worker *w, rt_timers *tm);
 bool rt__cancel(tsk_task *t);
 void rt__task_init_ctx(tsk_task *t);
 void rt__task_fini_ctx(tsk_task *t);
@@ -201,7 +202,7 @@ void rt__timers_init(rt_timers *tm);
 void rt__timers_fini(rt_timers *tm);
 int rt__timer_add(rt_timers *tm, rt_timer *t); /* 1: t is the new earliest */
 void rt__timer_del(rt_timer *t);
-int rt__timers_fire(rt_timers *tm, int64_t now);
+int rt__timers_fire(rt_timers *tm, int64_t now, int max);
 
 /* runq.c */
 bool rt__runq_push(rt_runq *q, tsk_task *t);

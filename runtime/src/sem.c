@@ -21,8 +21,8 @@
  * acquire/release is one spinlock round trip each.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -63,9 +63,10 @@ int tsk_sem_create_at(tsk_sem **out, const char *name, unsigned initial, const t
 }
 
 /* Gives one unit to the first waiter whose token can be claimed, dropping
- * claimed-elsewhere waiters on the way.  Called under s->lock.  Returns
- * whether a waiter got the unit. */
-static bool sem_handoff(tsk_sem *s)
+ * claimed-elsewhere waiters on the way, and adds it to wk (to be readied
+ * after the unlock).  Called under s->lock.  Returns whether a waiter got
+ * the unit. */
+static bool sem_handoff(tsk_sem *s, sync_wakes *wk)
 {
 	rt_waiter *w;
 
@@ -74,7 +75,7 @@ static bool sem_handoff(tsk_sem *s)
 			continue; /* timed out or cancelled: it unlinks itself */
 		s->nwait--;
 		w->result = 0;
-		rt__ready(w->task); /* w is dead to us from here on */
+		sync__defer(wk, w);
 		return true;
 	}
 	return false;
@@ -86,6 +87,7 @@ static bool sem_handoff(tsk_sem *s)
 int tsk_sem_acquire_at(tsk_sem *s, int64_t deadline, const tsk_site *site)
 {
 	rt_wait_info wi = {RT_WAIT_SEM, s, site};
+	sync_wakes wk = {0};
 	rt_waiter w;
 	int rc;
 
@@ -114,10 +116,11 @@ int tsk_sem_acquire_at(tsk_sem *s, int64_t deadline, const tsk_site *site)
 		rt__waitq_remove(&s->waiters, &w);
 	s->nwait--;
 	/* Newcomers may have queued behind us while units were free. */
-	while (s->count > 0 && sem_handoff(s))
+	while (s->count > 0 && sem_handoff(s, &wk))
 		s->count--;
 out_unlock:
 	rt__spin_unlock(&s->lock);
+	sync__flush(&wk);
 	return rc;
 }
 
@@ -148,18 +151,20 @@ int tsk_sem_try_acquire(tsk_sem *s)
  * changed), -EINVAL (s NULL). */
 int tsk_sem_release(tsk_sem *s)
 {
+	sync_wakes wk = {0};
 	int rc = 0;
 
 	if (s == NULL)
 		return -EINVAL;
 	rt__spin_lock(&s->lock);
-	if (!sem_handoff(s)) {
+	if (!sem_handoff(s, &wk)) {
 		if (s->count == UINT_MAX)
 			rc = -EOVERFLOW;
 		else
 			s->count++;
 	}
 	rt__spin_unlock(&s->lock);
+	sync__flush(&wk);
 	return rc;
 }
 

@@ -33,6 +33,23 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RT_ASAN_STACKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RT_ASAN_STACKS 1
+#endif
+#endif
+#ifdef RT_ASAN_STACKS
+#include <sanitizer/asan_interface.h>
+/* A task that exits never returns from its last frames, so ASan's redzones
+ * around their locals stay poisoned in shadow memory; clear them before a
+ * stack (or a new mapping at a recycled address) is used again. */
+#define RT_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define RT_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define RT_POOL_MAX 1024 /* free stacks kept by the runtime beyond the caches */
 
 static atomic_long guarded_live;  /* guarded stacks mapped, process-wide */
@@ -88,6 +105,7 @@ static int map_stack(rt_runtime *rt, tsk_task **out)
 		goto fail_map;
 	if (guard && mprotect(base, ps, PROT_NONE) != 0)
 		goto fail_guard;
+	RT_UNPOISON((char *)base + (guard ? ps : 0), size - (guard ? ps : 0));
 
 	tsk_task *t = task_of(base, size);
 	memset(t, 0, sizeof(*t));
@@ -123,6 +141,8 @@ static void unmap_stack(tsk_task *t)
 static tsk_task *reuse(tsk_task *t)
 {
 	rt_stack s = t->stack;
+	size_t guard = s.guarded ? page_size() : 0;
+	RT_UNPOISON((char *)s.base + guard, s.size - guard);
 	memset(t, 0, sizeof(*t));
 	t->stack = s;
 	return t;

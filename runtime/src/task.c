@@ -222,7 +222,7 @@ int tsk_yield(void)
 	    atomic_load_explicit(&w->rt->gq_len, memory_order_relaxed) == 0) {
 		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
 		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
-		if ((tick & 31) != 0 || rt__timers_fire(&w->timers, tsk_now()) == 0)
+		if ((tick & 31) != 0 || rt__fire_timers(w, &w->timers) == 0)
 			return 0;
 	}
 	rt__suspend(w, RT_POST_YIELD);

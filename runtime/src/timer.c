@@ -140,10 +140,13 @@ void rt__timer_del(rt_timer *t)
 	t->heap = NULL;
 }
 
-/* Fires every timer of tm due at `now`: claims each task's token with
- * -ETIMEDOUT and makes it runnable.  Returns the number of tasks woken.
- * Call from a worker's scheduler context. */
-int rt__timers_fire(rt_timers *tm, int64_t now)
+/* Fires the timers of tm due at `now`, at most `max` of them, earliest
+ * first: claims each task's token with -ETIMEDOUT and queues it at the back
+ * of the caller's run queue.  The limit is the room left in that queue, so
+ * a burst of expiries never spills out of order to the global queue: the
+ * rest stay in the heap, which is the FIFO, until the queue drains.
+ * Returns the number of tasks woken.  Call from a worker. */
+int rt__timers_fire(rt_timers *tm, int64_t now, int max)
 {
 	tsk_task *batch = NULL, **link = &batch;
 	int woken = 0;
@@ -152,7 +155,7 @@ int rt__timers_fire(rt_timers *tm, int64_t now)
 		return 0;
 	if (!rt__spin_trylock(&tm->lock))
 		return 0; /* someone else is on it */
-	while (tm->n > 0 && tm->h[0]->deadline <= now) {
+	while (tm->n > 0 && tm->h[0]->deadline <= now && woken < max) {
 		rt_timer *t = tm->h[0];
 		tsk_task *task = t->task;
 		remove_at(tm, 0);

@@ -63,6 +63,7 @@ int tsk_wg_create_at(tsk_wg **out, const char *name, const tsk_site *site)
  * INT64_MAX; nothing changed). */
 int tsk_wg_add(tsk_wg *g, int n)
 {
+	sync_wakes wk = {0};
 	rt_waiter *w;
 
 	if (g == NULL)
@@ -83,10 +84,11 @@ int tsk_wg_add(tsk_wg *g, int n)
 				continue; /* timed out or cancelled: it unlinks itself */
 			g->nwait--;
 			w->result = 0;
-			rt__ready(w->task); /* w is dead to us from here on */
+			sync__defer(&wk, w);
 		}
 	}
 	rt__spin_unlock(&g->lock);
+	sync__flush(&wk);
 	return 0;
 }
 

@@ -15,8 +15,8 @@
  *     and a sleeper may only overtake one whose deadline is less than
  *     TOLERANCE_MS later (wake-ups on two threads race; a thread of a noisy
  *     VM may also be descheduled for a few ms);
- *   - 100 sleepers with one deadline on one worker wake in the order they
- *     went to sleep (and the smallest case, 2);
+ *   - sleepers with one deadline on one worker wake in the order they went
+ *     to sleep: 2, 100, and 1000 (more than a local run queue holds);
  *   - sleep accuracy: elapsed >= requested and < requested + SLACK_MS, on
  *     1, 2 and 4 workers, alone and with 200 sleepers at once;
  *   - a wait that ends before its deadline (cancelled sleep, join that
@@ -256,8 +256,12 @@ static void test_equal_deadlines_fifo(void **state)
 	(void)state;
 	long bad2 = equal_deadlines(2);
 	long bad100 = equal_deadlines(100);
+	/* more than a local run queue holds (RT_RUNQ_SIZE, 256): the batch
+	 * overflows into the global queue and must keep its order there */
+	long bad1000 = equal_deadlines(1000);
 	assert_int_equal(bad2, 0);
 	assert_int_equal(bad100, 0);
+	assert_int_equal(bad1000, 0);
 }
 
 /* ---- accuracy ----------------------------------------------------------- */

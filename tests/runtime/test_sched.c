@@ -1,0 +1,446 @@
+/*
+ * test_sched.c - stress and behaviour tests of runtime/src/sched.c (workers,
+ * run queues, stealing, parking, clean exit) and runq.c/stack.c under load.
+ *
+ *   - 100k joinable tasks spawned and joined through a sliding window of
+ *     1000 (every result checked), and 30k alive at once: more than the
+ *     number of stacks that get a guard page (stack.c), so the unguarded
+ *     path is taken too;
+ *   - 100k detached tasks counted with an atomic: tsk_run must not return
+ *     before the last has run, even though the root returns right after
+ *     spawning them;
+ *   - fan-out trees, tasks spawning tasks: joined (each node returns the
+ *     size of its subtree) and detached (counted);
+ *   - work stealing: with 2 and 4 workers, CPU-bound tasks all spawned by
+ *     one task run on more than one OS thread (gettid() per task), some
+ *     overlap in time, and none changes thread while it runs;
+ *   - yield fairness: on one worker, tasks yielding in a loop take strict
+ *     turns (their counts differ by at most one); on several, each makes
+ *     progress;
+ *   - a task blocked forever does not keep tsk_run from returning once the
+ *     root has returned: it is cancelled (-ECANCELED from its blocking
+ *     call), also a never-joined handle and a cycle of joins.
+ *
+ * Counts scale with TSK_TEST_SCALE (tsk_test.h).  Inside tasks only
+ * TSK_EXPECT*; every run ends with ct_run's checks (no thread, no task stack
+ * left); the last test checks the heap (core_test.h).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core_test.h"
+
+/* ---- many joinable tasks ------------------------------------------------ */
+
+#define WINDOW 1000
+
+static void *square(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+
+	if ((i & 15) == 0)
+		tsk_yield();
+	return (void *)(i * i);
+}
+
+static void *window_root(void *arg)
+{
+	long n = (long)(intptr_t)arg;
+	tsk_task *ring[WINDOW];
+	long bad = 0;
+
+	for (long i = 0; i < n + WINDOW; i++) {
+		long slot = i % WINDOW;
+		if (i >= WINDOW) { /* join the one spawned WINDOW ago */
+			void *r = NULL;
+			long j = i - WINDOW;
+			TSK_EXPECT_EQ(tsk_join(ring[slot], &r, TSK_FOREVER), 0);
+			bad += (intptr_t)r != (intptr_t)j * j;
+		}
+		if (i < n)
+			TSK_EXPECT_EQ(tsk_spawn(&ring[slot], "sq", square, (void *)(intptr_t)i), 0);
+	}
+	TSK_EXPECT_EQ(bad, 0);
+	return NULL;
+}
+
+static void *all_at_once_root(void *arg)
+{
+	long n = (long)(intptr_t)arg, bad = 0;
+	tsk_task **t = calloc((size_t)n, sizeof(*t));
+
+	TSK_EXPECT(t != NULL);
+	if (t == NULL)
+		return NULL;
+	for (long i = 0; i < n; i++)
+		TSK_EXPECT_EQ(tsk_spawn(&t[i], "sq", square, (void *)(intptr_t)i), 0);
+	for (long i = 0; i < n; i++) {
+		void *r = NULL;
+		TSK_EXPECT_EQ(tsk_join(t[i], &r, TSK_FOREVER), 0);
+		bad += (intptr_t)r != (intptr_t)i * i;
+	}
+	TSK_EXPECT_EQ(bad, 0);
+	free(t);
+	return NULL;
+}
+
+static void test_many_joined(void **state)
+{
+	(void)state;
+	for (int w = 1; w <= 4; w *= 2)
+		ct_run(window_root, (void *)(intptr_t)tsk_test_scale(100000), w, 0);
+	ct_run(all_at_once_root, (void *)(intptr_t)tsk_test_scale(30000), 2, 0);
+}
+
+/* ---- many detached tasks -------------------------------------------------- */
+
+static atomic_long finished;
+
+static void *count_task(void *arg)
+{
+	(void)arg;
+	if ((atomic_fetch_add(&finished, 1) & 7) == 0)
+		tsk_yield();
+	return NULL;
+}
+
+typedef struct detached_ctx {
+	long n;
+	bool wait; /* the root waits (polling) for the count */
+} detached_ctx;
+
+static void *detached_root(void *arg)
+{
+	detached_ctx *x = arg;
+
+	for (long i = 0; i < x->n; i++) {
+		TSK_EXPECT_EQ(tsk_spawn(NULL, "count", count_task, NULL), 0);
+		/* now and then let them run, so that not all n are alive at
+		 * once (under TSan a live task costs ~9 memory mappings, and
+		 * vm.max_map_count is 65530); the last ones are still queued
+		 * when the root returns */
+		if (i % 1024 == 1023)
+			tsk_yield();
+	}
+	if (x->wait) {
+		int64_t end = tsk_after_ms(60000);
+		while (atomic_load(&finished) < x->n && tsk_now() < end)
+			tsk_sleep(tsk_after_ms(1));
+		TSK_EXPECT_EQ(atomic_load(&finished), x->n);
+	}
+	return NULL;
+}
+
+static void test_many_detached(void **state)
+{
+	detached_ctx x = {.n = tsk_test_scale(100000)};
+
+	(void)state;
+	for (int w = 1; w <= 4; w *= 2) {
+		for (int wait = 0; wait <= 1; wait++) {
+			x.wait = wait;
+			atomic_store(&finished, 0);
+			ct_run(detached_root, &x, w, 0);
+			/* the root may return at once: tsk_run still waits */
+			assert_int_equal(atomic_load(&finished), x.n);
+		}
+	}
+}
+
+/* ---- fan-out trees ---------------------------------------------------------- */
+
+#define FANOUT 4
+
+static void *tree_joined(void *arg)
+{
+	intptr_t depth = (intptr_t)arg;
+	tsk_task *c[FANOUT];
+	intptr_t size = 1;
+
+	if (depth == 0)
+		return (void *)size;
+	for (int i = 0; i < FANOUT; i++)
+		TSK_EXPECT_EQ(tsk_spawn(&c[i], "node", tree_joined, (void *)(depth - 1)), 0);
+	for (int i = 0; i < FANOUT; i++) {
+		void *r = NULL;
+		TSK_EXPECT_EQ(tsk_join(c[i], &r, TSK_FOREVER), 0);
+		size += (intptr_t)r;
+	}
+	return (void *)size;
+}
+
+static atomic_long tree_nodes;
+
+static void *tree_detached(void *arg)
+{
+	intptr_t depth = (intptr_t)arg;
+
+	atomic_fetch_add(&tree_nodes, 1);
+	for (int i = 0; depth > 0 && i < FANOUT; i++)
+		TSK_EXPECT_EQ(tsk_spawn(NULL, "node", tree_detached, (void *)(depth - 1)), 0);
+	return NULL;
+}
+
+static void *tree_detached_root(void *arg)
+{
+	return tree_detached(arg);
+}
+
+static void test_fanout_tree(void **state)
+{
+	long want = tsk_test_scale(21845), nodes = 1, level = 1;
+	intptr_t depth = 0;
+
+	(void)state;
+	/* the deepest full 4-ary tree with at most `want` nodes (depth 7:
+	 * 21845 at scale 1) */
+	while (nodes + level * FANOUT <= want) {
+		level *= FANOUT;
+		nodes += level;
+		depth++;
+	}
+	for (int w = 1; w <= 4; w *= 4) {
+		assert_int_equal((intptr_t)ct_run(tree_joined, (void *)depth, w, 0), nodes);
+		atomic_store(&tree_nodes, 0);
+		ct_run(tree_detached_root, (void *)depth, w, 0);
+		assert_int_equal(atomic_load(&tree_nodes), nodes);
+	}
+}
+
+/* ---- work stealing ------------------------------------------------------------ */
+
+#define NBUSY   32
+#define BUSY_NS (5 * CT_MS)
+
+typedef struct busy_rec {
+	pid_t tid_start, tid_end;
+	int64_t start, end;
+} busy_rec;
+
+static void *busy_task(void *arg)
+{
+	busy_rec *r = arg;
+
+	r->tid_start = gettid();
+	r->start = tsk_now();
+	while (tsk_now() - r->start < BUSY_NS)
+		; /* CPU-bound, no switch point */
+	r->end = tsk_now();
+	r->tid_end = gettid();
+	return NULL;
+}
+
+static void *steal_root(void *arg)
+{
+	busy_rec *r = arg;
+	tsk_task *t[NBUSY];
+
+	/* all land on this worker's queues; only thieves can move them */
+	for (int i = 0; i < NBUSY; i++)
+		TSK_EXPECT_EQ(tsk_spawn(&t[i], "busy", busy_task, &r[i]), 0);
+	for (int i = 0; i < NBUSY; i++)
+		TSK_EXPECT_EQ(tsk_join(t[i], NULL, TSK_FOREVER), 0);
+	return NULL;
+}
+
+static void test_work_stealing(void **state)
+{
+	(void)state;
+	for (int w = 2; w <= 4; w *= 2) {
+		busy_rec r[NBUSY];
+		pid_t tids[NBUSY];
+		int ntids = 0, overlaps = 0;
+
+		memset(r, 0, sizeof(r));
+		ct_run(steal_root, r, w, 0);
+		for (int i = 0; i < NBUSY; i++) {
+			/* no task moves to another thread while it runs */
+			assert_int_equal(r[i].tid_start, r[i].tid_end);
+			int k = 0;
+			while (k < ntids && tids[k] != r[i].tid_start)
+				k++;
+			if (k == ntids)
+				tids[ntids++] = r[i].tid_start;
+			for (int j = 0; j < i; j++)
+				overlaps += r[i].start < r[j].end && r[j].start < r[i].end &&
+				            r[i].tid_start != r[j].tid_start;
+		}
+		print_message("  %d workers: %d busy tasks ran on %d threads; %d overlapping pairs "
+		              "on different threads\n",
+		              w, NBUSY, ntids, overlaps);
+		/* all were queued on the spawner's worker: a second thread means
+		 * some were stolen */
+		assert_true(ntids >= 2);
+		assert_true(ntids <= w);
+		assert_true(overlaps >= 1);
+	}
+}
+
+/* ---- yield fairness ------------------------------------------------------------- */
+
+#define NYIELD 8
+
+typedef struct fair_ctx {
+	atomic_bool stop;
+	atomic_long count[NYIELD];
+} fair_ctx;
+
+typedef struct fair_arg {
+	fair_ctx *x;
+	int i;
+} fair_arg;
+
+static void *fair_task(void *arg)
+{
+	fair_arg *a = arg;
+
+	while (!atomic_load(&a->x->stop)) {
+		atomic_fetch_add(&a->x->count[a->i], 1);
+		TSK_EXPECT_EQ(tsk_yield(), 0);
+	}
+	return NULL;
+}
+
+static void *fair_root(void *arg)
+{
+	fair_ctx *x = arg;
+	fair_arg a[NYIELD];
+	tsk_task *t[NYIELD];
+
+	for (int i = 0; i < NYIELD; i++) {
+		a[i] = (fair_arg){x, i};
+		TSK_EXPECT_EQ(tsk_spawn(&t[i], "fair", fair_task, &a[i]), 0);
+	}
+	TSK_EXPECT_EQ(tsk_sleep(tsk_after_ms(200)), 0);
+	atomic_store(&x->stop, true);
+	for (int i = 0; i < NYIELD; i++)
+		TSK_EXPECT_EQ(tsk_join(t[i], NULL, TSK_FOREVER), 0);
+	return NULL;
+}
+
+static void test_yield_fairness(void **state)
+{
+	(void)state;
+	for (int w = 1; w <= 4; w *= 2) {
+		fair_ctx x = {0};
+		long lo = LONG_MAX, hi = 0;
+
+		ct_run(fair_root, &x, w, 0);
+		for (int i = 0; i < NYIELD; i++) {
+			long c = atomic_load(&x.count[i]);
+			lo = c < lo ? c : lo;
+			hi = c > hi ? c : hi;
+		}
+		print_message("  %d worker(s): %d yielders made %ld..%ld turns in 200 ms\n", w,
+		              NYIELD, lo, hi);
+		assert_true(lo >= 10); /* nobody starved */
+		if (w == 1)
+			assert_true(hi - lo <= 1); /* strict turns */
+	}
+}
+
+/* ---- blocked forever ---------------------------------------------------------------- */
+
+typedef struct blocked_ctx {
+	atomic_int sleep_rc, join_rc, cycle_rc[2], done;
+	_Atomic(tsk_task *) cycle[2];
+} blocked_ctx;
+
+static blocked_ctx *bx;
+
+static void *sleep_forever(void *arg)
+{
+	(void)arg;
+	atomic_store(&bx->sleep_rc, tsk_sleep(tsk_after_ms(3600 * 1000)) + 1000);
+	atomic_fetch_add(&bx->done, 1);
+	return NULL;
+}
+
+static void *join_blocked(void *arg)
+{
+	atomic_store(&bx->join_rc, tsk_join(arg, NULL, TSK_FOREVER) + 1000);
+	atomic_fetch_add(&bx->done, 1);
+	return NULL;
+}
+
+/* Two tasks joining each other. */
+static void *cycle_task(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	tsk_task *other;
+	int64_t end = tsk_after_ms(10000);
+
+	while ((other = atomic_load(&bx->cycle[1 - me])) == NULL && tsk_now() < end)
+		tsk_sleep(tsk_after_ms(1));
+	atomic_store(&bx->cycle_rc[me], tsk_join(other, NULL, TSK_FOREVER) + 1000);
+	atomic_fetch_add(&bx->done, 1);
+	return NULL;
+}
+
+static void *blocked_root(void *arg)
+{
+	tsk_task *s, *j, *c;
+
+	(void)arg;
+	/* detached, blocked in a sleep */
+	TSK_EXPECT_EQ(tsk_spawn(NULL, "sleeper", sleep_forever, NULL), 0);
+	/* joinable, never joined, blocked in a join of a sleeper */
+	TSK_EXPECT_EQ(tsk_spawn(&s, "sleeper", sleep_forever, NULL), 0);
+	TSK_EXPECT_EQ(tsk_spawn(&j, "joiner", join_blocked, s), 0);
+	/* a cycle of joins */
+	for (intptr_t i = 0; i < 2; i++) {
+		TSK_EXPECT_EQ(tsk_spawn(&c, "cycle", cycle_task, (void *)i), 0);
+		atomic_store(&bx->cycle[i], c);
+	}
+	return (void *)1;
+}
+
+static void test_blocked_forever(void **state)
+{
+	(void)state;
+	for (int w = 1; w <= 4; w *= 4) {
+		blocked_ctx x = {0};
+		bx = &x;
+		int64_t t0 = tsk_now();
+		assert_ptr_equal(ct_run(blocked_root, NULL, w, 0), (void *)1);
+		int64_t el = tsk_now() - t0;
+		print_message("  %d worker(s): tsk_run returned after %.1f ms\n", w, ct_ms(0, el));
+		assert_true(el < 5000 * CT_MS);
+		assert_int_equal(atomic_load(&x.done), 5);
+		assert_int_equal(atomic_load(&x.sleep_rc), 1000 - ECANCELED);
+		assert_int_equal(atomic_load(&x.join_rc), 1000 - ECANCELED);
+		assert_int_equal(atomic_load(&x.cycle_rc[0]), 1000 - ECANCELED);
+		assert_int_equal(atomic_load(&x.cycle_rc[1]), 1000 - ECANCELED);
+	}
+}
+
+static int child_main(const char *mode)
+{
+	if (strcmp(mode, "leaks") == 0)
+		return ct_leaks_child();
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--child") == 0)
+		return child_main(argv[2]);
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_many_joined),
+		cmocka_unit_test(test_many_detached),
+		cmocka_unit_test(test_fanout_tree),
+		cmocka_unit_test(test_work_stealing),
+		cmocka_unit_test(test_yield_fairness),
+		cmocka_unit_test(test_blocked_forever),
+		cmocka_unit_test(ct_test_no_leaks),
+	};
+
+	return cmocka_run_group_tests(tests, ct_leak_setup, NULL);
+}
