@@ -13,7 +13,9 @@
 # Environment:
 #   BENCH_RUNS     rounds (default 5); the table shows medians
 #   BENCH_OUT      build directory holding the programs (default build/bench)
-#   BENCH_TIMEOUT  seconds allowed per program run (default 120)
+#   BENCH_TIMEOUT  seconds allowed per program run (default 30; a timed-out
+#                  program is not run again for that row: a hang costs one
+#                  timeout, not one per round)
 #   BENCH_ONLY     space-separated row ids to run (default: all), e.g.
 #                  BENCH_ONLY="yield pingpong"
 #   BENCH_DIV      divide every iteration count by this (default 1): quick
@@ -25,11 +27,12 @@ cd "$(dirname "$0")/.." || exit 1
 
 OUT=${BENCH_OUT:-build/bench}
 RUNS=${BENCH_RUNS:-5}
-TIMEOUT=${BENCH_TIMEOUT:-120}
+TIMEOUT=${BENCH_TIMEOUT:-30}
 ONLY=${BENCH_ONLY:-}
 DIV=${BENCH_DIV:-1}
 IMPLS=(tsk go pthread)
 declare -A BIN=([tsk]=$OUT/tsk_bench [go]=$OUT/go_bench [pthread]=$OUT/pthread_bench)
+declare -A HUNG=() # "impl id" pairs that timed out once
 
 # One line per table row:
 #   id | program shape | workers | unit | better | iterations for tsk, go,
@@ -78,14 +81,19 @@ run_one() {
 		printf '%s\t%s\t%s\tNA\n' "$round" "$id" "$impl" >>"$RAW"
 		return
 	fi
+	if [ -n "${HUNG[$impl $id]:-}" ]; then
+		printf '%s\t%s\t%s\tFAIL:124\n' "$round" "$id" "$impl" >>"$RAW"
+		return
+	fi
 	out=$(timeout -k 5 "$TIMEOUT" "$bin" "$shape" "$iters" "$workers" 2>"$log")
 	rc=$?
 	printf '%s\n' "$out" >>"$log"
 	val=$(awk -v s="$shape" '$1 == "RESULT" && $2 == s { print $3; exit }' <<<"$out")
 	if [ "$rc" -ne 0 ] || [ -z "$val" ]; then
 		val="FAIL:$rc"
+		[ "$rc" -eq 124 ] && HUNG[$impl $id]=1
 		printf '\n  %s %s failed (status %s%s), see %s\n ' "$impl" "$id" "$rc" \
-			"$([ "$rc" -eq 124 ] && echo ": timeout")" "$log" >&2
+			"$([ "$rc" -eq 124 ] && echo ": timeout, not run again")" "$log" >&2
 	fi
 	printf '%s\t%s\t%s\t%s\n' "$round" "$id" "$impl" "$val" >>"$RAW"
 }

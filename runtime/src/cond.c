@@ -14,7 +14,7 @@
  *
  * The mutex is owned again on every return: after the wait ends (woken,
  * timed out or cancelled) the waiter relocks it with
- * mutex__lock_uncancellable, a FIFO wait that ignores cancellation.
+ * mutex__lock_uncancellable, a mutex wait that ignores cancellation.
  *
  * Invariants (all under c->lock):
  *   - A waiter claimed by its timer or a canceller may linger on the queue

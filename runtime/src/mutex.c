@@ -1,30 +1,52 @@
 /*
- * mutex.c - tsk_mutex, a task-owned, non-recursive, FIFO mutex.
+ * mutex.c - tsk_mutex, a task-owned, non-recursive mutex with Go's two
+ * modes: barging in normal mode, FIFO hand-off in starvation mode.
  *
  * What and why: tasks must not block their worker thread on a pthread
  * mutex, so a contended tsk_mutex parks the task with the runtime's wait
  * protocol (rt_int.h) and lets the worker run other tasks.
  *
- * Fairness: an unlock with waiters hands ownership straight to the first
- * waiter whose token it can claim; the lock never becomes free in between,
- * so no newcomer can barge in ahead of a queued task and nobody starves.
- * The cost is one context switch per contended hand-off (a convoy under
- * heavy contention), which we accept for predictable, inspectable waits.
+ * Normal mode (as Go's sync.Mutex): an unlock with waiters releases the
+ * lock and wakes the first waiter to *retry* (claim value MUTEX_RETRY); any
+ * running task may take the free lock meanwhile (barging), so a hot lock
+ * passes between running tasks without a context switch per unlock - a
+ * strict hand-off makes every contended unlock a switch (a lock convoy).
+ * At most one retrier is pending at a time (`woken`, Go's mutexWoken): an
+ * unlock while one is on its way wakes nobody.  A retrier that loses again
+ * goes back to the *front* of the queue: it keeps its seniority.
+ *
+ * Starvation mode: a retrier that fails after more than MUTEX_STARVE_NS
+ * since its first attempt switches the mutex to it.  Then an unlock hands
+ * ownership straight to the first waiter (claim value MUTEX_OWNED; the
+ * lock never becomes free) and lockers, trylock included, never barge:
+ * they queue at the back.  The mutex returns to normal mode when the
+ * waiter it hands off to was the last one queued or had waited less than
+ * MUTEX_STARVE_NS (Go's rule: such a waiter shows contention has eased).
  *
  * Invariants (all under m->lock):
- *   - !locked implies an empty wait queue: tasks only queue while it is
- *     locked, and an unlock pops waiters until one claim succeeds, so it
- *     leaves the lock free only with the queue drained.
+ *   - starving implies locked: starving is set only by a retrier that
+ *     finds m locked, and a starving unlock either hands m off (it stays
+ *     locked) or, finding no waiter to claim, leaves starvation mode.
+ *   - woken implies !starving: only the pending retrier can set starving,
+ *     and it clears woken in the same critical section.
+ *   - No waiter is stranded: while a waiter is queued and unclaimed, m is
+ *     locked (its unlock wakes or hands off) or woken is set (the retrier
+ *     will take m, or find it locked).  A retrier that gives up (timeout,
+ *     cancellation) does so only after finding m locked and clearing woken,
+ *     so the owner's unlock passes the wake on to the next waiter.
  *   - owner is meaningful only while locked; NULL then means the lock was
  *     taken outside any task (trylock from a plain thread).
  *   - nwait counts the tasks that will still touch m from inside a lock
- *     call: incremented when one queues, decremented by the waker that
- *     claims it or by the waiter itself once it has unlinked after a
- *     timeout or cancellation.  destroy refuses while it is non-zero, so a
+ *     call: incremented when one first queues, decremented when it returns
+ *     (by itself after it retried, timed out or was cancelled, or by the
+ *     unlocker that hands m off to it).  A retrier stays counted while it
+ *     is off the queue.  destroy refuses while nwait is non-zero, so a
  *     waiter on its way out never touches freed memory.
  *
- * Workload: short critical sections in tasks, low to moderate contention;
- * the uncontended lock/unlock is one spinlock round trip each.
+ * Workload: short critical sections in tasks, low to heavy contention.  The
+ * uncontended lock/unlock is one spinlock round trip each; a contended
+ * unlock in normal mode costs a claim and a ready but no switch, and the
+ * unlocker may take the lock again before the woken task runs.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -34,11 +56,29 @@
 #include "mutex_int.h"
 #include "rt_int.h"
 
+/* A waiter that lost its retry after waiting this long (ns, since its
+ * first attempt) puts the mutex in starvation mode (Go's 1 ms). */
+#define MUTEX_STARVE_NS 1000000
+
+/* Values an unlocker stores in a waiter's token (rt__claim). */
+enum {
+	MUTEX_OWNED = 0, /* starvation hand-off: the waiter now owns m */
+	MUTEX_RETRY = 1, /* normal mode: m was released, run and try again */
+};
+
+/* A waiter of the mutex queue; the queue links its rt_waiter. */
+typedef struct mutex_waiter {
+	rt_waiter w;   /* first member: queue entries convert back to us */
+	int64_t since; /* tsk_now() at the first attempt of this lock call */
+} mutex_waiter;
+
 struct tsk_mutex {
 	rt_spin lock;           /* protects every field below */
 	bool locked;            /* held by someone */
+	bool starving;          /* starvation mode: hand-off, no barging */
+	bool woken;             /* a waiter claimed with MUTEX_RETRY has not yet retried */
 	tsk_task *owner;        /* holder while locked; NULL: taken outside a task */
-	rt_waitq waiters;       /* tasks waiting to own it, FIFO */
+	rt_waitq waiters;       /* parked tasks, oldest first (retriers return to the front) */
 	unsigned nwait;         /* tasks inside a lock call that will still touch m */
 	const tsk_site *site;   /* where it was created (may be NULL) */
 	char name[RT_NAME_MAX]; /* user-supplied name, copied */
@@ -67,46 +107,96 @@ int tsk_mutex_create_at(tsk_mutex **out, const char *name, const tsk_site *site)
 	return 0;
 }
 
-/* Parks the calling task `self` on m's queue; called with m->lock held and
- * m locked by someone else, returns with m->lock released.  With nocancel
- * the wait ignores cancellation (see mutex__lock_uncancellable).  Returns
- * 0 once the unlocker has made self the owner, or -ETIMEDOUT / -ECANCELED
- * (or -ENOMEM, should the core fail to arm the deadline's timer) with m not
- * taken. */
+/* Links w at the head of q (rt_int.h only pushes at the tail): a retrier
+ * that lost keeps its place ahead of later arrivals.  Under q's lock. */
+static void mutex_push_front(rt_waitq *q, rt_waiter *w)
+{
+	w->prev = NULL;
+	w->next = q->head;
+	if (q->head)
+		q->head->prev = w;
+	else
+		q->tail = w;
+	q->head = w;
+	q->len++;
+	w->linked = true;
+}
+
+/* Parks the calling task `self` on m's queue until it owns m; called with
+ * m->lock held and m locked, returns with m->lock released.  Each wake-up
+ * in normal mode is a retry: a free m is taken, even by a cancelled task
+ * or past the deadline (as in tsk_mutex_lock); otherwise the task checks
+ * its deadline and cancellation, may switch m to starvation mode, and
+ * parks again at the front.  With nocancel the wait ignores cancellation
+ * (see mutex__lock_uncancellable).  Returns 0 with m owned, or -ETIMEDOUT /
+ * -ECANCELED (or -ENOMEM, should the core fail to arm the deadline's
+ * timer) with m not taken. */
 static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_site *site,
                       bool nocancel)
 {
 	rt_wait_info wi = {RT_WAIT_MUTEX, m, site};
-	rt_waiter w;
+	mutex_waiter mw;
+	bool front = false;
 	int rc;
 
-	if (nocancel)
-		rt__wait_prepare_nocancel(&w, self, 0, NULL);
-	else
-		rt__wait_prepare(&w, self, 0, NULL);
-	rt__waitq_push(&m->waiters, &w);
+	mw.since = tsk_now();
 	m->nwait++;
-	rt__spin_unlock(&m->lock);
+	for (;;) {
+		if (nocancel)
+			rt__wait_prepare_nocancel(&mw.w, self, 0, NULL);
+		else
+			rt__wait_prepare(&mw.w, self, 0, NULL);
+		if (front)
+			mutex_push_front(&m->waiters, &mw.w);
+		else
+			rt__waitq_push(&m->waiters, &mw.w);
+		rt__spin_unlock(&m->lock);
 
-	rc = nocancel ? rt__wait_nocancel(deadline, &wi) : rt__wait(deadline, &wi);
-	if (rc >= 0)
-		return w.result; /* the unlocker made us the owner and dropped nwait */
+		rc = nocancel ? rt__wait_nocancel(deadline, &wi) : rt__wait(deadline, &wi);
+		if (rc == MUTEX_OWNED)
+			return 0; /* handed off: we own m and the unlocker dropped nwait */
 
-	/* The timer or a canceller won the token, so no unlocker picked us:
-	 * leave the queue (an unlocker may have popped us already). */
-	rt__spin_lock(&m->lock);
-	if (w.linked)
-		rt__waitq_remove(&m->waiters, &w);
-	m->nwait--;
-	rt__spin_unlock(&m->lock);
-	return rc;
+		rt__spin_lock(&m->lock);
+		if (rc != MUTEX_RETRY) {
+			/* The timer or a canceller won the token, so no unlocker
+			 * picked us: leave the queue (an unlocker may have popped
+			 * us already). */
+			if (mw.w.linked)
+				rt__waitq_remove(&m->waiters, &mw.w);
+			m->nwait--;
+			rt__spin_unlock(&m->lock);
+			return rc;
+		}
+		/* Woken to retry: from now on an unlock may wake another. */
+		m->woken = false;
+		if (!m->locked) {
+			m->locked = true;
+			m->owner = self;
+			m->nwait--;
+			rt__spin_unlock(&m->lock);
+			return 0;
+		}
+		/* Barged.  Giving up here strands nobody: m is locked and
+		 * woken is clear, so its unlock wakes the next waiter. */
+		rc = nocancel ? 0 : rt__can_wait(deadline);
+		if (rc < 0) {
+			m->nwait--;
+			rt__spin_unlock(&m->lock);
+			return rc;
+		}
+		if (tsk_now() - mw.since > MUTEX_STARVE_NS)
+			m->starving = true;
+		front = true;
+	}
 }
 
 /* Locks m for the calling task, waiting until `deadline` (absolute, or
  * TSK_FOREVER).  A free mutex is taken at once, even by a cancelled task or
- * past the deadline.  Relocking by the owner waits (it is not recursive).
- * Returns 0; -ETIMEDOUT; -ECANCELED (the lock is then not taken); -EPERM
- * (it would block and the caller is not a task); -EINVAL (m NULL). */
+ * past the deadline; in starvation mode m is never free while tasks wait,
+ * so the caller queues behind them.  Relocking by the owner waits (it is
+ * not recursive).  Returns 0; -ETIMEDOUT; -ECANCELED (the lock is then not
+ * taken); -EPERM (it would block and the caller is not a task); -EINVAL (m
+ * NULL). */
 int tsk_mutex_lock_at(tsk_mutex *m, int64_t deadline, const tsk_site *site)
 {
 	tsk_task *self = rt__self();
@@ -159,7 +249,9 @@ int mutex__lock_uncancellable(tsk_mutex *m, const tsk_site *site)
 }
 
 /* Locks m if it is free, never waits; works outside tasks too (the lock
- * then belongs to no task and any non-task thread may unlock it).
+ * then belongs to no task and any non-task thread may unlock it).  In
+ * normal mode it may take m ahead of queued waiters (barging); in
+ * starvation mode m is never free while they wait, so it fails.
  * Returns 0, -EBUSY (locked), -EINVAL (m NULL). */
 int tsk_mutex_trylock(tsk_mutex *m)
 {
@@ -177,10 +269,59 @@ int tsk_mutex_trylock(tsk_mutex *m)
 	return rc;
 }
 
-/* Unlocks m, handing it to the first waiter whose token can be claimed (the
- * mutex stays locked, now owned by that task); waiters already claimed by
- * their timer or a canceller are dropped from the queue on the way.
- * Returns 0, -EPERM (the caller does not own m), -EINVAL (m NULL). */
+/* Normal-mode unlock, under m->lock: frees m and, unless a retrier is
+ * already on its way, claims the first waiter it can with MUTEX_RETRY
+ * (dropping those already claimed by their timer or a canceller: they
+ * unlink themselves).  Returns that waiter, for the caller to ready once it
+ * has dropped m->lock, or NULL. */
+static rt_waiter *mutex_release(tsk_mutex *m)
+{
+	rt_waiter *w;
+
+	m->locked = false;
+	m->owner = NULL;
+	if (m->woken)
+		return NULL;
+	while ((w = rt__waitq_pop(&m->waiters)) != NULL) {
+		if (rt__claim(w, MUTEX_RETRY)) {
+			m->woken = true;
+			return w; /* still counted in nwait: it comes back to retry */
+		}
+	}
+	return NULL;
+}
+
+/* Starvation-mode unlock, under m->lock: hands m to the first waiter it
+ * can claim with MUTEX_OWNED (m stays locked), leaving starvation mode when
+ * that waiter was the last queued or waited less than MUTEX_STARVE_NS.
+ * With nobody to claim, frees m and leaves starvation mode.  Returns the
+ * new owner's waiter, for the caller to ready once it has dropped
+ * m->lock, or NULL. */
+static rt_waiter *mutex_handoff(tsk_mutex *m)
+{
+	rt_waiter *w;
+
+	while ((w = rt__waitq_pop(&m->waiters)) != NULL) {
+		if (!rt__claim(w, MUTEX_OWNED))
+			continue; /* timed out or cancelled: it unlinks itself */
+		m->owner = w->task;
+		m->nwait--;
+		w->result = 0;
+		if (rt__waitq_empty(&m->waiters) ||
+		    tsk_now() - ((mutex_waiter *)w)->since < MUTEX_STARVE_NS)
+			m->starving = false;
+		return w;
+	}
+	m->starving = false;
+	m->locked = false;
+	m->owner = NULL;
+	return NULL;
+}
+
+/* Unlocks m.  Normal mode: m becomes free and the first waiter is woken to
+ * retry (unless one already is); starvation mode: m passes directly to the
+ * first waiter.  Returns 0, -EPERM (the caller does not own m), -EINVAL (m
+ * NULL). */
 int tsk_mutex_unlock(tsk_mutex *m)
 {
 	tsk_task *self = rt__self();
@@ -193,20 +334,12 @@ int tsk_mutex_unlock(tsk_mutex *m)
 		rt__spin_unlock(&m->lock);
 		return -EPERM;
 	}
-	while ((w = rt__waitq_pop(&m->waiters)) != NULL) {
-		if (!rt__claim(w, 0))
-			continue; /* timed out or cancelled: it unlinks itself */
-		m->owner = w->task;
-		m->nwait--;
-		w->result = 0;
-		rt__spin_unlock(&m->lock);
-		/* Outside the lock (see sync_wakes): w stays valid until then. */
-		rt__ready(w->task);
-		return 0;
-	}
-	m->locked = false;
-	m->owner = NULL;
+	w = m->starving ? mutex_handoff(m) : mutex_release(m);
 	rt__spin_unlock(&m->lock);
+	/* Outside the lock (see sync_wakes in mutex_int.h): a claimed waiter
+	 * stays valid until its task is readied. */
+	if (w != NULL)
+		rt__ready(w->task);
 	return 0;
 }
 
@@ -253,6 +386,17 @@ unsigned mutex__nwait(tsk_mutex *m)
 	n = m->nwait;
 	rt__spin_unlock(&m->lock);
 	return n;
+}
+
+/* See mutex_int.h. */
+bool mutex__starving(tsk_mutex *m)
+{
+	bool starving;
+
+	rt__spin_lock(&m->lock);
+	starving = m->starving;
+	rt__spin_unlock(&m->lock);
+	return starving;
 }
 
 /* See mutex_int.h. */

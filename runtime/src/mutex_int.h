@@ -1,8 +1,8 @@
 /*
  * mutex_int.h - the private interface of the lock family (mutex.c,
  * rwlock.c, sem.c, wg.c, cond.c): what cond.c needs of mutex.c, the
- * deferred wake-ups they all use, and the waiter and object counts the unit
- * tests (and later the inspector) read.
+ * deferred wake-ups they all use, and the waiter and object counts (and the
+ * mutex's mode) the unit tests and later the inspector read.
  *
  * tsk_cond_wait must give its mutex back before it parks and own it again on
  * every return, even after a timeout or a cancellation; the calls below are
@@ -73,14 +73,20 @@ int mutex__lock_uncancellable(tsk_mutex *m, const tsk_site *site);
 /* ---- queries ----------------------------------------------------------- */
 
 /* The number of tasks inside a blocking call on the object: queued, or
- * woken by a timeout or cancellation and not yet gone (the count destroy
- * checks).  Each takes the object's spinlock; the answer is a snapshot.
- * Tests use them to know that a task has really parked before they act. */
+ * woken by a timeout or cancellation and not yet gone, or (mutex) woken to
+ * retry and not yet back (the count destroy checks).  Each takes the
+ * object's spinlock; the answer is a snapshot.  Tests use them to know that
+ * a task has really parked before they act. */
 unsigned mutex__nwait(tsk_mutex *m);
 unsigned rwlock__nwait(tsk_rwlock *l);
 unsigned sem__nwait(tsk_sem *s);
 unsigned wg__nwait(tsk_wg *g);
 unsigned cond__nwait(tsk_cond *c);
+
+/* Whether m is in starvation mode (unlock hands it straight to the first
+ * waiter, lockers queue instead of barging; see mutex.c).  Takes m's
+ * spinlock; a snapshot, for the tests and later the inspector. */
+bool mutex__starving(tsk_mutex *m);
 
 /* The number of objects of the kind alive now (created, not yet destroyed),
  * process-wide: the tests' leak check; later the inspector's resource count.

@@ -110,8 +110,8 @@ static void *sleepers_root(void *arg)
 }
 
 /* Common checks: every sleep returned 0, woke no earlier than its deadline
- * and no later than SLACK_MS after it. */
-static void check_sleepers(sleepers *all)
+ * and no later than slack_ms after it. */
+static void check_sleepers(sleepers *all, int64_t slack_ms)
 {
 	int64_t worst = 0;
 
@@ -124,7 +124,7 @@ static void check_sleepers(sleepers *all)
 	}
 	print_message("  %ld sleepers: latest wake-up %.2f ms after its deadline\n", all->n,
 	              (double)worst / 1e6);
-	assert_true(worst < SLACK_MS * CT_MS);
+	assert_true(worst < slack_ms * CT_MS);
 }
 
 /* Sleepers in the order they woke. */
@@ -145,8 +145,9 @@ static sleeper **by_wake(sleepers *all)
 /* Runs n sleepers on `workers` workers, deadlines `spacing` apart from
  * margin_ms after the start.  A sleeper that only went to sleep after its
  * deadline (the set-up took longer than the margin, say on a loaded
- * machine) makes the run say nothing about order: then it is run again
- * with twice the margin, up to three times. */
+ * machine, or TSan, where creating a task costs about a millisecond)
+ * makes the run say nothing about order: then it is run again with twice
+ * the margin, up to four times in all. */
 static void run_sleepers(sleepers *all, int workers, long n, int64_t spacing, int margin_ms)
 {
 	for (int attempt = 0;; attempt++, margin_ms *= 2) {
@@ -167,7 +168,7 @@ static void run_sleepers(sleepers *all, int workers, long n, int64_t spacing, in
 			return;
 		print_message("  %ld sleepers went to sleep after their deadline (margin %d ms)\n",
 		              late, margin_ms);
-		assert_true(attempt < 2);
+		assert_true(attempt < 3);
 	}
 }
 
@@ -180,7 +181,7 @@ static void test_order_one_worker(void **state)
 	/* the root spawns all before it blocks, so the sleepers start after
 	 * that; 300 ms is ample for them all to reach their sleep */
 	run_sleepers(&all, 1, n, SPACING_NS, 300);
-	check_sleepers(&all);
+	check_sleepers(&all, SLACK_MS);
 	sleeper **w = by_wake(&all);
 	for (long k = 1; k < n; k++) {
 		if (w[k]->deadline < w[k - 1]->deadline) {
@@ -209,7 +210,7 @@ static void test_order_two_workers(void **state)
 	/* the sleepers run while the root still spawns (other worker): the
 	 * base is set before, 1 s ahead */
 	run_sleepers(&all, 2, n, SPACING_NS, 1000);
-	check_sleepers(&all);
+	check_sleepers(&all, SLACK_MS);
 	sleeper **w = by_wake(&all);
 	/* how far below the latest deadline woken so far each wake-up is */
 	max_deadline = w[0]->deadline;
@@ -234,7 +235,9 @@ static long equal_deadlines(long n)
 
 	/* all sleep until the same instant */
 	run_sleepers(&all, 1, n, 0, 300);
-	check_sleepers(&all);
+	/* they all become due at once and run one after the other: the last
+	 * is late by the time the others took (a lot under sanitizers) */
+	check_sleepers(&all, SLACK_MS + n);
 	for (long i = 0; i < n; i++)
 		bad += all.s[i].wake_seq != all.s[i].start_seq;
 	if (bad) {
