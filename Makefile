@@ -31,6 +31,7 @@
 #   SANITIZE=thread     TSan               (build-thread/)
 #   CC, CFLAGS, CPPFLAGS, LDFLAGS          appended to ours
 #   PREFIX=/usr/local, DESTDIR=            for `make install'
+#   PROBES=0            compile the probes out   (build-noprobes/)
 #   T=filter            only run test binaries whose name contains filter
 #                       (`make check')
 
@@ -70,6 +71,16 @@ else
 $(error SANITIZE must be empty, address, undefined or thread (got '$(SANITIZE)'))
 endif
 
+# PROBES=0 compiles the probes out of the runtime (for the overhead
+# benchmarks), in its own build directory.
+PROBES ?= 1
+ifeq ($(PROBES),0)
+BUILD := $(BUILD)-noprobes
+PROBES_CPPFLAGS := -DTSK_PROBES=0
+else
+PROBES_CPPFLAGS :=
+endif
+
 # The machine we compile for (not the one we run on), for the assembly glob.
 TSK_ARCH := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine 2>/dev/null)))
 
@@ -80,7 +91,7 @@ endif
 
 # MODULE_CFLAGS is set per directory by the fragments (pattern-specific,
 # `private').
-TSK_CPPFLAGS := -D_GNU_SOURCE -Iruntime/include -Iruntime/src
+TSK_CPPFLAGS := -D_GNU_SOURCE -Iruntime/include -Iruntime/src -Iprobes/include $(PROBES_CPPFLAGS)
 TSK_CFLAGS   := -std=gnu11 $(OPTFLAGS) -g -fPIC -pthread $(WARNFLAGS) $(SANFLAGS)
 TSK_ASFLAGS  := -g -fPIC -Wa,--noexecstack $(SANFLAGS)
 TSK_LDFLAGS  := -pthread $(SANFLAGS)
@@ -121,7 +132,7 @@ TSK_BIN_TARGETS  :=
 TSK_TEST_BINS    :=
 TSK_EXAMPLE_BINS :=
 
-MODULE_FRAGMENTS := runtime/runtime.mk tests/tests.mk examples/examples.mk
+MODULE_FRAGMENTS := runtime/runtime.mk probes/probes.mk tests/tests.mk examples/examples.mk
 include $(MODULE_FRAGMENTS)
 
 # ---- generic rules -------------------------------------------------------------

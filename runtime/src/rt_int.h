@@ -128,6 +128,7 @@ typedef struct rt_wait_info {
 	const tsk_site *site; /* call site of the blocking call (may be NULL) */
 } rt_wait_info;
 
+/* Same values as enum tsk_wait_kind in tsk_segment.h (checked in sched.c). */
 enum {
 	RT_WAIT_NONE,
 	RT_WAIT_SLEEP,

@@ -115,6 +115,115 @@ static void futex_wake(atomic_uint *addr, int n)
 	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }
 
+/* ---- probes ------------------------------------------------------------ */
+
+_Static_assert((int)RT_WAIT_COND == (int)TSK_WAIT_COND &&
+                       (int)RT_WAIT_MUTEX == (int)TSK_WAIT_MUTEX &&
+                       (int)RT_WAIT_JOIN == (int)TSK_WAIT_JOIN &&
+                       (int)RT_WAIT_SELECT == (int)TSK_WAIT_SELECT,
+               "RT_WAIT_* and TSK_WAIT_* must agree");
+
+/* Timestamp for an event emitted between switches: the calling worker's
+ * step time (one rdtsc per switch is the probes' whole time budget), or a
+ * fresh one outside a worker. */
+uint64_t rt__probe_now(void)
+{
+	rt_worker *w = rt__worker();
+	return w && w->cur ? w->step_tsc : probe_tsc();
+}
+
+#if TSK_PROBES
+/* The id of what a wait is on, for the inspector. */
+static uint64_t wait_obj_id(const rt_wait_info *wi)
+{
+	if (!wi->obj)
+		return 0;
+	if (wi->kind == RT_WAIT_JOIN)
+		return ((const tsk_task *)wi->obj)->id;
+	return 0;
+}
+
+/* t stops running (yield, park, exit): one rdtsc for the switch, shared
+ * with the RUN of whatever runs next on this worker. */
+static void probe_out(rt_worker *w, tsk_task *t, int post)
+{
+	uint64_t tsc = probe_tsc();
+	tsk_seg_task *s = probe_task_slot(t->pslot);
+	bool cancelled = atomic_load_explicit(&t->cancelled, memory_order_relaxed);
+
+	w->step_tsc = tsc;
+	if (post == RT_POST_EXIT) {
+		probe_emit(TSK_EV_EXIT, tsc, t->id, 0, 0, 0, 0, cancelled, 0, 0);
+		if (t->detached) {
+			probe_task_slot_free(t->pslot);
+			t->pslot = 0;
+			return;
+		}
+	}
+	uint64_t obj = 0;
+	uint32_t site = 0;
+	if (post == RT_POST_PARK) {
+		obj = wait_obj_id(&t->wait);
+		site = probe_site(t->wait.site);
+		probe_emit(TSK_EV_BLOCK, tsc, t->id, obj, (uint64_t)t->wait_deadline, site, 0,
+		           (uint32_t)t->wait.kind, 0, 0);
+	} else if (post == RT_POST_YIELD) {
+		probe_emit(TSK_EV_YIELD, tsc, t->id, 0, 0, 0, 0, 0, 0, 0);
+	}
+	if (!s)
+		return;
+	probe_slot_begin(&s->seq);
+	if (tsc > s->since_tsc)
+		s->busy_tsc += tsc - s->since_tsc;
+	s->since_tsc = tsc;
+	s->flags |= cancelled ? TSK_TF_CANCELLED : 0;
+	if (post == RT_POST_PARK) {
+		s->state = TSK_TS_BLOCKED;
+		s->wait_kind = (uint8_t)t->wait.kind;
+		s->wait_obj = obj;
+		s->wait_deadline_ns = t->wait_deadline;
+		s->wait_site = site;
+	} else {
+		s->state = post == RT_POST_YIELD ? TSK_TS_READY : TSK_TS_DONE;
+		s->wait_kind = TSK_WAIT_NONE;
+	}
+	probe_slot_end(&s->seq);
+}
+
+/* t starts running on w at tsc. */
+static void probe_in(rt_worker *w, tsk_task *t, uint64_t tsc)
+{
+	tsk_seg_task *s = probe_task_slot(t->pslot);
+	probe_emit(TSK_EV_RUN, tsc, t->id, 0, 0, 0, 0, 0, 0, 0);
+	if (!s)
+		return;
+	probe_slot_begin(&s->seq);
+	s->state = TSK_TS_RUNNING;
+	s->wait_kind = TSK_WAIT_NONE;
+	s->worker = (uint16_t)w->id;
+	s->since_tsc = tsc;
+	s->polls++;
+	probe_slot_end(&s->seq);
+}
+
+/* t is queued (by its owner of the moment: see tsk_probe.h). */
+void rt__probe_ready(tsk_task *t)
+{
+	tsk_seg_task *s = probe_task_slot(t->pslot);
+	if (!s)
+		return;
+	uint64_t tsc = rt__probe_now();
+	probe_slot_begin(&s->seq);
+	if (s->state == TSK_TS_BLOCKED)
+		s->wakes++;
+	s->state = TSK_TS_READY;
+	s->wait_kind = TSK_WAIT_NONE;
+	if (tsc > s->since_tsc)
+		s->since_tsc = tsc;
+	probe_slot_end(&s->seq);
+}
+#endif /* TSK_PROBES */
+
 /* ---- context switches ------------------------------------------------- */
 
 static void task_stack_bounds(tsk_task *t, void **lo, size_t *len)
@@ -166,6 +275,7 @@ static tsk_task *fast_next(rt_worker *w)
 void rt__suspend(rt_worker *w, int post)
 {
 	tsk_task *t = w->cur;
+	RT_PROBE(probe_out(w, t, post));
 	tsk_task *next = fast_next(w);
 
 	w->prev = t;
@@ -174,6 +284,7 @@ void rt__suspend(rt_worker *w, int post)
 		w->cur = next;
 		next->worker = w;
 		next->state = RT_STATE_RUNNING;
+		RT_PROBE(probe_in(w, next, w->step_tsc));
 #ifdef RT_ASAN
 		void *lo;
 		size_t len;
@@ -350,6 +461,7 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t)
 {
 	rt_worker *w = rt__worker();
 	t->state = RT_STATE_READY;
+	RT_PROBE(rt__probe_ready(t));
 	if (w && w->rt == rt) {
 		/* woken by a task running here, or by this worker's scheduler:
 		 * run it next, on this CPU, and wake nobody, because this worker
@@ -370,6 +482,7 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t)
  * (timers wake in deadline order). */
 void rt__ready_tail(tsk_task *t)
 {
+	RT_PROBE(probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, 0, 0, 0, 0, 1, 0, 0));
 	/* acq_rel: as in rt__ready */
 	if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1)
 		return;
@@ -379,6 +492,7 @@ void rt__ready_tail(tsk_task *t)
 		return;
 	}
 	t->state = RT_STATE_READY;
+	RT_PROBE(rt__probe_ready(t));
 	push_local(w, t);
 	wake_if_idle(w->rt);
 }
@@ -500,6 +614,8 @@ static tsk_task *steal_work(rt_worker *w)
 	}
 	if (t) {
 		w->nsteal++;
+		RT_PROBE(probe_emit(TSK_EV_STEAL, probe_tsc(), t->id, 0, 1 + rt__runq_len(&w->q), 0, 0,
+		                    0, 0, 0));
 		w->spinning = false;
 		/* the last spinner to find work wakes a replacement, in case
 		 * there is more (Go's resetspinning) */
@@ -579,6 +695,7 @@ static void park(rt_worker *w)
 		return;
 	}
 	w->npark++;
+	RT_PROBE(probe_emit(TSK_EV_PARK, probe_tsc(), 0, 0, 0, 0, 0, 0, 0, 0));
 	int64_t deadline = atomic_load(&w->timers.next);
 	int none = -1;
 	bool watching = atomic_compare_exchange_strong(&rt->watcher, &none, w->id);
@@ -604,6 +721,7 @@ static void park(rt_worker *w)
 		atomic_store(&rt->watch_until, INT64_MAX);
 		atomic_store(&rt->watcher, -1);
 	}
+	RT_PROBE(probe_emit(TSK_EV_UNPARK, probe_tsc(), 0, 0, 0, 0, 0, 0, 0, 0));
 	unpark_self(w);
 }
 
@@ -618,8 +736,10 @@ static tsk_task *find_runnable(rt_worker *w)
 			return NULL;
 		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
 		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
-		if ((tick & 31) == 0)
+		if ((tick & 31) == 0) {
 			rt__fire_timers(w, &w->timers);
+			RT_PROBE(probe_tick(probe_tsc()));
+		}
 		if (tick % 61 == 0 && (t = global_get(w, 1)))
 			return t;
 		if ((t = local_next(w)) || (t = global_get(w, RT_RUNQ_SIZE / 2)))
@@ -666,6 +786,7 @@ static void run_task(rt_worker *w, tsk_task *t)
 	t->worker = w;
 	t->state = RT_STATE_RUNNING;
 	w->drain_futile = false;
+	RT_PROBE(w->step_tsc = probe_tsc(); probe_in(w, t, w->step_tsc));
 	switch_to_task(w, t);
 	/* some task (not necessarily t) switched back to the loop */
 	finish_prev(w);
@@ -685,8 +806,10 @@ static void worker_loop(rt_worker *w)
 		pthread_attr_destroy(&attr);
 	}
 #endif
+	RT_PROBE(probe_thread_attach(w->id));
 	while ((t = find_runnable(w)))
 		run_task(w, t);
+	RT_PROBE(probe_thread_detach());
 	rt__tls_worker = NULL;
 }
 
@@ -704,6 +827,11 @@ bool rt__cancel(tsk_task *t)
 	/* seq_cst: the flag store is ordered before the token CAS; pairs with
 	 * the waiter's token store then flag load (rt__wait_prepare/rt__wait) */
 	atomic_store(&t->cancelled, true);
+	RT_PROBE({
+		tsk_task *self = rt__self();
+		probe_emit(TSK_EV_CANCEL, rt__probe_now(), t->id, self ? self->id : 0, 0, 0, 0, 0, 0,
+		           0);
+	});
 	int exp = RT_TOKEN_WAITING;
 	if (!atomic_compare_exchange_strong(&t->token, &exp, -ECANCELED))
 		return false;
@@ -797,6 +925,11 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	rt_runtime *rt = runtime_new(cfg);
 	if (!rt)
 		return -ENOMEM;
+#if TSK_PROBES
+	/* a segment that cannot be created leaves the program unobserved,
+	 * not failed */
+	(void)probe_runtime_start(rt->nworkers);
+#endif
 	rc = rt__task_create(rt, NULL, &t, "root", root, arg, NULL, true, 0);
 	if (rc < 0)
 		goto fail;
@@ -818,6 +951,7 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	if (result)
 		*result = rt->root_result;
 	runtime_free(rt);
+	RT_PROBE(probe_runtime_stop());
 	return 0;
 
 fail_threads:

@@ -21,6 +21,22 @@
 
 #include "ctx_int.h"
 #include "rt_int.h"
+#include "tsk_probe.h"
+
+/* Probe calls compile to nothing with -DTSK_PROBES=0 and cost one branch
+ * when TASKSCOPE=off. */
+#if TSK_PROBES
+#define RT_PROBE(...)                                                                           \
+	do {                                                                                    \
+		if (probe__on) {                                                                \
+			__VA_ARGS__;                                                            \
+		}                                                                               \
+	} while (0)
+#else
+#define RT_PROBE(...)                                                                           \
+	do {                                                                                    \
+	} while (0)
+#endif
 
 /* Task token values (tsk_task.token); claims store values >= 0 or -errno. */
 #define RT_TOKEN_IDLE INT_MIN                 /* not waiting */
@@ -92,6 +108,8 @@ struct tsk_task {
 	const char *label;      /* tsk_set_state label or NULL */
 	int state;              /* enum rt_state */
 	rt_wait_info wait;      /* current or last wait */
+	int64_t wait_deadline;  /* its deadline (TSK_FOREVER: none), for the probes */
+	uint32_t pslot;         /* probe task slot + 1, 0 none */
 	void *asan_fake;        /* ASan fake stack saved across switches */
 	void *tsan_fiber;       /* TSan fiber of this task */
 	char name[RT_NAME_MAX]; /* copied name */
@@ -134,6 +152,7 @@ struct rt_worker {
 	bool woken_spinning;          /* woken by wake_one, counted spinning */
 	bool drain_futile;            /* last cancel-all woke nobody: do not repeat it */
 	rt_worker *idle_next;         /* idle list link */
+	uint64_t step_tsc;            /* TSC of this worker's latest switch (probe timestamps) */
 	tsk_task *stack_cache;        /* free stacks (their top holds the link) */
 	int nstack_cache;             /* their number */
 	void *stack_lo;               /* the thread's own stack, for ASan */
@@ -183,6 +202,10 @@ bool rt__cancel(tsk_task *t);
 void rt__task_init_ctx(tsk_task *t);
 void rt__task_fini_ctx(tsk_task *t);
 void rt__task_gone(rt_runtime *rt, bool root);
+
+/* probes of the task core (sched.c) */
+uint64_t rt__probe_now(void);
+void rt__probe_ready(tsk_task *t);
 
 /* task.c */
 int rt__task_create(rt_runtime *rt, rt_worker *w, tsk_task **out, const char *name,

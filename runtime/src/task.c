@@ -66,6 +66,14 @@ int rt__task_create(rt_runtime *rt, rt_worker *w, tsk_task **out, const char *na
 	atomic_init(&t->gate, 0);
 	atomic_init(&t->cancelled, false);
 	rt__copy_name(t->name, sizeof(t->name), name, "task");
+	t->wait_deadline = TSK_FOREVER;
+	RT_PROBE({
+		uint64_t tsc = rt__probe_now();
+		uint32_t site_id = probe_site(site), name_id = probe_str(t->name);
+		uint32_t flags = (detached ? TSK_TF_DETACHED : 0) | (w ? 0 : TSK_TF_ROOT);
+		t->pslot = probe_task_slot_new(t->id, parent_id, t->name, site_id, flags, tsc);
+		probe_emit(TSK_EV_SPAWN, tsc, t->id, parent_id, 0, site_id, name_id, flags, 0, 0);
+	});
 	rt__task_init_ctx(t);
 	atomic_fetch_add(&rt->live, 1);
 	registry_add(rt, t, w ? w->id : 0);
@@ -76,6 +84,13 @@ int rt__task_create(rt_runtime *rt, rt_worker *w, tsk_task **out, const char *na
 /* Frees a task that will never run again (joined, or never started). */
 void rt__task_release(rt_runtime *rt, rt_worker *w, tsk_task *t)
 {
+	RT_PROBE({
+		tsk_task *self = rt__self();
+		probe_emit(TSK_EV_JOINED, rt__probe_now(), t->id, self ? self->id : 0, 0, 0, 0, 0, 0,
+		           0);
+		probe_task_slot_free(t->pslot);
+	});
+	t->pslot = 0;
 	registry_remove(rt, t);
 	rt__task_fini_ctx(t);
 	rt__stack_put(rt, w, t);
@@ -256,8 +271,19 @@ int(tsk_sleep)(int64_t deadline)
 void tsk_set_state(const char *label)
 {
 	tsk_task *self = rt__self();
-	if (self)
-		self->label = label;
+	if (!self)
+		return;
+	self->label = label;
+	RT_PROBE({
+		uint32_t id = probe_str(label);
+		tsk_seg_task *s = probe_task_slot(self->pslot);
+		if (s) {
+			probe_slot_begin(&s->seq);
+			s->label = id;
+			probe_slot_end(&s->seq);
+		}
+		probe_emit(TSK_EV_LABEL, rt__probe_now(), self->id, 0, 0, 0, id, 0, 0, 0);
+	});
 }
 
 tsk_task *tsk_self(void)

@@ -120,8 +120,20 @@ static bool self_claim(tsk_task *self, int value)
 	return false;
 }
 
+#if TSK_PROBES
+/* The WAKE event: emitted by whoever claimed t's token, once per wake. */
+static void probe_wake(tsk_task *t)
+{
+	int v = atomic_load_explicit(&t->token, memory_order_relaxed);
+	tsk_task *self = rt__self();
+	probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, self ? self->id : 0, 0, 0, 0,
+	           v == -ETIMEDOUT ? 1u : v == -ECANCELED ? 2u : 0u, 0, 0);
+}
+#endif
+
 void rt__ready(tsk_task *t)
 {
+	RT_PROBE(probe_wake(t));
 	/* acq_rel: the second of (ready, switched-out) queues the task; pairs
 	 * with the decrement in the scheduler after the task switched out */
 	if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1)
@@ -166,6 +178,7 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 		}
 	}
 	self->wait = wi ? *wi : (rt_wait_info){0};
+	self->wait_deadline = deadline;
 	self->state = RT_STATE_BLOCKED;
 	/* Sleep.  If our token was claimed meanwhile, the ready already came
 	 * or will come, and the gate queues us once we are switched out. */

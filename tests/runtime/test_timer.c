@@ -326,21 +326,30 @@ static void test_accuracy(void **state)
 #define NSTALE 64
 
 typedef struct stale_ctx {
-	int64_t d1, d2;      /* the early deadline, the later one */
+	int64_t d1[NSTALE];   /* first wave: each its own start + 500 ms */
+	int64_t d2;           /* second wave: after every d1 */
+	atomic_int entered;   /* first-wave tasks about to sleep */
 	atomic_int short_cut; /* sleeps of the second wave that ended early */
 } stale_ctx;
 
+typedef struct stale_arg {
+	stale_ctx *x;
+	int i;
+} stale_arg;
+
 static void *stale_first(void *arg)
 {
-	stale_ctx *x = arg;
+	stale_arg *a = arg;
 
-	TSK_EXPECT_EQ(tsk_sleep(x->d1), -ECANCELED);
+	a->x->d1[a->i] = tsk_after_ms(500);
+	atomic_fetch_add(&a->x->entered, 1);
+	TSK_EXPECT_EQ(tsk_sleep(a->x->d1[a->i]), -ECANCELED);
 	return NULL;
 }
 
 static void *stale_second(void *arg)
 {
-	stale_ctx *x = arg;
+	stale_ctx *x = ((stale_arg *)arg)->x;
 
 	TSK_EXPECT_EQ(tsk_sleep(x->d2), 0);
 	if (tsk_now() < x->d2)
@@ -357,22 +366,30 @@ static void *quick(void *arg)
 static void *stale_root(void *arg)
 {
 	stale_ctx *x = arg;
+	stale_arg a[NSTALE];
 	tsk_task *t[NSTALE];
 
-	x->d1 = tsk_after_ms(100);
-	x->d2 = tsk_after_ms(300);
-	/* first wave: asleep until d1, cancelled at once */
-	for (int i = 0; i < NSTALE; i++)
-		TSK_EXPECT_EQ(tsk_spawn(&t[i], "first", stale_first, x), 0);
-	tsk_sleep(tsk_after_ms(10));
+	/* first wave: asleep for 500 ms each, cancelled as soon as all are */
+	for (int i = 0; i < NSTALE; i++) {
+		a[i] = (stale_arg){x, i};
+		TSK_EXPECT_EQ(tsk_spawn(&t[i], "first", stale_first, &a[i]), 0);
+	}
+	int64_t end = tsk_after_ms(10000);
+	while (atomic_load(&x->entered) < NSTALE && tsk_now() < end)
+		tsk_sleep(tsk_after_ms(1));
 	for (int i = 0; i < NSTALE; i++)
 		TSK_EXPECT_EQ(tsk_cancel(t[i]), 0);
-	for (int i = 0; i < NSTALE; i++)
+	x->d2 = 0;
+	for (int i = 0; i < NSTALE; i++) {
 		TSK_EXPECT_EQ(tsk_join(t[i], NULL, TSK_FOREVER), 0);
+		if (x->d1[i] > x->d2)
+			x->d2 = x->d1[i];
+	}
+	x->d2 += 200 * CT_MS;
 	/* second wave on the recycled stacks (the same timer structs): must
-	 * sleep through d1 until d2 */
+	 * sleep through every d1 until d2 */
 	for (int i = 0; i < NSTALE; i++)
-		TSK_EXPECT_EQ(tsk_spawn(&t[i], "second", stale_second, x), 0);
+		TSK_EXPECT_EQ(tsk_spawn(&t[i], "second", stale_second, &a[i]), 0);
 
 	/* the root itself: a join that completes long before its deadline,
 	 * then a sleep past that deadline */
@@ -380,8 +397,9 @@ static void *stale_root(void *arg)
 	int64_t jd = tsk_after_ms(150);
 	TSK_EXPECT_EQ(tsk_spawn(&q, "quick", quick, NULL), 0);
 	TSK_EXPECT_EQ(tsk_join(q, NULL, jd), 0);
-	TSK_EXPECT_EQ(tsk_sleep(x->d2), 0);
-	TSK_EXPECT(tsk_now() >= x->d2);
+	int64_t sd = jd + 150 * CT_MS;
+	TSK_EXPECT_EQ(tsk_sleep(sd), 0);
+	TSK_EXPECT(tsk_now() >= sd);
 
 	for (int i = 0; i < NSTALE; i++)
 		TSK_EXPECT_EQ(tsk_join(t[i], NULL, TSK_FOREVER), 0);
@@ -393,7 +411,8 @@ static void test_no_stale_timers(void **state)
 {
 	(void)state;
 	for (int w = 1; w <= 2; w++) {
-		stale_ctx x = {0};
+		static stale_ctx x;
+		memset(&x, 0, sizeof(x));
 		ct_run(stale_root, &x, w, 0);
 	}
 }
