@@ -8,3 +8,6 @@ PROBES_SRCS := $(wildcard probes/src/*.c)
 PROBES_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(basename $(PROBES_SRCS)))
 
 TSK_LIB_OBJS += $(PROBES_OBJS)
+
+# stacks at suspension points (pstack.c)
+TSK_LIB_LDLIBS += -lunwind

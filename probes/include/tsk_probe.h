@@ -99,6 +99,15 @@ uint32_t probe_str(const char *s);
 /* Interns "file:line func" of a call site; 0 for NULL. */
 uint32_t probe_site(const tsk_site *site);
 
+/* ---- stacks ------------------------------------------------------------- */
+
+/* Whether this suspension, at `tsc`, should record its stack
+ * (TASKSCOPE_STACKS). */
+bool probe_stack_due(uint64_t tsc);
+/* Captures the calling thread's stack, skipping `skip` innermost frames
+ * besides its own; returns the stack id (index + 1) or 0. */
+uint32_t probe_stack_capture(int skip);
+
 /* ---- events ------------------------------------------------------------- */
 
 void probe__emit_slow(probe_ring *r, const tsk_seg_event *ev);

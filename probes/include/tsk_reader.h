@@ -45,8 +45,7 @@ enum tsk_rd_error {
 	TSK_RD_ETRUNC = -1003,   /* the file is shorter than segment_size */
 	TSK_RD_ESECTION = -1004, /* a section is out of the file, overflows, overlaps or
 	                            has a bad stride/count/alignment */
-	TSK_RD_ERING = -1005,    /* ring_records is not a power of two, or a ring index is
-	                            out of range */
+	TSK_RD_ERING = -1005,    /* ring_records is not a power of two >= 2 */
 	TSK_RD_ESTRID = -1006,   /* a string id outside the table in use, or misaligned */
 	TSK_RD_ESTR = -1007,     /* a string entry too long or not NUL-terminated */
 	TSK_RD_ESTACK = -1008,   /* a stack id out of range, or a corrupt stack entry */
@@ -173,8 +172,8 @@ int tsk_reader_snap_take(tsk_reader *r, tsk_rd_snap *snap);
 void tsk_reader_snap_free(tsk_rd_snap *snap);
 
 /* Copies task slot index (below the table size, not only task_hwm) with the
- * seqlock protocol.  Returns 0, 1 (copied but torn), -EINVAL or TSK_RD_ESECTION
- * (index out of the table). */
+ * seqlock protocol.  Returns 0, 1 (copied but torn), -EINVAL or -ERANGE
+ * (index out of the table).  tsk_reader_snap_res: likewise for resources. */
 int tsk_reader_snap_task(tsk_reader *r, uint32_t index, tsk_rd_task *out);
 int tsk_reader_snap_res(tsk_reader *r, uint32_t index, tsk_rd_res *out);
 
@@ -238,7 +237,7 @@ uint32_t tsk_reader_ring_count(tsk_reader *r);
  * overwrote are skipped and counted; stream mode: consumed records are
  * handed back to the writer (tail) and the reader heartbeat refreshed.
  * Returns the number of records stored (0: nothing new), -EINVAL or
- * TSK_RD_ERING (ring out of range). */
+ * -ERANGE (ring out of range). */
 ssize_t tsk_reader_ring_read(tsk_reader *r, uint32_t ring, tsk_rd_rec *out, size_t cap);
 
 /* Receives a batch of one ring's records (valid during the call only).
@@ -251,7 +250,7 @@ typedef int (*tsk_rd_batch_fn)(void *ctx, uint32_t ring, const tsk_rd_rec *recs,
  * records delivered, fn's non-zero return value, or -EINVAL. */
 ssize_t tsk_reader_ring_drain(tsk_reader *r, tsk_rd_batch_fn fn, void *ctx);
 
-/* Copies ring `ring`'s statistics.  Returns 0, -EINVAL or TSK_RD_ERING. */
+/* Copies ring `ring`'s statistics.  Returns 0, -EINVAL or -ERANGE. */
 int tsk_reader_ring_stats(tsk_reader *r, uint32_t ring, tsk_rd_ring_stats *out);
 
 enum tsk_rd_attach_flags {

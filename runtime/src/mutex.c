@@ -15,25 +15,33 @@
  * unlock while one is on its way wakes nobody.  A retrier that loses again
  * goes back to the *front* of the queue: it keeps its seniority.
  *
- * Starvation mode: a retrier that fails after more than MUTEX_STARVE_NS
+ * Starvation mode: a retrier that loses after more than MUTEX_STARVE_NS
  * since its first attempt switches the mutex to it.  Then an unlock hands
  * ownership straight to the first waiter (claim value MUTEX_OWNED; the
  * lock never becomes free) and lockers, trylock included, never barge:
  * they queue at the back.  The mutex returns to normal mode when the
  * waiter it hands off to was the last one queued or had waited less than
  * MUTEX_STARVE_NS (Go's rule: such a waiter shows contention has eased).
+ * One addition to Go: without preemption, a retrier readied onto a worker
+ * whose task keeps re-locking m never runs to notice that it starves, so
+ * an unlock that finds it pending that long makes it the owner instead
+ * (see mutex_release).
  *
  * Invariants (all under m->lock):
- *   - starving implies locked: starving is set only by a retrier that
- *     finds m locked, and a starving unlock either hands m off (it stays
- *     locked) or, finding no waiter to claim, leaves starvation mode.
- *   - woken implies !starving: only the pending retrier can set starving,
- *     and it clears woken in the same critical section.
+ *   - starving implies locked: starving is set only while m is locked, a
+ *     starving unlock either hands m off (it stays locked) or, finding no
+ *     waiter to claim, leaves starvation mode, and only normal-mode unlocks
+ *     free m.
+ *   - retrier_owns implies woken, locked and owner = the retrier's task;
+ *     woken without retrier_owns implies !starving (only the retrier or an
+ *     unlock that makes it the owner sets starving while one is pending).
  *   - No waiter is stranded: while a waiter is queued and unclaimed, m is
  *     locked (its unlock wakes or hands off) or woken is set (the retrier
- *     will take m, or find it locked).  A retrier that gives up (timeout,
- *     cancellation) does so only after finding m locked and clearing woken,
- *     so the owner's unlock passes the wake on to the next waiter.
+ *     will take m, or find it locked).  A retrier gives up (timeout,
+ *     cancellation) only after finding m locked and clearing woken, so
+ *     the owner's unlock passes the wake on to the next waiter.
+ *   - retrier points into the pending retrier's stack frame, which lives
+ *     until that task has retaken m->lock and cleared woken.
  *   - owner is meaningful only while locked; NULL then means the lock was
  *     taken outside any task (trylock from a plain thread).
  *   - nwait counts the tasks that will still touch m from inside a lock
@@ -60,6 +68,12 @@
  * first attempt) puts the mutex in starvation mode (Go's 1 ms). */
 #define MUTEX_STARVE_NS 1000000
 
+/* An unlock that finds a retrier still on its way reads the clock only
+ * every this many times (a power of two), to see whether it has starved:
+ * the check costs a clock read, and this path is the hot one under
+ * contention. */
+#define MUTEX_PENDING_CHECK 8
+
 /* Values an unlocker stores in a waiter's token (rt__claim). */
 enum {
 	MUTEX_OWNED = 0, /* starvation hand-off: the waiter now owns m */
@@ -73,15 +87,18 @@ typedef struct mutex_waiter {
 } mutex_waiter;
 
 struct tsk_mutex {
-	rt_spin lock;           /* protects every field below */
-	bool locked;            /* held by someone */
-	bool starving;          /* starvation mode: hand-off, no barging */
-	bool woken;             /* a waiter claimed with MUTEX_RETRY has not yet retried */
-	tsk_task *owner;        /* holder while locked; NULL: taken outside a task */
-	rt_waitq waiters;       /* parked tasks, oldest first (retriers return to the front) */
-	unsigned nwait;         /* tasks inside a lock call that will still touch m */
-	const tsk_site *site;   /* where it was created (may be NULL) */
-	char name[RT_NAME_MAX]; /* user-supplied name, copied */
+	rt_spin lock;             /* protects every field below */
+	bool locked;              /* held by someone */
+	bool starving;            /* starvation mode: hand-off, no barging */
+	bool woken;               /* a waiter claimed with MUTEX_RETRY has not yet retried */
+	bool retrier_owns;        /* ... and was made the owner while on its way */
+	mutex_waiter *retrier;    /* that waiter while woken (its frame outlives woken) */
+	unsigned pending_unlocks; /* unlocks since it was woken */
+	tsk_task *owner;          /* holder while locked; NULL: taken outside a task */
+	rt_waitq waiters;         /* parked tasks, oldest first (retriers return to the front) */
+	unsigned nwait;           /* tasks inside a lock call that will still touch m */
+	const tsk_site *site;     /* where it was created (may be NULL) */
+	char name[RT_NAME_MAX];   /* user-supplied name, copied */
 };
 
 /* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
@@ -169,6 +186,15 @@ static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_
 		}
 		/* Woken to retry: from now on an unlock may wake another. */
 		m->woken = false;
+		m->retrier = NULL;
+		if (m->retrier_owns) {
+			/* An unlock made us the owner while we were on our way
+			 * (see mutex_release). */
+			m->retrier_owns = false;
+			m->nwait--;
+			rt__spin_unlock(&m->lock);
+			return 0;
+		}
 		if (!m->locked) {
 			m->locked = true;
 			m->owner = self;
@@ -273,18 +299,38 @@ int tsk_mutex_trylock(tsk_mutex *m)
  * already on its way, claims the first waiter it can with MUTEX_RETRY
  * (dropping those already claimed by their timer or a canceller: they
  * unlink themselves).  Returns that waiter, for the caller to ready once it
- * has dropped m->lock, or NULL. */
+ * has dropped m->lock, or NULL.
+ *
+ * A retrier on its way may not get to run for long: it was readied onto
+ * the unlocker's worker, whose task may keep re-locking m without ever
+ * blocking (no preemption here, unlike Go).  So an unlock that finds it
+ * still pending after it has waited MUTEX_STARVE_NS since its first attempt
+ * makes it the owner instead (it already is runnable) and enters
+ * starvation mode if others wait: the unlocker's next lock then parks and
+ * lets it run. */
 static rt_waiter *mutex_release(tsk_mutex *m)
 {
 	rt_waiter *w;
 
+	if (m->woken) {
+		if ((++m->pending_unlocks & (MUTEX_PENDING_CHECK - 1)) == 0 &&
+		    tsk_now() - m->retrier->since > MUTEX_STARVE_NS) {
+			m->owner = m->retrier->w.task;
+			m->retrier_owns = true;
+			m->starving = !rt__waitq_empty(&m->waiters);
+			return NULL;
+		}
+		m->locked = false;
+		m->owner = NULL;
+		return NULL;
+	}
 	m->locked = false;
 	m->owner = NULL;
-	if (m->woken)
-		return NULL;
 	while ((w = rt__waitq_pop(&m->waiters)) != NULL) {
 		if (rt__claim(w, MUTEX_RETRY)) {
 			m->woken = true;
+			m->retrier = (mutex_waiter *)w;
+			m->pending_unlocks = 0;
 			return w; /* still counted in nwait: it comes back to retry */
 		}
 	}

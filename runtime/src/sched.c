@@ -166,7 +166,7 @@ static void probe_out(rt_worker *w, tsk_task *t, int post)
 		obj = wait_obj_id(&t->wait);
 		site = probe_site(t->wait.site);
 		probe_emit(TSK_EV_BLOCK, tsc, t->id, obj, (uint64_t)t->wait_deadline, site, 0,
-		           (uint32_t)t->wait.kind, 0, 0);
+		           (uint32_t)t->wait.kind, t->pstack, 0);
 	} else if (post == RT_POST_YIELD) {
 		probe_emit(TSK_EV_YIELD, tsc, t->id, 0, 0, 0, 0, 0, 0, 0);
 	}
@@ -183,6 +183,8 @@ static void probe_out(rt_worker *w, tsk_task *t, int post)
 		s->wait_obj = obj;
 		s->wait_deadline_ns = t->wait_deadline;
 		s->wait_site = site;
+		if (t->pstack)
+			s->stack = t->pstack;
 	} else {
 		s->state = post == RT_POST_YIELD ? TSK_TS_READY : TSK_TS_DONE;
 		s->wait_kind = TSK_WAIT_NONE;

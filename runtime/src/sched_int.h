@@ -110,6 +110,7 @@ struct tsk_task {
 	rt_wait_info wait;      /* current or last wait */
 	int64_t wait_deadline;  /* its deadline (TSK_FOREVER: none), for the probes */
 	uint32_t pslot;         /* probe task slot + 1, 0 none */
+	uint32_t pstack;        /* probe stack id of the current wait, 0 none */
 	void *asan_fake;        /* ASan fake stack saved across switches */
 	void *tsan_fiber;       /* TSan fiber of this task */
 	char name[RT_NAME_MAX]; /* copied name */

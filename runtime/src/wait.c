@@ -179,6 +179,8 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 	}
 	self->wait = wi ? *wi : (rt_wait_info){0};
 	self->wait_deadline = deadline;
+	self->pstack = 0;
+	RT_PROBE(if (probe_stack_due(rt__probe_now())) self->pstack = probe_stack_capture(1));
 	self->state = RT_STATE_BLOCKED;
 	/* Sleep.  If our token was claimed meanwhile, the ready already came
 	 * or will come, and the gate queues us once we are switched out. */

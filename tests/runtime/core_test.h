@@ -7,8 +7,8 @@
  * TSK_EXPECT failed inside, no thread of the runtime is left
  * (/proc/self/task is back to the count it had before the first run: 1;
  * under TSan 2, as TSan starts a background thread of its own at the first
- * pthread_create, and ct_leak_setup makes it start before the count) and every task stack of the default size was unmapped (no guarded
- * 64 KiB task-stack mapping remains in /proc/self/maps).
+ * pthread_create, and ct_leak_setup makes it start before the count) and every task stack of the
+ * default size was unmapped (no guarded 64 KiB task-stack mapping remains in /proc/self/maps).
  *
  * Leak check of the heap: ct_test_no_leaks, the last test of each binary,
  * runs in a child process (ct_leaks_child) a workload that touches every
@@ -29,10 +29,9 @@
  * ct_child(mode, env, timeout_ms, &status, &ns): runs this test binary
  * again as a fresh process, `argv[0] --child mode` with `env` (NULL or one
  * NAME=value) added to the environment (each binary's main() hands that to
- * its own child_main, which hands "leaks" to ct_leaks_child), waits up to timeout_ms for it (then kills it) and
- * gives its wait status and wall time.  For what must be watched from
- * outside: a hang at exit, a fault on a guard page, a process with nothing
- * else in it.
+ * its own child_main, which hands "leaks" to ct_leaks_child), waits up to timeout_ms for it (then
+ * kills it) and gives its wait status and wall time.  For what must be watched from outside: a hang
+ * at exit, a fault on a guard page, a process with nothing else in it.
  *
  * ct_threads(): entries of /proc/self/task.  ct_stack_maps(usable): guarded
  * task stacks of `usable` bytes now mapped, recognised by their layout (see
@@ -57,8 +56,8 @@
 #include "taskscope.h"
 #include "tsk_test.h"
 
-#define CT_MS 1000000LL        /* nanoseconds per millisecond */
-#define CT_STACK (64 * 1024)   /* the default task stack size */
+#define CT_MS    1000000LL   /* nanoseconds per millisecond */
+#define CT_STACK (64 * 1024) /* the default task stack size */
 
 static inline int ct_threads(void)
 {
@@ -218,9 +217,11 @@ static inline void ct_test_no_leaks(void **state)
 	int64_t ns;
 
 	(void)state;
-	assert_int_equal(ct_child("leaks", "GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1", 120000,
-	                          &status, &ns),
-	                 0);
+	assert_int_equal(
+	        ct_child("leaks",
+	                 "GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1",
+	                 120000, &status, &ns),
+	        0);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	/* and this process: one more round, nothing left */

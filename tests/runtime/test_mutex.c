@@ -8,9 +8,10 @@
  * at most one woken waiter at a time), starvation mode engaging against a
  * task that keeps re-locking, FIFO hand-off and no barging while starving,
  * leaving starvation mode, a woken waiter that times out or is cancelled
- * passing the wake on, bounded waits under steady contention, and a
- * 10M-increment counter stress on 2 and 4 workers.  Every test ends by
- * checking that no object was left alive.
+ * passing the wake on, a woken waiter that cannot run (its worker's task
+ * keeps re-locking) still getting the lock, bounded waits under steady
+ * contention, and a 10M-increment counter stress on 2 and 4 workers.
+ * Every test ends by checking that no object was left alive.
  *
  * Several tests run on one worker on purpose: a woken task then cannot run
  * before the running one blocks or yields, which lets them arrange "woken
@@ -186,7 +187,7 @@ static void *cancel_root(void *arg)
 	/* A lone parked waiter: cancelled, it returns -ECANCELED without the
 	 * lock, and the mutex stays the root's, then becomes free. */
 	TSK_EXPECT_EQ(tsk_mutex_lock(m, TSK_FOREVER), 0);
-	a[0] = (q_arg){m, 0, order, &norder};
+	a[0] = (q_arg){.m = m, .id = 0, .order = order, .norder = &norder};
 	t[0] = st_spawn("lone", cancel_child, &a[0]);
 	ST_WAIT_UNTIL(mutex__nwait(m) == 1);
 	TSK_EXPECT_EQ(tsk_cancel(t[0]), 0);
@@ -199,7 +200,7 @@ static void *cancel_root(void *arg)
 	/* A cancelled waiter in the middle of the queue is skipped by the
 	 * wake-up; the others get the lock in arrival order. */
 	for (int i = 0; i < 3; i++) {
-		a[i] = (q_arg){m, i, order, &norder};
+		a[i] = (q_arg){.m = m, .id = i, .order = order, .norder = &norder};
 		t[i] = st_spawn("queued", cancel_child, &a[i]);
 		ST_WAIT_UNTIL(mutex__nwait(m) == (unsigned)i + 1);
 	}
@@ -311,7 +312,7 @@ static void *barge_root(void *arg)
 	TSK_EXPECT_EQ(tsk_mutex_create(&m, "barge"), 0);
 	TSK_EXPECT_EQ(tsk_mutex_lock(m, TSK_FOREVER), 0);
 	for (int i = 0; i < 2; i++) {
-		a[i] = (q_arg){m, i, order, &norder};
+		a[i] = (q_arg){.m = m, .id = i, .order = order, .norder = &norder};
 		t[i] = queue_one(m, &a[i], (unsigned)i + 1);
 	}
 	/* The unlock frees m and wakes t[0] to retry; on one worker it cannot
@@ -439,18 +440,18 @@ static void *sfifo_root(void *arg)
 	(void)arg;
 	TSK_EXPECT_EQ(tsk_mutex_create(&m, "sfifo"), 0);
 	TSK_EXPECT_EQ(tsk_mutex_lock(m, TSK_FOREVER), 0);
-	a[0] = (q_arg){m, 0, order, &norder};
+	a[0] = (q_arg){.m = m, .id = 0, .order = order, .norder = &norder};
 	t[0] = queue_one(m, &a[0], 1);
 	force_starvation(m);
 
 	/* Later lockers queue behind t[0], which went back to the front; one
 	 * of them is cancelled and must be skipped. */
-	a[1] = (q_arg){m, 1, order, &norder};
+	a[1] = (q_arg){.m = m, .id = 1, .order = order, .norder = &norder};
 	t[1] = queue_one(m, &a[1], 2);
-	qa = (q_arg){m, 99, order, &norder};
+	qa = (q_arg){.m = m, .id = 99, .order = order, .norder = &norder};
 	quitter = queue_one(m, &qa, 3);
 	for (int i = 2; i < SFIFO_N; i++) {
-		a[i] = (q_arg){m, i, order, &norder};
+		a[i] = (q_arg){.m = m, .id = i, .order = order, .norder = &norder};
 		t[i] = queue_one(m, &a[i], (unsigned)i + 2);
 	}
 	TSK_EXPECT_EQ(tsk_cancel(quitter), 0);
@@ -502,17 +503,17 @@ static void *sexit_root(void *arg)
 	(void)arg;
 	TSK_EXPECT_EQ(tsk_mutex_create(&m, "sexit"), 0);
 	TSK_EXPECT_EQ(tsk_mutex_lock(m, TSK_FOREVER), 0);
-	a[0] = (q_arg){m, 0, order, &norder};
+	a[0] = (q_arg){.m = m, .id = 0, .order = order, .norder = &norder};
 	t[0] = queue_one(m, &a[0], 1);
 	force_starvation(m);
-	/* Two newcomers queue; yield (not sleep) so that they wait only
-	 * microseconds. */
+	/* Two newcomers queue, in this order; yield (not sleep) so that they
+	 * wait only microseconds. */
 	for (int i = 1; i < 3; i++) {
-		a[i] = (q_arg){m, i, order, &norder};
+		a[i] = (q_arg){.m = m, .id = i, .order = order, .norder = &norder};
 		t[i] = st_spawn("new", cancel_child, &a[i]);
+		for (int k = 0; k < 1000 && mutex__nwait(m) < (unsigned)i + 1; k++)
+			tsk_yield();
 	}
-	for (int i = 0; i < 1000 && mutex__nwait(m) < 3; i++)
-		tsk_yield();
 	TSK_EXPECT_EQ(mutex__nwait(m), 3);
 	TSK_EXPECT_EQ(tsk_mutex_unlock(m), 0);
 	for (int i = 0; i < 3; i++)
@@ -563,7 +564,7 @@ static void *passon_root(void *arg)
 	TSK_EXPECT_EQ(tsk_mutex_create(&m, "passon"), 0);
 	TSK_EXPECT_EQ(tsk_mutex_lock(m, TSK_FOREVER), 0);
 	for (int i = 0; i < 2; i++) {
-		a[i] = (q_arg){m, i, order, &norder};
+		a[i] = (q_arg){.m = m, .id = i, .order = order, .norder = &norder};
 		if (i == 0 && timed)
 			a[i].deadline = tsk_after_ms(200);
 		t[i] = queue_one(m, &a[i], (unsigned)i + 1);
@@ -598,6 +599,65 @@ static void test_woken_gives_up(void **state)
 	(void)state;
 	TSK_RUN(passon_root, NULL, 1);
 	TSK_RUN(passon_root, (void *)1, 1);
+}
+
+/* ---- a woken waiter that cannot run still gets the lock ------------------- */
+
+typedef struct {
+	tsk_mutex *m;
+	atomic_bool got; /* the waiter owns or owned m */
+	int rc;          /* its lock result */
+} pend_ctx;
+
+static void *pend_waiter(void *arg)
+{
+	pend_ctx *x = arg;
+
+	x->rc = tsk_mutex_lock(x->m, TSK_FOREVER);
+	if (x->rc == 0) {
+		atomic_store(&x->got, true);
+		TSK_EXPECT_EQ(tsk_mutex_unlock(x->m), 0);
+	}
+	return NULL;
+}
+
+static void *pend_root(void *arg)
+{
+	pend_ctx x = {.rc = 1};
+	tsk_task *t;
+	int64_t end;
+	long rounds = 0;
+
+	(void)arg;
+	TSK_EXPECT_EQ(tsk_mutex_create(&x.m, "pending"), 0);
+	TSK_EXPECT_EQ(tsk_mutex_lock(x.m, TSK_FOREVER), 0);
+	t = st_spawn("waiter", pend_waiter, &x);
+	ST_WAIT_UNTIL(mutex__nwait(x.m) == 1);
+	/* Release and retake m in a loop that never blocks or yields: on one
+	 * worker the woken waiter cannot run to retry, so only an unlock that
+	 * gives it m (once it has waited over 1 ms) makes our lock park and
+	 * lets it run.  A mutex that only barges would spin here until the
+	 * end. */
+	end = tsk_after_ms(200);
+	while (!atomic_load(&x.got) && tsk_now() < end) {
+		TSK_EXPECT_EQ(tsk_mutex_unlock(x.m), 0);
+		TSK_EXPECT_EQ(tsk_mutex_lock(x.m, TSK_FOREVER), 0);
+		rounds++;
+	}
+	TSK_EXPECT(atomic_load(&x.got));
+	TSK_EXPECT(rounds > 0);
+	TSK_EXPECT_EQ(tsk_mutex_unlock(x.m), 0);
+	st_join(t);
+	TSK_EXPECT_EQ(x.rc, 0);
+	TSK_EXPECT(!mutex__starving(x.m));
+	TSK_EXPECT_EQ(tsk_mutex_destroy(x.m), 0);
+	return NULL;
+}
+
+static void test_woken_cannot_run(void **state)
+{
+	(void)state;
+	TSK_RUN(pend_root, NULL, 1);
 }
 
 /* ---- the uncancellable lock used by tsk_cond_wait --------------------------- */

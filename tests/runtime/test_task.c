@@ -280,7 +280,7 @@ static void *ident_root(void *arg)
 		TSK_EXPECT_EQ(strcmp(tsk_name(t[i]), name), 0); /* before join */
 		uint64_t id = tsk_id(t[i]);
 		TSK_EXPECT(id > root_id);
-		join(t[i]); /* t[i] is gone after this */
+		join(t[i]);                    /* t[i] is gone after this */
 		TSK_EXPECT(x[i].self == t[i]); /* tsk_self is the spawn handle */
 		TSK_EXPECT_EQ(x[i].id, id);
 		TSK_EXPECT_EQ(strcmp(x[i].name, name), 0);
@@ -1009,19 +1009,13 @@ int main(int argc, char **argv)
 		return child_main(argv[2]);
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_outside_task),
-		cmocka_unit_test(test_foreign_thread),
-		cmocka_unit_test(test_run),
-		cmocka_unit_test(test_self_id_name),
-		cmocka_unit_test(test_spawn),
-		cmocka_unit_test(test_join),
-		cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_yield),
-		cmocka_unit_test(test_sleep),
-		cmocka_unit_test(test_stacks),
-		cmocka_unit_test(test_guard_page),
-		cmocka_unit_test(test_two_runtimes),
-		cmocka_unit_test(ct_test_no_leaks),
+	        cmocka_unit_test(test_outside_task), cmocka_unit_test(test_foreign_thread),
+	        cmocka_unit_test(test_run),          cmocka_unit_test(test_self_id_name),
+	        cmocka_unit_test(test_spawn),        cmocka_unit_test(test_join),
+	        cmocka_unit_test(test_cancel),       cmocka_unit_test(test_yield),
+	        cmocka_unit_test(test_sleep),        cmocka_unit_test(test_stacks),
+	        cmocka_unit_test(test_guard_page),   cmocka_unit_test(test_two_runtimes),
+	        cmocka_unit_test(ct_test_no_leaks),
 	};
 
 	return cmocka_run_group_tests(tests, ct_leak_setup, NULL);

@@ -41,8 +41,8 @@
 
 #include "core_test.h"
 
-#define SLACK_MS     200 /* lateness a wake-up may have on a noisy machine */
-#define TOLERANCE_MS 50  /* reordering allowed between workers */
+#define SLACK_MS     200          /* lateness a wake-up may have on a noisy machine */
+#define TOLERANCE_MS 50           /* reordering allowed between workers */
 #define SPACING_NS   (100 * 1000) /* between distinct deadlines */
 
 /* ---- many sleepers ----------------------------------------------------- */
@@ -59,8 +59,8 @@ typedef struct sleeper {
 typedef struct sleepers {
 	long n;
 	sleeper *s;
-	int64_t base;      /* first deadline */
-	int64_t spacing;   /* between deadlines (0: all equal) */
+	int64_t base;    /* first deadline */
+	int64_t spacing; /* between deadlines (0: all equal) */
 	atomic_long started, woken;
 } sleepers;
 
@@ -423,9 +423,9 @@ static void test_no_stale_timers(void **state)
 #define SLEEP_MS 20
 
 typedef struct busy_ctx {
-	int64_t late;       /* how late the sleeper woke */
-	atomic_bool done;   /* the sleeper woke */
-	bool yielding;      /* the neighbour yields in its loop */
+	int64_t late;     /* how late the sleeper woke */
+	atomic_bool done; /* the sleeper woke */
+	bool yielding;    /* the neighbour yields in its loop */
 } busy_ctx;
 
 /* Keeps its worker busy for BUSY_MS or until the sleeper woke: without
@@ -506,14 +506,14 @@ int main(int argc, char **argv)
 		return child_main(argv[2]);
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order_one_worker),
-		cmocka_unit_test(test_order_two_workers),
-		cmocka_unit_test(test_equal_deadlines_fifo),
-		cmocka_unit_test(test_accuracy),
-		cmocka_unit_test(test_no_stale_timers),
-		cmocka_unit_test(test_busy_neighbour),
-		cmocka_unit_test(test_yielding_neighbour),
-		cmocka_unit_test(ct_test_no_leaks),
+	        cmocka_unit_test(test_order_one_worker),
+	        cmocka_unit_test(test_order_two_workers),
+	        cmocka_unit_test(test_equal_deadlines_fifo),
+	        cmocka_unit_test(test_accuracy),
+	        cmocka_unit_test(test_no_stale_timers),
+	        cmocka_unit_test(test_busy_neighbour),
+	        cmocka_unit_test(test_yielding_neighbour),
+	        cmocka_unit_test(ct_test_no_leaks),
 	};
 
 	return cmocka_run_group_tests(tests, ct_leak_setup, NULL);
