@@ -10,13 +10,23 @@
 #   build/bench/tsk_bench      bench/tsk_bench.c + build/lib/libtaskscope.a
 #   build/bench/pthread_bench  bench/pthread_bench.c (plain pthreads, no library)
 #   build/bench/go_bench       bench/go/*.go (stdlib only, built offline)
+# and, for the probe-overhead table (bench/probes.sh):
+#   build/bench/probe_bench         bench/probe_bench.c: probe_emit vs rdtsc
+#   build/bench/tsk_bench_noprobes  bench/tsk_bench.c + the PROBES=0 library
+#                                   (build-noprobes/, made by a sub-make)
+#   build/bench/lttng_bench         bench/lttng/*.c + liblttng-ust, when
+#                                   pkg-config finds lttng-ust (else the
+#                                   table says n/a)
 # Every bench/*.c becomes build/bench/<name>; those named pthread_*.c are
 # baselines and do not link the library.  The flags are our own (-O2, no
 # sanitizers, not the user's CFLAGS), so the numbers mean the same thing on
-# every machine; a SANITIZE build is refused.
+# every machine; a SANITIZE or PROBES=0 build is refused (the bench builds
+# both configurations itself).
 #
 # `make bench` runs bench/run.sh, which prints the Markdown table and saves
-# it to build/bench/results.md.  BENCH_RUNS=N (default 5) sets the rounds,
+# it to build/bench/results.md, then bench/probes.sh, which appends the
+# probe-overhead table; `make bench-probes` runs that one alone (saved to
+# build/bench/probes.md).  BENCH_RUNS=N (default 5) sets the rounds,
 # BENCH_ONLY="yield pingpong" picks rows (see bench/README.md).
 
 BENCH_OUT        := build/bench
@@ -25,7 +35,7 @@ BENCH_OUT        := build/bench
 BENCH_LIB        := $(if $(SANITIZE),build/lib/libtaskscope.a,$(or $(LIB_A),build/lib/libtaskscope.a))
 BENCH_CFLAGS     := -std=gnu11 -O2 -g -Wall -Wextra -Wformat=2 -Wmissing-prototypes \
                     -Wshadow -Wwrite-strings
-BENCH_CPPFLAGS   := -Iruntime/include -MMD -MP
+BENCH_CPPFLAGS   := -Iruntime/include -Iprobes/include -MMD -MP
 # What the static library needs to link (the fragments append to
 # TSK_LIB_LDLIBS, so this is expanded late).
 BENCH_LIB_LDLIBS  = $(or $(TSK_LIB_LDLIBS),-pthread)
@@ -41,25 +51,42 @@ BENCH_BASE_BINS  := $(patsubst bench/%.c,$(BENCH_OUT)/%,$(BENCH_BASE_SRCS))
 BENCH_TSK_BINS   := $(patsubst bench/%.c,$(BENCH_OUT)/%,$(BENCH_TSK_SRCS))
 BENCH_GO_SRCS    := $(wildcard bench/go/*.go) bench/go/go.mod
 BENCH_GO_BIN     := $(BENCH_OUT)/go_bench
-BENCH_BINS       := $(BENCH_TSK_BINS) $(BENCH_BASE_BINS) $(BENCH_GO_BIN)
+# The same tsk_bench.c against the library with the probes compiled out.
+BENCH_NOPROBES_LIB := build-noprobes/lib/libtaskscope.a
+BENCH_NOPROBES_BIN := $(BENCH_OUT)/tsk_bench_noprobes
+# LTTng-UST, the tracer the probes are compared with; optional.
+BENCH_LTTNG_OK   := $(shell pkg-config --exists lttng-ust 2>/dev/null && echo 1)
+BENCH_LTTNG_BIN  := $(if $(BENCH_LTTNG_OK),$(BENCH_OUT)/lttng_bench)
+BENCH_PROBES_BINS := $(BENCH_OUT)/tsk_bench $(BENCH_OUT)/probe_bench $(BENCH_NOPROBES_BIN) \
+                     $(BENCH_LTTNG_BIN)
+BENCH_BINS       := $(BENCH_TSK_BINS) $(BENCH_BASE_BINS) $(BENCH_GO_BIN) $(BENCH_NOPROBES_BIN) \
+                    $(BENCH_LTTNG_BIN)
 
 # Go builds offline: stdlib only, module mode with a dependency-free go.mod,
 # caches under build/ so nothing is written to $HOME.
 BENCH_GO_ENV := GOCACHE=$(abspath $(BENCH_OUT)/go-cache) GOPATH=$(abspath $(BENCH_OUT)/gopath) \
                 GO111MODULE=on GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
 
+ifneq ($(filter bench bench-build bench-probes,$(MAKECMDGOALS)),)
 ifneq ($(SANITIZE),)
-ifneq ($(filter bench bench-build,$(MAKECMDGOALS)),)
 $(error the benchmarks measure the plain build: run `make bench` without SANITIZE)
+endif
+ifeq ($(PROBES),0)
+$(error the benchmarks build the PROBES=0 library themselves: run `make bench` without PROBES=0)
 endif
 endif
 
-.PHONY: bench bench-build bench-clean deps-bench
+.PHONY: bench bench-build bench-probes bench-clean deps-bench bench-noprobes-lib
 
 bench: bench-build
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/run.sh
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/probes.sh --append
 
 bench-build: $(BENCH_BINS)
+
+# Only the probe-overhead table (build/bench/probes.md).
+bench-probes: $(BENCH_PROBES_BINS)
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/probes.sh
 
 bench-clean:
 	rm -rf $(BENCH_OUT)
@@ -80,6 +107,27 @@ $(BENCH_TSK_BINS): $(BENCH_OUT)/%: bench/%.c $(BENCH_LIB) | $(BENCH_OUT) deps-be
 $(BENCH_BASE_BINS): $(BENCH_OUT)/%: bench/%.c | $(BENCH_OUT) deps-bench
 	$(call bench_msg,CC,$@)
 	$(BENCH_Q)$(CC) $(BENCH_CPPFLAGS) $(BENCH_CFLAGS) $< -o $@ -pthread
+
+# The PROBES=0 library is another configuration of the top-level build, in
+# build-noprobes/: a sub-make brings it up to date every time (it is
+# incremental), and the program relinks only when the library changed.
+bench-noprobes-lib:
+	+$(BENCH_Q)$(MAKE) PROBES=0 lib
+
+$(BENCH_NOPROBES_LIB): bench-noprobes-lib ;
+
+$(BENCH_NOPROBES_BIN): bench/tsk_bench.c $(BENCH_NOPROBES_LIB) | $(BENCH_OUT) deps-bench
+	$(call bench_msg,CC,$@)
+	$(BENCH_Q)$(CC) $(BENCH_CPPFLAGS) $(BENCH_CFLAGS) $< -o $@ $(BENCH_NOPROBES_LIB) \
+		$(BENCH_LIB_LDLIBS) -pthread
+
+# The LTTng-UST tracepoint provider (tp.c) is linked in statically, as in
+# the LTTng documentation's "statically linked tracepoint provider".
+$(BENCH_OUT)/lttng_bench: bench/lttng/lttng_bench.c bench/lttng/tp.c bench/lttng/tp.h \
+		bench/bench_util.h | $(BENCH_OUT)
+	$(call bench_msg,CC,$@)
+	$(BENCH_Q)$(CC) -Ibench -Ibench/lttng $$(pkg-config --cflags lttng-ust) $(BENCH_CFLAGS) \
+		bench/lttng/lttng_bench.c bench/lttng/tp.c -o $@ $$(pkg-config --libs lttng-ust) -ldl
 
 $(BENCH_GO_BIN): $(BENCH_GO_SRCS) | $(BENCH_OUT) deps-bench
 	$(call bench_msg,GO,$@)

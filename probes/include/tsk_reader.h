@@ -265,9 +265,15 @@ enum tsk_rd_attach_flags {
  * (another live reader is attached). */
 int tsk_reader_ring_attach(tsk_reader *r, unsigned flags);
 
-/* Refreshes reader_heartbeat_ns (stream mode); drains do it too.
- * Returns 0 or -EINVAL (not attached). */
+/* Refreshes reader_heartbeat_ns (stream mode); reads and drains do it too.
+ * If a writer meanwhile fell back to flight mode (the heartbeat had gone
+ * stale) and released reader_pid, the reader claims it again and restores
+ * stream mode; if another reader took it, this one continues in flight
+ * mode.  Returns 0 or -EINVAL (not attached). */
 int tsk_reader_ring_heartbeat(tsk_reader *r);
+
+/* TSK_MODE_STREAM while attached, else TSK_MODE_FLIGHT. */
+int tsk_reader_ring_mode(const tsk_reader *r);
 
 /* Detaches: mode = TSK_MODE_FLIGHT, reader_pid = 0 (if still ours).  The
  * reader keeps reading in flight mode.  Returns 0 or -EINVAL (not attached). */

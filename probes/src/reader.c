@@ -274,6 +274,15 @@ static int map_segment(tsk_reader *r, int fd)
 		return rd__fail(-errno, "mmap %zu bytes: %s", n, strerror(errno));
 	r->base = p;
 	r->mapped = 1;
+	/* Shrunk between the first fstat and mmap?  Touching the mapping past
+	 * the end would raise SIGBUS: check again now that it is mapped. */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return rd__fail(-errno, "fstat: %s", strerror(errno));
+	if ((uint64_t)st.st_size < r->info.segment_size)
+		return rd__fail(TSK_RD_ETRUNC, "segment truncated: %llu of %llu bytes",
+		                (unsigned long long)st.st_size,
+		                (unsigned long long)r->info.segment_size);
 	return 0;
 }
 
@@ -297,11 +306,8 @@ int tsk_reader_open_fd(int fd, unsigned flags, tsk_reader **out)
 	got = read_at(fd, &hc, sizeof(hc), 0);
 	if (got < 0)
 		return rd__fail((int)got, "read: %s", strerror(-(int)got));
-	/* The smaller of the two: a file may grow or shrink between the calls. */
-	uint64_t fsize = (uint64_t)st.st_size < (uint64_t)got ? (uint64_t)st.st_size
-	                                                      : (uint64_t)got;
-	if ((uint64_t)got == sizeof(hc))
-		fsize = (uint64_t)st.st_size;
+	/* A short read is the file's real size (it may have changed since fstat). */
+	uint64_t fsize = (size_t)got < sizeof(hc) ? (uint64_t)got : (uint64_t)st.st_size;
 	if ((rc = rd__check_header(&hc, fsize)) < 0)
 		return rc;
 
@@ -323,7 +329,9 @@ int tsk_reader_open_fd(int fd, unsigned flags, tsk_reader **out)
 	return 0;
 
 fail_map:
-	if (!r->mapped)
+	if (r->mapped)
+		munmap(r->base, (size_t)r->size);
+	else
 		free(r->base);
 	free(r->rs);
 fail_rs:

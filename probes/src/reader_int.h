@@ -60,6 +60,19 @@ int rd__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * ring_records.  Returns 0 or a TSK_RD_E* code (recorded with rd__fail). */
 int rd__check_header(const tsk_seg_header *hc, uint64_t file_size);
 
+/* Copies n bytes (a multiple of 8) of a seqlocked object whose sequence
+ * word is *seqp, in at most max_tries attempts (reader_snap.c has the
+ * protocol).  Returns 0 (consistent; *seq_out its even sequence) or 1
+ * (torn: the writer kept it odd or changing; dst holds a best-effort copy). */
+int rd__seq_copy(const _Atomic uint32_t *seqp, const void *src, void *dst, size_t n,
+                 int max_tries, uint32_t *seq_out);
+
+/* Seqlock attempts for r: one for a private copy (nothing can change it). */
+static inline int rd__seq_tries(const tsk_reader *r)
+{
+	return (r->flags & TSK_RD_COPY) ? 1 : RD_SEQ_TRIES;
+}
+
 /* CLOCK_MONOTONIC in ns. */
 int64_t rd__now_ns(void);
 

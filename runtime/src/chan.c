@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "chan_int.h"
+#include "tsk_segment.h"
 
 #define CHAN_ELEM_MAX 65536 /* largest element accepted by create */
 #define CHAN_RING_MIN 16    /* first allocation of an unbounded ring, in elements */
@@ -131,6 +132,27 @@ static bool chan_has_peer(const rt_waitq *q, const tsk_task *self)
 }
 
 /* See chan_int.h. */
+void chan__publish(const tsk_chan *c)
+{
+	rt__res_state(&c->res, NULL, (uint32_t)(c->senders.len + c->receivers.len), c->len, 0,
+	              c->closed ? TSK_RF_CLOSED : 0);
+}
+
+/* See chan_int.h. */
+void chan__note(const rt_res *res, int op, size_t len)
+{
+	rt__res_event(res, op == TSK_SEND ? TSK_EV_SEND : TSK_EV_RECV, len, 0);
+}
+
+/* See chan_int.h.  A receiver is handed an element only while the ring is
+ * empty; a sender of a bounded channel waits only on a full ring, whose
+ * freed slot its element fills; a rendezvous keeps none. */
+size_t chan__woken_len(const tsk_chan *c, int op)
+{
+	return op == TSK_SEND && c->cap != TSK_UNBOUNDED ? c->cap : 0;
+}
+
+/* See chan_int.h. */
 int chan__send_locked(tsk_chan *c, const void *elem, const tsk_task *self)
 {
 	rt_waiter *w;
@@ -143,7 +165,7 @@ int chan__send_locked(tsk_chan *c, const void *elem, const tsk_task *self)
 		memcpy(w->elem, elem, c->elem_size);
 		w->result = 0;
 		rt__ready(w->task); /* w is dead to us from here on */
-		return 0;
+		goto done;
 	}
 	if (c->len == c->ring_cap) {
 		if (c->cap != TSK_UNBOUNDED)
@@ -154,6 +176,9 @@ int chan__send_locked(tsk_chan *c, const void *elem, const tsk_task *self)
 	}
 	memcpy(chan_slot(c, c->len), elem, c->elem_size);
 	c->len++;
+done:
+	chan__publish(c);
+	chan__note(&c->res, TSK_SEND, c->len);
 	return 0;
 }
 
@@ -175,16 +200,18 @@ int chan__recv_locked(tsk_chan *c, void *elem, const tsk_task *self)
 			w->result = 0;
 			rt__ready(w->task);
 		}
-		return 0;
+		goto done;
 	}
 	w = chan_take_peer(c, &c->senders, self);
-	if (w != NULL) {
-		memcpy(elem, w->elem, c->elem_size);
-		w->result = 0;
-		rt__ready(w->task);
-		return 0;
-	}
-	return c->closed ? -EPIPE : -EAGAIN;
+	if (w == NULL)
+		return c->closed ? -EPIPE : -EAGAIN;
+	memcpy(elem, w->elem, c->elem_size);
+	w->result = 0;
+	rt__ready(w->task);
+done:
+	chan__publish(c);
+	chan__note(&c->res, TSK_RECV, c->len);
+	return 0;
 }
 
 /* See chan_int.h. */
@@ -232,6 +259,7 @@ int tsk_chan_create_at(tsk_chan **out, const char *name, size_t elem_size, size_
 			goto fail_buf;
 		c->ring_cap = capacity;
 	}
+	rt__res_init(&c->res, TSK_RES_CHAN, c->name, site, capacity);
 	atomic_fetch_add_explicit(&chan_live, 1, memory_order_relaxed);
 	*out = c;
 	return 0;
@@ -256,8 +284,14 @@ int(tsk_chan_create)(tsk_chan **out, const char *name, size_t elem_size, size_t 
  * -ETIMEDOUT, -ECANCELED (nothing was transferred), -ENOMEM (no timer). */
 static int chan_block(tsk_chan *c, void *elem, int op, int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {op == TSK_SEND ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV, c, site};
+	/* A copy of c's identity for the probes: c may be destroyed by the peer
+	 * that completes our operation while we are still on our way to
+	 * sleep or just woke, so neither the core (wi.obj) nor our event may
+	 * read c itself then. */
+	rt_res res = c->res;
+	rt_wait_info wi = {op == TSK_SEND ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV, &res, site};
 	rt_waitq *q = chan__queue(c, op);
+	size_t woken_len = chan__woken_len(c, op);
 	rt_waiter w;
 	int rc;
 
@@ -270,11 +304,16 @@ static int chan_block(tsk_chan *c, void *elem, int op, int64_t deadline, const t
 	w.op = op;
 	rt__waitq_push(q, &w);
 	c->nwait++;
+	chan__publish(c);
 	rt__spin_unlock(&c->lock);
 
 	rc = rt__wait(deadline, &wi);
-	if (rc >= 0)
-		return w.result; /* the peer finished our operation and dropped nwait */
+	if (rc >= 0) {
+		/* the peer finished our operation and dropped nwait */
+		if (w.result == 0)
+			chan__note(&res, op, woken_len);
+		return w.result;
+	}
 
 	/* The timer or a canceller won the token, so no peer touched elem;
 	 * leave the queue (a waker may have popped us already). */
@@ -282,6 +321,7 @@ static int chan_block(tsk_chan *c, void *elem, int op, int64_t deadline, const t
 	if (w.linked)
 		rt__waitq_remove(q, &w);
 	c->nwait--;
+	chan__publish(c);
 	rt__spin_unlock(&c->lock);
 	return rc;
 }
@@ -398,6 +438,9 @@ int tsk_chan_close(tsk_chan *c)
 	 * misses a buffered element by being failed here. */
 	chan_fail_all(c, &c->receivers);
 	chan_fail_all(c, &c->senders);
+	chan__publish(c);
+	/* before unlocking: a woken task may destroy c right after */
+	rt__res_event(&c->res, TSK_EV_CLOSE, 0, 0);
 	rt__spin_unlock(&c->lock);
 	return 0;
 }
@@ -417,6 +460,7 @@ int tsk_chan_destroy(tsk_chan *c)
 	rt__spin_unlock(&c->lock);
 	if (busy)
 		return -EBUSY;
+	rt__res_fini(&c->res);
 	free(c->buf);
 	free(c);
 	atomic_fetch_sub_explicit(&chan_live, 1, memory_order_relaxed);

@@ -23,6 +23,7 @@
 #include "rt_int.h"
 
 struct tsk_chan {
+	rt_res res;             /* flight-recorder identity: FIRST member (rt_int.h) */
 	rt_spin lock;           /* guards every field down to nwait */
 	bool closed;            /* tsk_chan_close was called */
 	unsigned char *buf;     /* ring of ring_cap elements; NULL while ring_cap is 0 */
@@ -65,6 +66,20 @@ int chan__recv_locked(tsk_chan *c, void *elem, const tsk_task *self);
  * to be stale (claimed elsewhere), so a true answer can still be followed
  * by -EAGAIN from the operation itself. */
 bool chan__ready_locked(const tsk_chan *c, int op, const tsk_task *self);
+
+/* Under c->lock: publishes c's live state (waiters, length, closed) to the
+ * flight recorder after a change; one branch when the probes are off. */
+void chan__publish(const tsk_chan *c);
+
+/* Records that the calling task completed `op` (TSK_SEND or TSK_RECV) on
+ * the channel whose rt_res is `res`, leaving `len` elements buffered.  A
+ * woken waiter passes a copy of res taken before it parked: once a peer
+ * has completed its operation, the channel may already be destroyed. */
+void chan__note(const rt_res *res, int op, size_t len);
+
+/* The length a waiter for `op` on c leaves behind when a peer completes
+ * it, known before it parks (c's capacity is constant). */
+size_t chan__woken_len(const tsk_chan *c, int op);
 
 /* Channels created and not yet destroyed, process-wide (leak checks). */
 long chan__live(void);

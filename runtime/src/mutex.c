@@ -142,9 +142,10 @@ static void mutex_push_front(rt_waitq *q, rt_waiter *w)
 /* Parks the calling task `self` on m's queue until it owns m; called with
  * m->lock held and m locked, returns with m->lock released.  Each wake-up
  * in normal mode is a retry: a free m is taken, even by a cancelled task
- * or past the deadline (as in tsk_mutex_lock); otherwise the task checks
- * its deadline and cancellation, may switch m to starvation mode, and
- * parks again at the front.  With nocancel the wait ignores cancellation
+ * or past the deadline (as in tsk_mutex_lock), as is one an unlock gave us
+ * while we were on our way; otherwise the task checks its deadline and
+ * cancellation, may switch m to starvation mode, and parks again at the
+ * front.  With nocancel the wait ignores cancellation
  * (see mutex__lock_uncancellable).  Returns 0 with m owned, or -ETIMEDOUT /
  * -ECANCELED (or -ENOMEM, should the core fail to arm the deadline's
  * timer) with m not taken. */
@@ -305,7 +306,7 @@ int tsk_mutex_trylock(tsk_mutex *m)
  * the unlocker's worker, whose task may keep re-locking m without ever
  * blocking (no preemption here, unlike Go).  So an unlock that finds it
  * still pending after it has waited MUTEX_STARVE_NS since its first attempt
- * makes it the owner instead (it already is runnable) and enters
+ * makes it the owner instead (its waker readies it anyway) and enters
  * starvation mode if others wait: the unlocker's next lock then parks and
  * lets it run. */
 static rt_waiter *mutex_release(tsk_mutex *m)

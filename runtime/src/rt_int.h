@@ -176,6 +176,35 @@ static inline bool rt__wake(rt_waiter *w, int value, int result)
 	return true;
 }
 
+/* ---- resources as the inspector sees them ----------------------------- */
+
+/* Every synchronisation object (channel, mutex, rwlock, semaphore, wait
+ * group, condvar) has an rt_res as its FIRST member: its identity in the
+ * flight recorder.  rt_wait_info.obj of a wait on it points at the object,
+ * and so at its rt_res.  Kinds are enum tsk_res_kind (tsk_segment.h). */
+typedef struct rt_res {
+	uint64_t id;    /* process-unique resource id (never 0) */
+	uint32_t pslot; /* probe slot + 1, 0 when not recorded */
+	uint32_t kind;  /* enum tsk_res_kind */
+} rt_res;
+
+/* Gives r an id and a live-state slot and records its creation.  capacity:
+ * a channel's capacity (TSK_UNBOUNDED allowed), a semaphore's initial
+ * value, else 0. */
+void rt__res_init(rt_res *r, int kind, const char *name, const tsk_site *site,
+                  uint64_t capacity);
+/* Records r's destruction and frees its slot. */
+void rt__res_fini(rt_res *r);
+/* Publishes r's live state; call under the object's lock, after each
+ * change of owner, holders, waiters or length.  owner: the task holding it
+ * exclusively (mutex, rwlock writer) or NULL; value: channel length,
+ * semaphore units or wait-group counter; nreaders: read holders. */
+void rt__res_state(const rt_res *r, const tsk_task *owner, uint32_t waiters, uint64_t value,
+                   uint32_t nreaders, uint32_t flags);
+/* Records an event on r by the calling task: TSK_EV_ACQUIRE, RELEASE,
+ * SEND, RECV, CLOSE, SIGNAL or WG_ADD; arg and a32 as tsk_segment.h says. */
+void rt__res_event(const rt_res *r, int type, uint64_t arg, uint32_t a32);
+
 /* ---- tasks ------------------------------------------------------------ */
 
 /* The running task, or NULL outside a task. */

@@ -140,7 +140,8 @@ static uint64_t wait_obj_id(const rt_wait_info *wi)
 		return 0;
 	if (wi->kind == RT_WAIT_JOIN)
 		return ((const tsk_task *)wi->obj)->id;
-	return 0;
+	/* every synchronisation object starts with its rt_res */
+	return ((const rt_res *)wi->obj)->id;
 }
 
 /* t stops running (yield, park, exit): one rdtsc for the switch, shared

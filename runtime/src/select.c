@@ -23,7 +23,13 @@
  *           rt__wait returns at once with the winner's value.
  *   park    rt__wait; the winner already did the copy and set the result.
  *   leave   Relock each channel we queued on (except the one whose waiter
- *           a peer claimed: that peer dropped its nwait count) and unlink.
+ *           a peer claimed: that peer dropped its nwait count, so that
+ *           channel may be gone already) and unlink.
+ *
+ * Each case has a slot: its waiter, plus a copy of its channel's rt_res and
+ * the length a completed wait leaves, taken before parking, so that the
+ * probes never read a channel the task no longer counts on (see nwait in
+ * chan_int.h).
  *
  * Only one channel lock is ever held at a time, so there is no lock order
  * and no deadlock between selects over the same channels in any order.
@@ -35,8 +41,8 @@
  * to be stale (claimed elsewhere): we then leave all queues and start over
  * from pass 1 (the stale peers are gone, so this ends).
  *
- * Workload: a few cases (<= 16 waiters live on the task's stack; more are
- * allocated), typically 2-4 channels with moderate traffic.
+ * Workload: a few cases (<= 16 slots live on the task's stack, about 1.3
+ * KiB; more are allocated), typically 2-4 channels with moderate traffic.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -45,11 +51,18 @@
 #include "chan_int.h"
 
 #define SELECT_MAX_CASES 1024 /* largest n accepted */
-#define SELECT_STACK_CASES 16 /* waiters kept on the stack up to this n */
+#define SELECT_STACK_CASES 16 /* slots kept on the stack up to this n */
 #define SELECT_QUEUED 0x100   /* flag in rt_waiter.op: the waiter was pushed */
 #define SELECT_OP_MASK 0xff   /* rt_waiter.op bits holding TSK_SEND / TSK_RECV */
 
 void (*select__pass2_hook)(tsk_case *cases, size_t n);
+
+/* What a blocking select keeps per case. */
+typedef struct select_slot {
+	rt_waiter w;      /* the case's waiter (index = case index) */
+	rt_res res;       /* copy of the channel's identity, for the probes */
+	size_t woken_len; /* channel length a peer's completion leaves */
+} select_slot;
 
 /* The order in which a select visits its cases. */
 typedef struct select_order {
@@ -158,53 +171,61 @@ static int select_poll(tsk_case *cases, size_t n, const select_order *o)
 	return -EAGAIN;
 }
 
-/* Makes ws[first] the wait's prepared waiter (token := WAITING) and every
- * other ws[i] an identical, unqueued waiter for case i, without touching
- * the token again.  Cases without a channel get op 0 and are never queued. */
-static void select_prepare(const tsk_case *cases, size_t n, rt_waiter *ws, tsk_task *self,
-                        size_t first)
+/* Makes sl[first].w the wait's prepared waiter (token := WAITING) and every
+ * other sl[i].w an identical, unqueued waiter for case i, without touching
+ * the token again; fills in the probe copies.  Cases without a channel get
+ * op 0 and are never queued.  Under the lock of case first's channel; the
+ * other channels' rt_res and capacity are constant. */
+static void select_prepare(const tsk_case *cases, size_t n, select_slot *sl, tsk_task *self,
+                           size_t first)
 {
 	size_t i;
 
-	rt__wait_prepare(&ws[first], self, (int)first, cases[first].elem);
-	ws[first].op = cases[first].op;
+	rt__wait_prepare(&sl[first].w, self, (int)first, cases[first].elem);
 	for (i = 0; i < n; i++) {
-		if (i == first)
+		if (i != first)
+			sl[i].w = sl[first].w; /* whatever rt__wait_prepare set, same task */
+		sl[i].w.index = (int)i;
+		sl[i].w.elem = cases[i].elem;
+		sl[i].w.op = 0;
+		if (cases[i].chan == NULL)
 			continue;
-		ws[i] = ws[first]; /* whatever rt__wait_prepare set, same task */
-		ws[i].index = (int)i;
-		ws[i].elem = cases[i].elem;
-		ws[i].op = cases[i].chan != NULL ? cases[i].op : 0;
+		sl[i].w.op = cases[i].op;
+		sl[i].res = cases[i].chan->res;
+		sl[i].woken_len = chan__woken_len(cases[i].chan, cases[i].op);
 	}
 }
 
-/* Unlinks every queued waiter but ws[claimed] (claimed < 0: none was
+/* Unlinks every queued waiter but sl[claimed].w (claimed < 0: none was
  * claimed by a peer) and drops its nwait count, one channel lock at a
- * time.  After this no channel refers to ws. */
-static void select_leave(tsk_case *cases, size_t n, rt_waiter *ws, int claimed)
+ * time.  After this no channel refers to sl. */
+static void select_leave(tsk_case *cases, size_t n, select_slot *sl, int claimed)
 {
+	rt_waiter *w;
 	size_t i;
 	tsk_chan *c;
 
 	for (i = 0; i < n; i++) {
-		if (!(ws[i].op & SELECT_QUEUED) || (int)i == claimed)
+		w = &sl[i].w;
+		if (!(w->op & SELECT_QUEUED) || (int)i == claimed)
 			continue;
 		c = cases[i].chan;
 		rt__spin_lock(&c->lock);
-		if (ws[i].linked)
-			rt__waitq_remove(chan__queue(c, ws[i].op & SELECT_OP_MASK), &ws[i]);
+		if (w->linked)
+			rt__waitq_remove(chan__queue(c, w->op & SELECT_OP_MASK), w);
 		c->nwait--;
+		chan__publish(c);
 		rt__spin_unlock(&c->lock);
-		ws[i].op &= ~SELECT_QUEUED;
+		w->op &= ~SELECT_QUEUED;
 	}
 }
 
-/* Pass 2, park and leave (see the file comment).  ws holds n waiters, the
+/* Pass 2, park and leave (see the file comment).  sl holds n slots, the
  * caller's memory.  Must be called from a task that may wait.
  * Returns the index of the case done (its result set); -ETIMEDOUT;
  * -ECANCELED; -ENOMEM (unbounded growth or timer); -EAGAIN: we claimed
  * ourselves for a case whose peers were all stale, start over. */
-static int select_block(tsk_case *cases, size_t n, const select_order *o, rt_waiter *ws,
+static int select_block(tsk_case *cases, size_t n, const select_order *o, select_slot *sl,
                         int64_t deadline, const tsk_site *site)
 {
 	rt_wait_info wi = {RT_WAIT_SELECT, NULL, site};
@@ -220,37 +241,41 @@ static int select_block(tsk_case *cases, size_t n, const select_order *o, rt_wai
 			continue;
 		rt__spin_lock(&c->lock);
 		if (wi.obj == NULL) {
-			wi.obj = c; /* the inspector sees the first channel polled */
-			select_prepare(cases, n, ws, self, i);
+			select_prepare(cases, n, sl, self, i);
+			wi.obj = &sl[i].res; /* the inspector sees the first channel polled */
 		}
 		if (chan__ready_locked(c, cases[i].op, self)) {
-			if (!rt__claim(&ws[i], (int)i)) {
+			if (!rt__claim(&sl[i].w, (int)i)) {
 				/* A peer or a canceller won: it will ready us. */
 				rt__spin_unlock(&c->lock);
 				break;
 			}
 			rc = select_do(&cases[i], self);
 			rt__spin_unlock(&c->lock);
-			select_leave(cases, n, ws, -1);
+			select_leave(cases, n, sl, -1);
 			if (rc == 0 || rc == -EPIPE) {
 				cases[i].result = rc;
 				return (int)i;
 			}
 			return rc; /* -EAGAIN (retry) or -ENOMEM */
 		}
-		ws[i].op |= SELECT_QUEUED;
-		rt__waitq_push(chan__queue(c, cases[i].op), &ws[i]);
+		sl[i].w.op |= SELECT_QUEUED;
+		rt__waitq_push(chan__queue(c, cases[i].op), &sl[i].w);
 		c->nwait++;
+		chan__publish(c);
 		rt__spin_unlock(&c->lock);
 	}
 
 	rc = rt__wait(deadline, &wi);
-	/* rc >= 0: the peer that claimed ws[rc] unlinked it and dropped its
-	 * count; its writes (element, result) happen before our wake-up
-	 * through its rt__ready. */
-	select_leave(cases, n, ws, rc);
-	if (rc >= 0)
-		cases[rc].result = ws[rc].result;
+	/* rc >= 0: the peer that claimed sl[rc].w unlinked it and dropped its
+	 * count (the channel may be gone now); its writes (element, result)
+	 * happen before our wake-up through its rt__ready. */
+	select_leave(cases, n, sl, rc);
+	if (rc < 0)
+		return rc;
+	cases[rc].result = sl[rc].w.result;
+	if (cases[rc].result == 0)
+		chan__note(&sl[rc].res, cases[rc].op, sl[rc].woken_len);
 	return rc;
 }
 
@@ -260,15 +285,15 @@ static int select_block(tsk_case *cases, size_t n, const select_order *o, rt_wai
  * A closed channel completes a send case, and a receive case once drained,
  * with .result -EPIPE; other cases' .result are left untouched.  Among
  * cases ready at once one is chosen uniformly at random (n <= 16; beyond,
- * by a random rotation).  A deadline already
- * past (or a cancelled task) still completes a ready case.
+ * by a random rotation).  A deadline already past (or a cancelled task)
+ * still completes a ready case.
  * Returns the index of the case done; -ETIMEDOUT; -ECANCELED; -EINVAL (see
- * select_validate); -ENOMEM (n > 16 waiters, unbounded growth, timer);
+ * select_validate); -ENOMEM (n > 16 slots, unbounded growth, timer);
  * -EPERM (nothing ready and the caller is not a task). */
 int tsk_select_at(tsk_case *cases, size_t n, int64_t deadline, const tsk_site *site)
 {
-	rt_waiter stack_ws[SELECT_STACK_CASES];
-	rt_waiter *ws = stack_ws;
+	select_slot stack_sl[SELECT_STACK_CASES];
+	select_slot *sl = stack_sl;
 	select_order order;
 	int rc;
 
@@ -285,20 +310,20 @@ int tsk_select_at(tsk_case *cases, size_t n, int64_t deadline, const tsk_site *s
 			break;
 		if (select__pass2_hook != NULL)
 			select__pass2_hook(cases, n);
-		if (n > SELECT_STACK_CASES && ws == stack_ws) {
-			ws = chan__alloc(NULL, n * sizeof(*ws));
-			if (ws == NULL) {
-				ws = stack_ws;
+		if (n > SELECT_STACK_CASES && sl == stack_sl) {
+			sl = chan__alloc(NULL, n * sizeof(*sl));
+			if (sl == NULL) {
+				sl = stack_sl;
 				rc = -ENOMEM;
 				break;
 			}
 		}
-		rc = select_block(cases, n, &order, ws, deadline, site);
+		rc = select_block(cases, n, &order, sl, deadline, site);
 		if (rc != -EAGAIN)
 			break;
 	}
-	if (ws != stack_ws)
-		free(ws);
+	if (sl != stack_sl)
+		free(sl);
 	return rc;
 }
 

@@ -5,10 +5,11 @@
  * ct_run(root, arg, workers, stack_size): TSK_RUN with a whole config, then
  * the checks every run of these tests ends with: tsk_run returned 0, no
  * TSK_EXPECT failed inside, no thread of the runtime is left
- * (/proc/self/task is back to the count it had before the first run: 1;
- * under TSan 2, as TSan starts a background thread of its own at the first
- * pthread_create, and ct_leak_setup makes it start before the count) and every task stack of the
- * default size was unmapped (no guarded 64 KiB task-stack mapping remains in /proc/self/maps).
+ * (/proc/self/task is back to the count it had before the first run: 1,
+ * or 2 under TSan, which starts a background thread of its own at the
+ * first pthread_create; ct_leak_setup makes it start before counting) and
+ * every task stack of the default size was unmapped (no guarded 64 KiB
+ * task-stack mapping is left in /proc/self/maps).
  *
  * Leak check of the heap: ct_test_no_leaks, the last test of each binary,
  * runs in a child process (ct_leaks_child) a workload that touches every
@@ -18,20 +19,22 @@
  * 12 rounds as after 2.  The child runs with glibc's tcache off and one
  * arena: chunks parked in a thread's tcache count as in use, and which
  * thread frees what varies from run to run (a timer heap is allocated by
- * the worker a task slept on, freed by the thread of tsk_run); and each new
- * arena's header (2256 bytes) counts as in use too, while how many arenas
- * glibc creates depends on which threads happened to malloc at once.  With
- * either, the figure wanders by a few hundred bytes.  Under ASan the sanitizer's allocator
- * bypasses glibc's, so the figure stays flat and LeakSanitizer (at exit of
- * every process) checks instead.  The stack-mapping count catches what
- * neither sees: task stacks are mmap()ed, not malloc()ed.
+ * the worker a task slept on, freed by the thread of tsk_run); each new
+ * arena's header (2256 bytes) counts as in use too, and how many arenas
+ * glibc creates depends on which threads happened to malloc at once.
+ * With either, the figure wanders by a few hundred bytes.  Under ASan the
+ * sanitizer's allocator bypasses glibc's, so the figure stays flat and
+ * LeakSanitizer (at the exit of every process) checks instead.  The
+ * stack-mapping count catches what neither sees: task stacks are mmap()ed,
+ * not malloc()ed.
  *
  * ct_child(mode, env, timeout_ms, &status, &ns): runs this test binary
- * again as a fresh process, `argv[0] --child mode` with `env` (NULL or one
- * NAME=value) added to the environment (each binary's main() hands that to
- * its own child_main, which hands "leaks" to ct_leaks_child), waits up to timeout_ms for it (then
- * kills it) and gives its wait status and wall time.  For what must be watched from outside: a hang
- * at exit, a fault on a guard page, a process with nothing else in it.
+ * again as a fresh process, `argv[0] --child mode`, with `env` (NULL or
+ * one NAME=value) added to the environment; each binary's main() hands the
+ * mode to its own child_main, which hands "leaks" to ct_leaks_child.
+ * Waits up to timeout_ms for it (then kills it) and gives its wait status
+ * and wall time.  For what must be watched from outside: a hang at exit, a
+ * fault on a guard page, a process with nothing else in it.
  *
  * ct_threads(): entries of /proc/self/task.  ct_stack_maps(usable): guarded
  * task stacks of `usable` bytes now mapped, recognised by their layout (see

@@ -3,9 +3,9 @@
  * run queues, stealing, parking, clean exit) and runq.c/stack.c under load.
  *
  *   - 100k joinable tasks spawned and joined through a sliding window of
- *     1000 (every result checked), and 30k alive at once: more than the
- *     number of stacks that get a guard page (stack.c), so the unguarded
- *     path is taken too;
+ *     1000 (every result checked), and 30k alive at once: at scale 1 more
+ *     than the number of stacks that get a guard page (stack.c: 28669 with
+ *     the default vm.max_map_count), so the unguarded path is taken too;
  *   - 100k detached tasks counted with an atomic: tsk_run must not return
  *     before the last has run, even though the root returns right after
  *     spawning them;
@@ -16,7 +16,9 @@
  *     overlap in time, and none changes thread while it runs;
  *   - yield fairness: on one worker, tasks yielding in a loop take strict
  *     turns (their counts differ by at most one); on several, each makes
- *     progress;
+ *     progress (only that: a yield requeues on the worker's own queue, so
+ *     a task alone on its worker loops faster than one that shares; the
+ *     spread, ~10x with 8 tasks on 4 workers, is printed);
  *   - a task blocked forever does not keep tsk_run from returning once the
  *     root has returned: it is cancelled (-ECANCELED from its blocking
  *     call), also a never-joined handle and a cycle of joins.
