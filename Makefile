@@ -132,7 +132,8 @@ TSK_BIN_TARGETS  :=
 TSK_TEST_BINS    :=
 TSK_EXAMPLE_BINS :=
 
-MODULE_FRAGMENTS := runtime/runtime.mk probes/probes.mk tests/tests.mk examples/examples.mk
+MODULE_FRAGMENTS := runtime/runtime.mk probes/probes.mk tests/tests.mk examples/examples.mk \
+                    fuzz/fuzz.mk
 include $(MODULE_FRAGMENTS)
 
 # ---- generic rules -------------------------------------------------------------

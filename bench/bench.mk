@@ -111,10 +111,15 @@ $(BENCH_BASE_BINS): $(BENCH_OUT)/%: bench/%.c | $(BENCH_OUT) deps-bench
 # The PROBES=0 library is another configuration of the top-level build, in
 # build-noprobes/: a sub-make brings it up to date every time (it is
 # incremental), and the program relinks only when the library changed.
+# That sub-make reads this file too, with PROBES=0, where the library is its
+# own $(LIB_A): these rules must not exist there (they would replace the
+# library's recipe by another sub-make, without end).
+ifneq ($(PROBES),0)
 bench-noprobes-lib:
 	+$(BENCH_Q)$(MAKE) PROBES=0 lib
 
 $(BENCH_NOPROBES_LIB): bench-noprobes-lib ;
+endif
 
 $(BENCH_NOPROBES_BIN): bench/tsk_bench.c $(BENCH_NOPROBES_LIB) | $(BENCH_OUT) deps-bench
 	$(call bench_msg,CC,$@)

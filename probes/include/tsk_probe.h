@@ -41,8 +41,10 @@
 
 /* ---- process-wide state ------------------------------------------------ */
 
-/* Non-zero once a segment is mapped and probes are on. */
-extern int probe__on;
+/* Non-zero once a segment is mapped and probes are on (set once, before
+ * any worker of the runtime that turned it on starts; relaxed loads). */
+extern atomic_int probe__on;
+#define PROBE_ON() atomic_load_explicit(&probe__on, memory_order_relaxed)
 /* The mapped segment (valid while probe__on). */
 extern tsk_seg_header *probe__hdr;
 extern tsk_seg_task *probe__tasks;

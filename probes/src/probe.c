@@ -31,7 +31,7 @@
 
 #include "tsk_probe.h"
 
-int probe__on;
+atomic_int probe__on;
 tsk_seg_header *probe__hdr;
 tsk_seg_task *probe__tasks;
 tsk_seg_res *probe__res;
@@ -77,7 +77,7 @@ static struct {
 	bool disabled;         /* TASKSCOPE=off, or creation failed once */
 	pid_t pid;             /* creator, to detect a forked child */
 	atomic_uint_fast64_t calib_next; /* tsc of the next calibration */
-	uint64_t tsc_per_100ms;          /* estimate */
+	atomic_uint_fast64_t tsc_per_100ms; /* estimate */
 } P;
 
 /* ---- creation ----------------------------------------------------------- */
@@ -136,7 +136,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 static void at_exit(void)
 {
-	if (!probe__on || getpid() != P.pid)
+	if (!PROBE_ON() || getpid() != P.pid)
 		return;
 	atomic_store(&probe__hdr->state, TSK_SEG_EXITED);
 	if (!P.keep)
@@ -146,7 +146,7 @@ static void at_exit(void)
 static void at_fork_child(void)
 {
 	/* the child must not write into its parent's segment */
-	probe__on = 0;
+	atomic_store(&probe__on, 0);
 	probe__ring = NULL;
 }
 
@@ -272,7 +272,7 @@ int probe_runtime_start(int nworkers)
 	if (probe__hdr && getpid() == P.pid) {
 		atomic_store(&probe__hdr->nworkers, (uint32_t)nworkers);
 		atomic_store(&probe__hdr->state, TSK_SEG_RUNNING);
-		probe__on = 1;
+		atomic_store(&probe__on, 1);
 	}
 	plock_unlock(&P.lock);
 	return rc;
@@ -280,7 +280,7 @@ int probe_runtime_start(int nworkers)
 
 void probe_runtime_stop(void)
 {
-	if (probe__on)
+	if (PROBE_ON())
 		atomic_store(&probe__hdr->state, TSK_SEG_IDLE);
 }
 
@@ -288,7 +288,7 @@ void probe_runtime_stop(void)
 
 void probe_thread_attach(int worker)
 {
-	if (!probe__on || probe__ring)
+	if (!PROBE_ON() || probe__ring)
 		return;
 	int32_t tid = (int32_t)syscall(SYS_gettid);
 	uint32_t n = probe__hdr->rings.count;
@@ -366,13 +366,15 @@ void probe__emit_slow(probe_ring *r, const tsk_seg_event *ev)
 
 void probe_tick(uint64_t tsc)
 {
-	if (!probe__on)
+	if (!PROBE_ON())
 		return;
 	uint64_t next = atomic_load_explicit(&P.calib_next, memory_order_relaxed);
 	if (tsc < next)
 		return;
 	/* one thread refreshes: whoever moves calib_next */
-	uint64_t period = P.tsc_per_100ms ? P.tsc_per_100ms : 100000000;
+	uint64_t period = atomic_load_explicit(&P.tsc_per_100ms, memory_order_relaxed);
+	if (!period)
+		period = 100000000;
 	if (!atomic_compare_exchange_strong(&P.calib_next, &next, tsc + period))
 		return;
 	int64_t mono = clock_ns(CLOCK_MONOTONIC);
@@ -384,8 +386,10 @@ void probe_tick(uint64_t tsc)
 	h->cal_mono1 = mono;
 	atomic_store_explicit(&h->calib_seq, s + 2, memory_order_release);
 	if (mono > h->cal_mono0 && tsc > h->cal_tsc0)
-		P.tsc_per_100ms = (uint64_t)((double)(tsc - h->cal_tsc0) /
-		                             (double)(mono - h->cal_mono0) * 1e8);
+		atomic_store_explicit(&P.tsc_per_100ms,
+		                      (uint64_t)((double)(tsc - h->cal_tsc0) /
+		                                 (double)(mono - h->cal_mono0) * 1e8),
+		                      memory_order_relaxed);
 	atomic_store_explicit(&h->heartbeat_ns, mono, memory_order_relaxed);
 	probe_emit(TSK_EV_CALIB, tsc, 0, 0, (uint64_t)mono, 0, 0, 0, 0, 0);
 }
@@ -434,7 +438,7 @@ static uint32_t intern_locked(const char *s, size_t n)
 
 uint32_t probe_str(const char *s)
 {
-	if (!s || !probe__on)
+	if (!s || !PROBE_ON())
 		return 0;
 	size_t n = strnlen(s, TSK_SEG_STR_MAX);
 	/* a per-thread one-entry cache: names repeat (spawn loops) */
@@ -456,7 +460,7 @@ uint32_t probe_str(const char *s)
 
 uint32_t probe_site(const tsk_site *site)
 {
-	if (!site || !probe__on)
+	if (!site || !PROBE_ON())
 		return 0;
 	/* file and func are literals with static storage: (file, line, func)
 	 * identify the site, so the cache compares pointers only */
@@ -499,7 +503,7 @@ static void copy_name(char *dst, size_t cap, const char *name)
 uint32_t probe_task_slot_new(uint64_t id, uint64_t parent, const char *name, uint32_t site,
                              uint32_t flags, uint64_t tsc)
 {
-	if (!probe__on)
+	if (!PROBE_ON())
 		return 0;
 	plock_lock(&P.lock);
 	uint32_t i = P.ntask_free ? P.task_free[--P.ntask_free] : UINT32_MAX;
@@ -539,7 +543,7 @@ uint32_t probe_task_slot_new(uint64_t id, uint64_t parent, const char *name, uin
 
 void probe_task_slot_free(uint32_t slot)
 {
-	if (!slot || !probe__on)
+	if (!slot || !PROBE_ON())
 		return;
 	tsk_seg_task *s = &probe__tasks[slot - 1];
 	probe_slot_begin(&s->seq);
@@ -554,7 +558,7 @@ void probe_task_slot_free(uint32_t slot)
 uint32_t probe_res_slot_new(uint64_t id, int kind, const char *name, uint32_t site,
                             uint64_t capacity, uint64_t tsc)
 {
-	if (!probe__on)
+	if (!PROBE_ON())
 		return 0;
 	plock_lock(&P.lock);
 	uint32_t i = P.nres_free ? P.res_free[--P.nres_free] : UINT32_MAX;
@@ -586,7 +590,7 @@ uint32_t probe_res_slot_new(uint64_t id, int kind, const char *name, uint32_t si
 
 void probe_res_slot_free(uint32_t slot)
 {
-	if (!slot || !probe__on)
+	if (!slot || !PROBE_ON())
 		return;
 	tsk_seg_res *s = &probe__res[slot - 1];
 	probe_slot_begin(&s->seq);

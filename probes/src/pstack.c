@@ -38,7 +38,7 @@ static struct pcsym {
 	uint64_t pc;
 	uint32_t sym;
 } *pcsyms;
-static int policy = -1; /* 0 off, 1 sampled, 2 all */
+static atomic_int policy = -1; /* 0 off, 1 sampled, 2 all */
 
 static void take(void)
 {
@@ -53,18 +53,20 @@ static void give(void)
 
 static int stack_policy(void)
 {
-	if (policy < 0) {
+	int p = atomic_load_explicit(&policy, memory_order_relaxed);
+	if (p < 0) {
 		const char *e = getenv("TASKSCOPE_STACKS");
-		policy = !e || strcmp(e, "sampled") == 0 ? 1 : strcmp(e, "all") == 0 ? 2 : 0;
+		p = !e || strcmp(e, "sampled") == 0 ? 1 : strcmp(e, "all") == 0 ? 2 : 0;
+		atomic_store_explicit(&policy, p, memory_order_relaxed);
 	}
-	return policy;
+	return p;
 }
 
 bool probe_stack_due(uint64_t tsc)
 {
 	static __thread uint64_t last;
 	int p = stack_policy();
-	if (p == 0 || !probe__on)
+	if (p == 0 || !PROBE_ON())
 		return false;
 	if (p == 2)
 		return true;
@@ -116,8 +118,16 @@ uint32_t probe_stack_capture(int skip)
 	uint64_t pcs[TSK_SEG_STACK_DEPTH];
 	int n = 0;
 
-	if (!probe__on || unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+	if (!PROBE_ON())
 		return 0;
+	/* libunwind's caches are not safe to initialise from several threads
+	 * at once: unwind under our lock (captures are sampled, so it is
+	 * rarely contended) */
+	take();
+	if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0) {
+		give();
+		return 0;
+	}
 	for (int sk = skip; n < TSK_SEG_STACK_DEPTH && unw_step(&cur) > 0;) {
 		unw_word_t ip;
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
@@ -128,13 +138,14 @@ uint32_t probe_stack_capture(int skip)
 		}
 		pcs[n++] = ip;
 	}
-	if (n == 0)
+	if (n == 0) {
+		give();
 		return 0;
+	}
 	uint32_t h = hash_pcs(pcs, n);
 	tsk_seg_header *hdr = probe__hdr;
 	tsk_seg_stack *table = (tsk_seg_stack *)((char *)hdr + hdr->stacks.off);
 
-	take();
 	if (!stack_ids) {
 		stack_ids = calloc(STACK_HASH, sizeof(*stack_ids));
 		pcsyms = calloc(PC_HASH, sizeof(*pcsyms));

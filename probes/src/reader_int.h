@@ -25,10 +25,13 @@
 
 #include "tsk_reader.h"
 
-/* Seqlock attempts before a slot is returned torn: a few spins, then yields
- * (a live writer holds a slot odd for well under a microsecond). */
-#define RD_SEQ_SPINS 32
-#define RD_SEQ_TRIES 128
+/* Seqlock attempts before a slot is returned torn: spins, then a few
+ * yields.  A live writer holds a slot odd for well under a microsecond;
+ * one still odd after this was preempted (the next snapshot gets it) or
+ * died.  Yields are few because on a busy machine each may cost a time
+ * slice. */
+#define RD_SEQ_SPINS 64
+#define RD_SEQ_TRIES 72
 
 /* A stream-mode writer falls back to flight mode when the reader heartbeat
  * is older than this (tsk_segment.h); an attached reader older than this

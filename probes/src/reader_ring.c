@@ -245,7 +245,8 @@ static int holder_gone(tsk_reader *r, int32_t cur)
 		return 1;
 	if (kill((pid_t)cur, 0) < 0 && errno == ESRCH)
 		return 1;
-	return rd__now_ns() - hb > RD_STALE_NS;
+	/* hb is untrusted: compare without subtracting it (no overflow). */
+	return hb < rd__now_ns() - RD_STALE_NS;
 }
 
 int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)

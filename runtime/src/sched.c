@@ -824,8 +824,9 @@ static void *worker_thread(void *arg)
 
 /* ---- cancellation and exit -------------------------------------------- */
 
-/* Cancels t; returns whether this woke it from a wait. */
-bool rt__cancel(tsk_task *t)
+/* Sets t's cancel flag and claims its wait, if it is in a cancellable one;
+ * returns whether it claimed (the caller must then rt__ready(t)). */
+bool rt__cancel_claim(tsk_task *t)
 {
 	/* seq_cst: the flag store is ordered before the token CAS; pairs with
 	 * the waiter's token store then flag load (rt__wait_prepare/rt__wait) */
@@ -836,7 +837,13 @@ bool rt__cancel(tsk_task *t)
 		           0);
 	});
 	int exp = RT_TOKEN_WAITING;
-	if (!atomic_compare_exchange_strong(&t->token, &exp, -ECANCELED))
+	return atomic_compare_exchange_strong(&t->token, &exp, -ECANCELED);
+}
+
+/* Cancels t; returns whether this woke it from a wait. */
+bool rt__cancel(tsk_task *t)
+{
+	if (!rt__cancel_claim(t))
 		return false;
 	rt__ready(t);
 	return true;

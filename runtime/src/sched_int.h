@@ -28,7 +28,7 @@
 #if TSK_PROBES
 #define RT_PROBE(...)                                                                           \
 	do {                                                                                    \
-		if (probe__on) {                                                                \
+		if (PROBE_ON()) {                                                               \
 			__VA_ARGS__;                                                            \
 		}                                                                               \
 	} while (0)
@@ -200,6 +200,7 @@ void rt__ready_tail(tsk_task *t);
 void rt__timer_added(rt_runtime *rt, int64_t deadline);
 int rt__fire_timers(rt_worker *w, rt_timers *tm);
 bool rt__cancel(tsk_task *t);
+bool rt__cancel_claim(tsk_task *t);
 void rt__task_init_ctx(tsk_task *t);
 void rt__task_fini_ctx(tsk_task *t);
 void rt__task_gone(rt_runtime *rt, bool root);

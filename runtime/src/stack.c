@@ -134,6 +134,9 @@ static void unmap_stack(tsk_task *t)
 #endif
 	if (s.guarded)
 		atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+	/* a later mapping at this address must not inherit our poison */
+	size_t guard = s.guarded ? page_size() : 0;
+	RT_UNPOISON((char *)s.base + guard, s.size - guard);
 	munmap(s.base, s.size);
 }
 

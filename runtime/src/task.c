@@ -125,15 +125,34 @@ void rt__task_exited(rt_worker *w, tsk_task *t)
 	rt__task_gone(rt, root);
 }
 
+/* Cancels every task of the runtime.  Two phases, so that the outcome does
+ * not depend on the order of the registry: first every blocked task's wait
+ * is claimed with -ECANCELED (none can run yet: only we may ready them),
+ * then they are all made runnable.  A task blocked in tsk_join on another
+ * blocked task thus sees -ECANCELED, not the other's exit.  Returns the
+ * number of tasks woken. */
 long rt__cancel_all(rt_runtime *rt)
 {
+	tsk_task *claimed = NULL;
 	long n = 0;
 	for (int i = 0; i < rt->nworkers; i++) {
 		rt_shard *s = &rt->shards[i];
 		rt__spin_lock(&s->lock);
-		for (tsk_task *t = s->head; t; t = t->reg_next)
-			n += rt__cancel(t);
+		for (tsk_task *t = s->head; t; t = t->reg_next) {
+			if (rt__cancel_claim(t)) {
+				/* blocked and claimed: not in any queue, so its
+				 * queue link is free */
+				t->next = claimed;
+				claimed = t;
+				n++;
+			}
+		}
 		rt__spin_unlock(&s->lock);
+	}
+	while (claimed) {
+		tsk_task *t = claimed;
+		claimed = t->next;
+		rt__ready(t);
 	}
 	return n;
 }
