@@ -9,6 +9,8 @@
 #   tests/tests.mk        cmocka test binaries   -> TSK_TEST_BINS
 #   examples/examples.mk  example programs       -> TSK_EXAMPLE_BINS
 #   bench/bench.mk        optional, owned by bench/ (provides the `bench' recipe)
+#   probes/probes.mk      probes sources (segment writer, reader) -> TSK_LIB_OBJS
+#   fuzz/fuzz.mk          fuzzers in build-fuzz/: `make fuzz', `make fuzz-check'
 #
 # Adding a module (probes/, inspector/, tui/) is adding its fragment to
 # MODULE_FRAGMENTS below: a fragment appends to TSK_LIB_OBJS (code that goes

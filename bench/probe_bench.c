@@ -62,7 +62,7 @@ static double run_rdtsc(long n)
 static double run_emit(long n, int fresh_tsc)
 {
 	probe_ring *r = probe__ring;
-	if (!probe__on || !r)
+	if (!PROBE_ON() || !r)
 		bench_die("emit: probes are off (TASKSCOPE=off?) or this worker has no ring");
 	uint64_t self = tsk_id(tsk_self());
 	uint64_t head0 = r->head;

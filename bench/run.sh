@@ -17,7 +17,7 @@
 #                  program is not run again for that row: a hang costs one
 #                  timeout, not one per round)
 #   BENCH_ONLY     space-separated row ids to run (default: all), e.g.
-#                  BENCH_ONLY="yield pingpong"
+#                  BENCH_ONLY="yield pingpong" (probes.sh reads it too)
 #   BENCH_DIV      divide every iteration count by this (default 1): quick
 #                  smoke runs; the numbers are then less steady
 # Outputs in $BENCH_OUT: results.md (the table), raw.tsv (every sample),
@@ -99,6 +99,15 @@ run_one() {
 }
 
 # ---- measure -------------------------------------------------------------
+
+# BENCH_ONLY may name rows of the probe-overhead table alone (probes.sh):
+# then this table is empty, and so is results.md until probes.sh appends.
+any=""
+for spec in "${SHAPES[@]}"; do selected "${spec%%|*}" && any=1; done
+if [ -z "$any" ]; then
+	: >"$RESULTS"
+	exit 0
+fi
 
 start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -12,6 +12,10 @@
  * a fresh runtime.  Every tsk_ call is checked: a benchmark that hits an
  * error exits with status 1 rather than print a number.  Shapes and units
  * are described in bench/README.md.
+ *
+ * BENCH_START_GATE=path makes the root wait (up to 10 s) until path exists
+ * before it starts: probe_stream.c sets it and creates the file once its
+ * stream-mode reader is attached to this process's probe segment.
  */
 #define _GNU_SOURCE
 #include <stdatomic.h>
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench_util.h"
 #include "taskscope.h"
@@ -316,6 +321,17 @@ static long warmup(long n)
 	return n / 10 > 0 ? n / 10 : 1;
 }
 
+/* Waits for the file named by BENCH_START_GATE, if set (see the top). */
+static void wait_start_gate(void)
+{
+	const char *gate = getenv("BENCH_START_GATE");
+	for (int ms = 0; gate && access(gate, F_OK) != 0; ms++) {
+		if (ms == 10000)
+			bench_die("start gate %s not opened after 10 s", gate);
+		ok(tsk_sleep(tsk_after_ms(1)), "tsk_sleep");
+	}
+}
+
 /* The root task: runs the shape named in the job, prints its RESULT line
  * and returns NULL, or (void *)1 for an unknown shape. */
 static void *root(void *arg)
@@ -326,6 +342,7 @@ static void *root(void *arg)
 	int a, b;
 	char tail;
 
+	wait_start_gate();
 	if (strcmp(shape, "yield") == 0) {
 		run_yield(warmup(n));
 		bench_result(shape, run_yield(n), "ns/yield");

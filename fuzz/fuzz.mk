@@ -27,14 +27,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_FLAGS   := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iprobes/include -Itests \
-	-Wall -Wextra -Wshadow -Wmissing-prototypes
+	-Wall -Wextra -Wshadow -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
 FUZZ_READER  := $(wildcard probes/src/reader*.c)
 FUZZ_DEPS    := $(FUZZ_READER) $(wildcard probes/src/reader_int.h) probes/include/tsk_reader.h \
 	probes/include/tsk_segment.h fuzz/fuzz.mk
 FUZZ_REGRESS := $(wildcard fuzz/regress)
 FUZZ_EXTRA   ?=
 
-.PHONY: fuzz fuzz-build fuzz-replay-build fuzz-check fuzz-seeds
+.PHONY: fuzz fuzz-build fuzz-replay-build fuzz-check fuzz-seeds fuzz-clean
 
 $(FUZZ_BUILD)/fuzz_segment: fuzz/fuzz_segment.c $(FUZZ_DEPS)
 	$(call msg,FUZZCC,$@)
@@ -74,3 +74,9 @@ fuzz: fuzz-build
 
 fuzz-check:
 	+$(Q)MAKE='$(MAKE)' CC='$(CC)' FUZZ_CC='$(FUZZ_CC)' fuzz/run-check.sh
+
+fuzz-clean:
+	$(call msg,CLEAN,$(FUZZ_BUILD))
+	$(Q)rm -rf $(FUZZ_BUILD)
+
+clean: fuzz-clean

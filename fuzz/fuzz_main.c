@@ -94,9 +94,27 @@ static int load(const char *path)
 }
 
 static const uint64_t interesting[] = {
-	0, 1, 2, 3, 7, 8, 63, 64, 127, 128, 4095, 4096, 4097, 0x7fffffff, 0x80000000,
-	0xffffffff, 0x100000000ULL, 0x7fffffffffffffffULL, 0x8000000000000000ULL,
-	0xfffffffffffff000ULL, 0xffffffffffffffffULL,
+        0,
+        1,
+        2,
+        3,
+        7,
+        8,
+        63,
+        64,
+        127,
+        128,
+        4095,
+        4096,
+        4097,
+        0x7fffffff,
+        0x80000000,
+        0xffffffff,
+        0x100000000ULL,
+        0x7fffffffffffffffULL,
+        0x8000000000000000ULL,
+        0xfffffffffffff000ULL,
+        0xffffffffffffffffULL,
 };
 
 /* Applies 1-8 random mutations to buf (cap bytes, *size in use). */
@@ -104,7 +122,7 @@ static void mutate(uint8_t *buf, size_t *size, size_t cap)
 {
 	int n = 1 + (int)(rnd() % 8);
 
-	for (int i = 0; i < n && *size > 0; i++) {
+	for (int i = 0; i<n && * size> 0; i++) {
 		uint64_t v = interesting[rnd() % (sizeof(interesting) / sizeof(interesting[0]))];
 		size_t off;
 

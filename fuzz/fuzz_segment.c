@@ -26,8 +26,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_RING_CAP 64   /* records kept per ring for the merge */
-#define FZ_RINGS 16      /* rings kept for the merge */
-#define FZ_STR_IDS 4096  /* string ids walked at most */
+#define FZ_RINGS    16   /* rings kept for the merge */
+#define FZ_STR_IDS  4096 /* string ids walked at most */
 
 typedef struct fz_ctx {
 	tsk_reader *r;

@@ -88,8 +88,7 @@ static void populate(sw_seg *s, uint64_t nevents)
 	}
 }
 
-static void make_seed(const char *name, sw_config cfg, uint64_t nevents,
-                      void (*tweak)(sw_seg *s))
+static void make_seed(const char *name, sw_config cfg, uint64_t nevents, void (*tweak)(sw_seg *s))
 {
 	char path[4096];
 	sw_seg s;

@@ -6,7 +6,7 @@
 # Steps, each one PASS or FAIL line:
 #   build     the plain driver (fuzz_replay, $CC + ASan/UBSan) and the seeds
 #   replay    every seed and every fuzz/regress/ input, once
-#   mutate    FUZZ_MUTATIONS (default 3000) seeded mutations of every seed
+#   mutate    FUZZ_MUTATIONS (default 500) seeded mutations of every seed
 #   libfuzzer `make fuzz' for FUZZ_CHECK_SECONDS (default 10) when clang can
 #             link -fsanitize=fuzzer; otherwise a SKIP line that says why
 # then the line `N passed, N failed' (tests/run-all.sh parses it).
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.." || exit 2
 make_cmd=${MAKE:-make}
 fuzz_cc=${FUZZ_CC:-clang}
 seed=${FUZZ_SEED:-1}
-mutations=${FUZZ_MUTATIONS:-3000}
+mutations=${FUZZ_MUTATIONS:-500}
 seconds=${FUZZ_CHECK_SECONDS:-10}
 out=build-fuzz
 mkdir -p "$out"

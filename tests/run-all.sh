@@ -8,6 +8,9 @@
 #   address    build-address/    ASan+UBSan, TSK_TEST_SCALE=0.1, leak checks
 #   undefined  build-undefined/  UBSan,      TSK_TEST_SCALE=0.2
 #   thread     build-thread/     TSan,       TSK_TEST_SCALE=0.05
+#   fuzz       build-fuzz/       fuzz/run-check.sh: the segment fuzzer's seeds,
+#                                regressions and seeded mutations (ASan+UBSan),
+#                                plus a short libFuzzer run where clang has it
 #
 # The sanitizer builds run 5-20x slower; tests size their loops with
 # tsk_test_scale() (tests/tsk_test.h), so the scale keeps the whole suite
@@ -19,7 +22,7 @@
 # Environment:
 #   MAKE              the make to call (set by the Makefile)
 #   T                 only test binaries whose name contains T
-#   TSK_TEST_STAGES   stages to run (default "plain address undefined thread")
+#   TSK_TEST_STAGES   stages to run (default "plain address undefined thread fuzz")
 #   TSK_BUILD_JOBS    parallel build jobs (default 2)
 # Make variables given on the `make test' command line (WERROR=1, CC=...,
 # CFLAGS=...) reach the stage builds through MAKEFLAGS.
@@ -30,7 +33,7 @@ cd "$(dirname "$0")/.." || exit 2
 
 make_cmd=${MAKE:-make}
 jobs=${TSK_BUILD_JOBS:-2}
-stages=${TSK_TEST_STAGES:-plain address undefined thread}
+stages=${TSK_TEST_STAGES:-plain address undefined thread fuzz}
 filter=${T:-}
 cc=${CC:-cc}
 
@@ -98,7 +101,13 @@ run_stage() {
 	fi
 
 	env "$@" tests/run-unit.sh "$dir" ${filter:+"$filter"} | tee "$out"
-	local rc=${PIPESTATUS[0]}
+	tally "$name" "${PIPESTATUS[0]}" "$out"
+}
+
+# tally NAME RC OUT - adds a stage's closing `N passed, N failed' line (the
+# last line of OUT) to the totals.
+tally() {
+	local name=$1 rc=$2 out=$3
 	local last
 	last=$(tail -n 1 "$out")
 	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
@@ -112,6 +121,18 @@ run_stage() {
 		total_fail=$((total_fail + 1))
 		summary+=("$(printf '%-10s no test results (counted as 1 failure)' "$name")")
 	fi
+}
+
+# run_fuzz_stage - the segment fuzzer (fuzz/run-check.sh); a filter T runs
+# it only when T is part of "fuzz probes reader".
+run_fuzz_stage() {
+	local out=$probe_dir/stage-fuzz.out
+
+	echo
+	echo "==== stage fuzz: fuzz/run-check.sh, in build-fuzz/"
+	MAKE="$make_cmd" CC="$cc" ASAN_OPTIONS="$asan_options" UBSAN_OPTIONS="$ubsan_options" \
+		fuzz/run-check.sh | tee "$out"
+	tally fuzz "${PIPESTATUS[0]}" "$out"
 }
 
 start=$SECONDS
@@ -129,6 +150,10 @@ for stage in $stages; do
 		run_stage thread thread TSK_TEST_SCALE=0.05 \
 			TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 			${tsan_wrapper:+TSK_TEST_WRAPPER="$tsan_wrapper"} ;;
+	fuzz)
+		if [[ -z $filter || "fuzz probes reader" == *"$filter"* ]]; then
+			run_fuzz_stage
+		fi ;;
 	*)
 		echo "run-all: unknown stage '$stage'" >&2
 		total_fail=$((total_fail + 1))

@@ -25,6 +25,8 @@
 
 #include <lttng/tracepoint.h>
 
+/* The LTTng field DSL reads best one field per line. */
+/* clang-format off */
 LTTNG_UST_TRACEPOINT_EVENT(
 	taskscope_bench, event,
 	LTTNG_UST_TP_ARGS(uint16_t, type, uint64_t, task, uint64_t, obj, uint64_t, arg,
@@ -35,6 +37,7 @@ LTTNG_UST_TRACEPOINT_EVENT(
 		lttng_ust_field_integer(uint64_t, obj, obj)
 		lttng_ust_field_integer(uint64_t, arg, arg)
 		lttng_ust_field_integer(uint32_t, site, site)))
+/* clang-format on */
 
 #endif /* BENCH_LTTNG_TP_H */
 

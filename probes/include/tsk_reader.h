@@ -190,8 +190,8 @@ enum tsk_rd_calib_source {
 typedef struct tsk_rd_calib {
 	uint64_t tsc0;
 	int64_t mono0;
-	int64_t num; /* ns over the interval */
-	int64_t den; /* ticks over the interval, > 0 */
+	int64_t num;     /* ns over the interval */
+	int64_t den;     /* ticks over the interval, > 0 */
 	uint32_t source; /* enum tsk_rd_calib_source */
 	uint32_t torn;   /* 1: calib_seq stayed odd or changing: a best-effort copy */
 } tsk_rd_calib;
@@ -302,17 +302,17 @@ enum tsk_rd_liveness {
 
 /* One segment file found in a directory. */
 typedef struct tsk_rd_seg {
-	char path[256];            /* dir/taskscope.<pid>.<start> */
-	int32_t pid;               /* from the file name */
-	uint64_t start_ticks;      /* from the file name */
-	int liveness;              /* enum tsk_rd_liveness */
-	int err;                   /* 0, or why the header could not be read or disagrees
-	                              with the name (the fields below are then zero) */
-	char program[64];          /* from the header, NUL-terminated */
-	uint32_t state;            /* enum tsk_seg_state */
-	int64_t heartbeat_ns;      /* CLOCK_MONOTONIC of the writer's last heartbeat */
+	char path[256];       /* dir/taskscope.<pid>.<start> */
+	int32_t pid;          /* from the file name */
+	uint64_t start_ticks; /* from the file name */
+	int liveness;         /* enum tsk_rd_liveness */
+	int err;              /* 0, or why the header could not be read or disagrees
+	                         with the name (the fields below are then zero) */
+	char program[64];     /* from the header, NUL-terminated */
+	uint32_t state;       /* enum tsk_seg_state */
+	int64_t heartbeat_ns; /* CLOCK_MONOTONIC of the writer's last heartbeat */
 	int64_t created_realtime_ns;
-	int32_t reader_pid;        /* attached reader, 0 none */
+	int32_t reader_pid; /* attached reader, 0 none */
 	uint64_t segment_size;
 } tsk_rd_seg;
 

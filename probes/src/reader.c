@@ -37,16 +37,16 @@ static const struct {
 	int code;
 	const char *msg;
 } rd_errors[] = {
-	{TSK_RD_EMAGIC, "not a taskscope segment (bad magic)"},
-	{TSK_RD_EVERSION, "unsupported segment version"},
-	{TSK_RD_EHEADER, "bad segment header"},
-	{TSK_RD_ETRUNC, "segment truncated"},
-	{TSK_RD_ESECTION, "bad segment section"},
-	{TSK_RD_ERING, "bad ring size (ring_records not a power of two >= 2)"},
-	{TSK_RD_ESTRID, "string id out of range"},
-	{TSK_RD_ESTR, "corrupt string entry"},
-	{TSK_RD_ESTACK, "stack id out of range or corrupt stack"},
-	{TSK_RD_ENOSEG, "no taskscope segment for this process"},
+        {TSK_RD_EMAGIC, "not a taskscope segment (bad magic)"},
+        {TSK_RD_EVERSION, "unsupported segment version"},
+        {TSK_RD_EHEADER, "bad segment header"},
+        {TSK_RD_ETRUNC, "segment truncated"},
+        {TSK_RD_ESECTION, "bad segment section"},
+        {TSK_RD_ERING, "bad ring size (ring_records not a power of two >= 2)"},
+        {TSK_RD_ESTRID, "string id out of range"},
+        {TSK_RD_ESTR, "corrupt string entry"},
+        {TSK_RD_ESTACK, "stack id out of range or corrupt stack"},
+        {TSK_RD_ENOSEG, "no taskscope segment for this process"},
 };
 
 static __thread int rd_last_code;
@@ -105,8 +105,8 @@ static int check_section(const char *name, const tsk_seg_section *s, uint64_t he
 		return 0;
 	}
 	if (s->off % 4096 != 0)
-		return rd__fail(TSK_RD_ESECTION, "section %s: offset %#llx not 4 KiB aligned",
-		                name, (unsigned long long)s->off);
+		return rd__fail(TSK_RD_ESECTION, "section %s: offset %#llx not 4 KiB aligned", name,
+		                (unsigned long long)s->off);
 	if (s->off < header_size)
 		return rd__fail(TSK_RD_ESECTION, "section %s: offset %#llx inside the header", name,
 		                (unsigned long long)s->off);
@@ -116,12 +116,14 @@ static int check_section(const char *name, const tsk_seg_section *s, uint64_t he
 		                name, (unsigned long long)s->size, (unsigned long long)s->off,
 		                (unsigned long long)seg_size);
 	if (s->stride < min_stride || s->stride % 8 != 0)
-		return rd__fail(TSK_RD_ESECTION, "section %s: stride %u (need a multiple of 8 >= %llu)",
-		                name, s->stride, (unsigned long long)min_stride);
+		return rd__fail(TSK_RD_ESECTION,
+		                "section %s: stride %u (need a multiple of 8 >= %llu)", name,
+		                s->stride, (unsigned long long)min_stride);
 	/* Both factors are 32-bit: the product cannot overflow 64 bits. */
 	if ((uint64_t)s->count * s->stride > s->size)
-		return rd__fail(TSK_RD_ESECTION, "section %s: %u items of %u bytes exceed its %llu bytes",
-		                name, s->count, s->stride, (unsigned long long)s->size);
+		return rd__fail(TSK_RD_ESECTION,
+		                "section %s: %u items of %u bytes exceed its %llu bytes", name,
+		                s->count, s->stride, (unsigned long long)s->size);
 	return 0;
 }
 
@@ -148,8 +150,8 @@ static int check_sections(const tsk_seg_header *hc)
 {
 	uint64_t hs = hc->header_size, ss = hc->segment_size;
 	const rd_named secs[] = {
-		{"strings", &hc->strings}, {"tasks", &hc->tasks}, {"resources", &hc->resources},
-		{"stacks", &hc->stacks},   {"rings", &hc->rings},
+	        {"strings", &hc->strings}, {"tasks", &hc->tasks}, {"resources", &hc->resources},
+	        {"stacks", &hc->stacks},   {"rings", &hc->rings},
 	};
 	int rc;
 
@@ -157,10 +159,11 @@ static int check_sections(const tsk_seg_header *hc)
 		return rc;
 	if (hc->strings.size != 0 &&
 	    (hc->strings.count != 1 || hc->strings.stride != hc->strings.size))
-		return rd__fail(TSK_RD_ESECTION,
-		                "section strings: count %u and stride %u (need 1 and the size %llu)",
-		                hc->strings.count, hc->strings.stride,
-		                (unsigned long long)hc->strings.size);
+		return rd__fail(
+		        TSK_RD_ESECTION,
+		        "section strings: count %u and stride %u (need 1 and the size %llu)",
+		        hc->strings.count, hc->strings.stride,
+		        (unsigned long long)hc->strings.size);
 	if ((rc = check_section("tasks", &hc->tasks, hs, ss, sizeof(tsk_seg_task))) < 0 ||
 	    (rc = check_section("resources", &hc->resources, hs, ss, sizeof(tsk_seg_res))) < 0 ||
 	    (rc = check_section("stacks", &hc->stacks, hs, ss, sizeof(tsk_seg_stack))) < 0)
@@ -172,7 +175,8 @@ static int check_sections(const tsk_seg_header *hc)
 		uint32_t rr = hc->ring_records;
 
 		if (rr < 2 || (rr & (rr - 1)) != 0)
-			return rd__fail(TSK_RD_ERING, "ring_records %u is not a power of two >= 2", rr);
+			return rd__fail(TSK_RD_ERING, "ring_records %u is not a power of two >= 2",
+			                rr);
 		rc = check_section("rings", &hc->rings, hs, ss, tsk_seg_ring_stride(rr));
 		if (rc < 0)
 			return rc;
@@ -190,7 +194,8 @@ int rd__check_header(const tsk_seg_header *hc, uint64_t file_size)
 		return rd__fail(TSK_RD_ETRUNC, "segment truncated: %llu bytes, header incomplete",
 		                (unsigned long long)file_size);
 	if (hc->version != TSK_SEG_VERSION)
-		return rd__fail(TSK_RD_EVERSION, "unsupported segment version %u (this reader reads %u)",
+		return rd__fail(TSK_RD_EVERSION,
+		                "unsupported segment version %u (this reader reads %u)",
 		                hc->version, TSK_SEG_VERSION);
 	if (file_size < sizeof(tsk_seg_header))
 		return rd__fail(TSK_RD_ETRUNC, "segment truncated: %llu of at least %zu bytes",
@@ -203,7 +208,8 @@ int rd__check_header(const tsk_seg_header *hc, uint64_t file_size)
 		                (unsigned long long)hc->segment_size, hc->header_size);
 	if (hc->segment_size > file_size)
 		return rd__fail(TSK_RD_ETRUNC, "segment truncated: %llu of %llu bytes",
-		                (unsigned long long)file_size, (unsigned long long)hc->segment_size);
+		                (unsigned long long)file_size,
+		                (unsigned long long)hc->segment_size);
 	if (hc->segment_size > (uint64_t)SIZE_MAX / 2)
 		return rd__fail(TSK_RD_EHEADER, "segment_size %llu too large",
 		                (unsigned long long)hc->segment_size);
@@ -265,7 +271,8 @@ static int map_segment(tsk_reader *r, int fd)
 		if (got < 0)
 			return rd__fail((int)got, "read: %s", strerror(-(int)got));
 		if ((size_t)got < n) /* shrunk since fstat */
-			return rd__fail(TSK_RD_ETRUNC, "segment truncated: %zd of %zu bytes", got, n);
+			return rd__fail(TSK_RD_ETRUNC, "segment truncated: %zd of %zu bytes", got,
+			                n);
 		return 0;
 	}
 	int prot = PROT_READ | ((r->flags & TSK_RD_WRITE) ? PROT_WRITE : 0);
@@ -419,7 +426,8 @@ int tsk_reader_string(tsk_reader *r, uint32_t id, char *buf, size_t cap)
 		return rd__fail(TSK_RD_ESTR, "string %u: length %u above %u", id, len,
 		                TSK_SEG_STR_MAX);
 	if ((uint64_t)id + 4 + len + 1 > used)
-		return rd__fail(TSK_RD_ESTR, "string %u: %u bytes run past the table in use", id, len);
+		return rd__fail(TSK_RD_ESTR, "string %u: %u bytes run past the table in use", id,
+		                len);
 	/* Check the copy, not the mapping: the bytes could change under us. */
 	memcpy(tmp, r->base + r->info.strings.off + id + 4, (size_t)len + 1);
 	if (tmp[len] != '\0')
@@ -450,7 +458,8 @@ int tsk_reader_stack(tsk_reader *r, uint32_t id, tsk_seg_stack *out)
 	if (st.nframes > r->info.stack_depth || st.nframes > TSK_SEG_STACK_DEPTH)
 		return rd__fail(TSK_RD_ESTACK, "stack %u: %u frames, more than %u", id, st.nframes,
 		                r->info.stack_depth);
-	memset(&st.frames[st.nframes], 0, (TSK_SEG_STACK_DEPTH - st.nframes) * sizeof(st.frames[0]));
+	memset(&st.frames[st.nframes], 0,
+	       (TSK_SEG_STACK_DEPTH - st.nframes) * sizeof(st.frames[0]));
 	*out = st;
 	return 0;
 }

@@ -70,7 +70,8 @@ uint64_t tsk_reader_calib_cpuinfo_hz(const char *text)
 			if (at) {
 				uint64_t ghz = parse_scaled(at + 1, 1000000000ULL);
 				const char *unit = at + 1;
-				while (*unit == ' ' || (*unit >= '0' && *unit <= '9') || *unit == '.')
+				while (*unit == ' ' || (*unit >= '0' && *unit <= '9') ||
+				       *unit == '.')
 					unit++;
 				if (strncmp(unit, "GHz", 3) == 0 && ghz)
 					return ghz;
@@ -124,7 +125,7 @@ int tsk_reader_calib_load(tsk_reader *r, tsk_rd_calib *cal)
 		return rd__fail(-EINVAL, "invalid argument");
 	torn = rd__seq_copy(&r->h->calib_seq, r->base + CAL_OFF, blk, sizeof(blk), rd__seq_tries(r),
 	                    &seq);
-#define CAL_FIELD(dst, f) memcpy(&(dst), blk + offsetof(tsk_seg_header, f) - CAL_OFF, sizeof(dst))
+#define CAL_FIELD(dst, f) memcpy(&(dst), blk + (offsetof(tsk_seg_header, f) - CAL_OFF), sizeof(dst))
 	CAL_FIELD(is_ns, tsc_is_ns);
 	CAL_FIELD(tsc0, cal_tsc0);
 	CAL_FIELD(mono0, cal_mono0);

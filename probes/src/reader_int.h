@@ -67,8 +67,8 @@ int rd__check_header(const tsk_seg_header *hc, uint64_t file_size);
  * word is *seqp, in at most max_tries attempts (reader_snap.c has the
  * protocol).  Returns 0 (consistent; *seq_out its even sequence) or 1
  * (torn: the writer kept it odd or changing; dst holds a best-effort copy). */
-int rd__seq_copy(const _Atomic uint32_t *seqp, const void *src, void *dst, size_t n,
-                 int max_tries, uint32_t *seq_out);
+int rd__seq_copy(const _Atomic uint32_t *seqp, const void *src, void *dst, size_t n, int max_tries,
+                 uint32_t *seq_out);
 
 /* Seqlock attempts for r: one for a private copy (nothing can change it). */
 static inline int rd__seq_tries(const tsk_reader *r)

@@ -184,7 +184,8 @@ ssize_t tsk_reader_ring_read(tsk_reader *r, uint32_t ring, tsk_rd_rec *out, size
 	if (!r || (!out && cap > 0))
 		return rd__fail(-EINVAL, "invalid argument");
 	if (ring >= r->info.rings.count)
-		return rd__fail(-ERANGE, "ring %u out of range (%u rings)", ring, r->info.rings.count);
+		return rd__fail(-ERANGE, "ring %u out of range (%u rings)", ring,
+		                r->info.rings.count);
 	if (r->attached)
 		stream_keepalive(r);
 	return (ssize_t)ring_copy(r, ring, out, cap);
@@ -205,7 +206,8 @@ ssize_t tsk_reader_ring_drain(tsk_reader *r, tsk_rd_batch_fn fn, void *ctx)
 	for (uint32_t ring = 0; ring < nrings; ring++) {
 		tsk_rd_ring_stats *st = &r->rs[ring];
 		/* Only what is there now: a fast writer must not keep us on one ring. */
-		uint64_t target = atomic_load_explicit(&ring_hdr(r, ring)->head, memory_order_acquire);
+		uint64_t target =
+		        atomic_load_explicit(&ring_hdr(r, ring)->head, memory_order_acquire);
 
 		/* At least one read per ring: it also notices a ring that went
 		 * backwards (target below next) and refreshes the statistics. */
@@ -231,7 +233,8 @@ int tsk_reader_ring_stats(tsk_reader *r, uint32_t ring, tsk_rd_ring_stats *out)
 	if (!r || !out)
 		return rd__fail(-EINVAL, "invalid argument");
 	if (ring >= r->info.rings.count)
-		return rd__fail(-ERANGE, "ring %u out of range (%u rings)", ring, r->info.rings.count);
+		return rd__fail(-ERANGE, "ring %u out of range (%u rings)", ring,
+		                r->info.rings.count);
 	*out = r->rs[ring];
 	return 0;
 }
@@ -268,8 +271,8 @@ int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)
 		if (cur != 0 && cur != me && !holder_gone(r, cur))
 			return rd__fail(-EBUSY, "reader %d is attached to this segment", cur);
 		/* Relaxed: the claim orders nothing; mode (below) publishes. */
-		if (atomic_compare_exchange_weak_explicit(&h->reader_pid, &cur, me,
-		                                          memory_order_relaxed, memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+		            &h->reader_pid, &cur, me, memory_order_relaxed, memory_order_relaxed))
 			break;
 	}
 	refresh_heartbeat(r);

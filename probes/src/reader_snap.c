@@ -40,8 +40,8 @@ static inline void cpu_relax(void)
 #endif
 }
 
-int rd__seq_copy(const _Atomic uint32_t *seqp, const void *src, void *dst, size_t n,
-                 int max_tries, uint32_t *seq_out)
+int rd__seq_copy(const _Atomic uint32_t *seqp, const void *src, void *dst, size_t n, int max_tries,
+                 uint32_t *seq_out)
 {
 	uint32_t s1 = 0, s2;
 
@@ -130,9 +130,9 @@ static void read_counters(tsk_reader *r, tsk_rd_snap *s)
 	s->res_hwm = (uint32_t)rd__clamp(atomic_load_explicit(&h->res_hwm, memory_order_acquire),
 	                                 r->info.resources.count);
 	s->stack_used = (uint32_t)rd__clamp(
-		atomic_load_explicit(&h->stack_used, memory_order_acquire), r->info.stacks.count);
+	        atomic_load_explicit(&h->stack_used, memory_order_acquire), r->info.stacks.count);
 	s->ring_used = (uint32_t)rd__clamp(
-		atomic_load_explicit(&h->ring_used, memory_order_acquire), r->info.rings.count);
+	        atomic_load_explicit(&h->ring_used, memory_order_acquire), r->info.rings.count);
 	s->task_overflow = atomic_load_explicit(&h->task_overflow, memory_order_relaxed);
 	s->res_overflow = atomic_load_explicit(&h->res_overflow, memory_order_relaxed);
 	s->str_overflow = atomic_load_explicit(&h->str_overflow, memory_order_relaxed);
@@ -142,7 +142,8 @@ static void read_counters(tsk_reader *r, tsk_rd_snap *s)
 	s->heartbeat_ns = atomic_load_explicit(&h->heartbeat_ns, memory_order_relaxed);
 	s->reader_pid = atomic_load_explicit(&h->reader_pid, memory_order_relaxed);
 	s->mode = atomic_load_explicit(&h->mode, memory_order_relaxed);
-	s->reader_heartbeat_ns = atomic_load_explicit(&h->reader_heartbeat_ns, memory_order_relaxed);
+	s->reader_heartbeat_ns =
+	        atomic_load_explicit(&h->reader_heartbeat_ns, memory_order_relaxed);
 }
 
 int tsk_reader_snap_take(tsk_reader *r, tsk_rd_snap *snap)
@@ -155,7 +156,8 @@ int tsk_reader_snap_take(tsk_reader *r, tsk_rd_snap *snap)
 	snap->tasks = calloc(snap->task_hwm ? snap->task_hwm : 1, sizeof(*snap->tasks));
 	snap->res = calloc(snap->res_hwm ? snap->res_hwm : 1, sizeof(*snap->res));
 	if (!snap->tasks || !snap->res) {
-		int rc = rd__fail(-ENOMEM, "out of memory for a snapshot of %u tasks and %u resources",
+		int rc = rd__fail(-ENOMEM,
+		                  "out of memory for a snapshot of %u tasks and %u resources",
 		                  snap->task_hwm, snap->res_hwm);
 		tsk_reader_snap_free(snap);
 		return rc;

@@ -44,15 +44,26 @@ extern "C" {
 
 /* ---- call sites ------------------------------------------------------ */
 
-/* Where a call was made.  Strings must have static storage duration (the
- * macros pass literals); the runtime keeps the pointers, not copies. */
+/* Where a call was made.  A site and its strings must have static storage
+ * duration: the runtime keeps the pointers, not copies.  TSK_SITE makes one
+ * static site per call site with GCC and Clang; other compilers get a
+ * compound literal that lives only as long as the enclosing block, which is
+ * still long enough for every call that takes a site. */
 typedef struct tsk_site {
 	const char *file;
 	int line;
 	const char *func;
 } tsk_site;
 
+#if defined(__GNUC__)
+#define TSK_SITE                                                                                \
+	(__extension__({                                                                        \
+		static const tsk_site tsk_site_ = {__FILE__, __LINE__, __func__};               \
+		&tsk_site_;                                                                     \
+	}))
+#else
 #define TSK_SITE (&(const tsk_site){__FILE__, __LINE__, __func__})
+#endif
 
 /* ---- runtime ---------------------------------------------------------- */
 

@@ -73,7 +73,7 @@ int tsk_cond_create_at(tsk_cond **out, const char *name, const tsk_site *site)
  * NULL). */
 int tsk_cond_wait_at(tsk_cond *c, tsk_mutex *m, int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {RT_WAIT_COND, c, site};
+	rt_wait_info wi = {RT_WAIT_COND, c, site, 0};
 	tsk_task *self = rt__self();
 	rt_waiter w;
 	int rc, rc2;

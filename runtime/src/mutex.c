@@ -16,7 +16,7 @@
  * goes back to the *front* of the queue: it keeps its seniority.
  *
  * Starvation mode: a retrier that loses after more than MUTEX_STARVE_NS
- * since its first attempt switches the mutex to it.  Then an unlock hands
+ * since its first attempt puts the mutex in this mode.  Then an unlock hands
  * ownership straight to the first waiter (claim value MUTEX_OWNED; the
  * lock never becomes free) and lockers, trylock included, never barge:
  * they queue at the back.  The mutex returns to normal mode when the
@@ -28,10 +28,9 @@
  * (see mutex_release).
  *
  * Invariants (all under m->lock):
- *   - starving implies locked: starving is set only while m is locked, a
- *     starving unlock either hands m off (it stays locked) or, finding no
- *     waiter to claim, leaves starvation mode, and only normal-mode unlocks
- *     free m.
+ *   - starving implies locked: starving is set only while m is locked,
+ *     and a starving unlock either hands m off (it stays locked) or,
+ *     finding no waiter to claim, leaves starvation mode as it frees m.
  *   - retrier_owns implies woken, locked and owner = the retrier's task;
  *     woken without retrier_owns implies !starving (only the retrier or an
  *     unlock that makes it the owner sets starving while one is pending).
@@ -68,10 +67,12 @@
  * first attempt) puts the mutex in starvation mode (Go's 1 ms). */
 #define MUTEX_STARVE_NS 1000000
 
-/* An unlock that finds a retrier still on its way reads the clock only
- * every this many times (a power of two), to see whether it has starved:
- * the check costs a clock read, and this path is the hot one under
- * contention. */
+/* Unlocks that find a retrier still on its way check whether it has
+ * starved only at the MUTEX_PENDING_CHECK-th such unlock and every power of
+ * two after it: a check costs a clock read, and this path is the hot one
+ * under contention (a running task may unlock thousands of times before the
+ * retrier runs), while doubling the interval at most doubles how late the
+ * check comes. */
 #define MUTEX_PENDING_CHECK 8
 
 /* Values an unlocker stores in a waiter's token (rt__claim). */
@@ -93,7 +94,7 @@ struct tsk_mutex {
 	bool woken;               /* a waiter claimed with MUTEX_RETRY has not yet retried */
 	bool retrier_owns;        /* ... and was made the owner while on its way */
 	mutex_waiter *retrier;    /* that waiter while woken (its frame outlives woken) */
-	unsigned pending_unlocks; /* unlocks since it was woken */
+	unsigned pending_unlocks; /* unlocks that found it on its way */
 	tsk_task *owner;          /* holder while locked; NULL: taken outside a task */
 	rt_waitq waiters;         /* parked tasks, oldest first (retriers return to the front) */
 	unsigned nwait;           /* tasks inside a lock call that will still touch m */
@@ -152,7 +153,7 @@ static void mutex_push_front(rt_waitq *q, rt_waiter *w)
 static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_site *site,
                       bool nocancel)
 {
-	rt_wait_info wi = {RT_WAIT_MUTEX, m, site};
+	rt_wait_info wi = {RT_WAIT_MUTEX, m, site, 0};
 	mutex_waiter mw;
 	bool front = false;
 	int rc;
@@ -314,7 +315,9 @@ static rt_waiter *mutex_release(tsk_mutex *m)
 	rt_waiter *w;
 
 	if (m->woken) {
-		if ((++m->pending_unlocks & (MUTEX_PENDING_CHECK - 1)) == 0 &&
+		unsigned n = ++m->pending_unlocks;
+
+		if (n >= MUTEX_PENDING_CHECK && (n & (n - 1)) == 0 &&
 		    tsk_now() - m->retrier->since > MUTEX_STARVE_NS) {
 			m->owner = m->retrier->w.task;
 			m->retrier_owns = true;
@@ -327,7 +330,10 @@ static rt_waiter *mutex_release(tsk_mutex *m)
 	}
 	m->locked = false;
 	m->owner = NULL;
-	while ((w = rt__waitq_pop(&m->waiters)) != NULL) {
+	/* Tested inline first: the uncontended unlock ends here, without a
+	 * call into wait.c. */
+	while (!rt__waitq_empty(&m->waiters)) {
+		w = rt__waitq_pop(&m->waiters);
 		if (rt__claim(w, MUTEX_RETRY)) {
 			m->woken = true;
 			m->retrier = (mutex_waiter *)w;

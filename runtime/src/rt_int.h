@@ -121,11 +121,15 @@ void rt__wait_prepare(rt_waiter *w, tsk_task *self, int index, void *elem);
  * rt__wait_nocancel). */
 void rt__wait_prepare_nocancel(rt_waiter *w, tsk_task *self, int index, void *elem);
 
-/* What the inspector will show while the task waits. */
+/* What the inspector will show while the task waits.  obj is never
+ * dereferenced by the runtime after the object's lock is dropped (a peer may
+ * complete the operation and destroy the object before the waiter has even
+ * switched out): what the recorder needs is copied here beforehand. */
 typedef struct rt_wait_info {
 	int kind;             /* RT_WAIT_* */
-	const void *obj;      /* the awaited object (tsk_mutex *, ...) */
+	const void *obj;      /* the awaited object (tsk_mutex *, ...), for identity only */
 	const tsk_site *site; /* call site of the blocking call (may be NULL) */
+	uint64_t obj_id;      /* its rt_res id (0: unknown); for RT_WAIT_JOIN the task id */
 } rt_wait_info;
 
 /* Same values as enum tsk_wait_kind in tsk_segment.h (checked in sched.c). */

@@ -133,7 +133,7 @@ static void rwlock_grant(tsk_rwlock *l, sync_wakes *wk)
  * or -ETIMEDOUT / -ECANCELED with nothing taken. */
 static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {kind, l, site};
+	rt_wait_info wi = {kind, l, site, 0};
 	sync_wakes wk = {0};
 	rt_waiter w;
 	int rc;

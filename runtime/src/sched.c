@@ -136,12 +136,8 @@ uint64_t rt__probe_now(void)
 /* The id of what a wait is on, for the inspector. */
 static uint64_t wait_obj_id(const rt_wait_info *wi)
 {
-	if (!wi->obj)
-		return 0;
-	if (wi->kind == RT_WAIT_JOIN)
-		return ((const tsk_task *)wi->obj)->id;
-	/* every synchronisation object starts with its rt_res */
-	return ((const rt_res *)wi->obj)->id;
+	/* never through wi->obj: the object may be gone (rt_int.h) */
+	return wi->obj_id;
 }
 
 /* t stops running (yield, park, exit): one rdtsc for the switch, shared

@@ -50,10 +50,10 @@
 
 #include "chan_int.h"
 
-#define SELECT_MAX_CASES 1024 /* largest n accepted */
-#define SELECT_STACK_CASES 16 /* slots kept on the stack up to this n */
-#define SELECT_QUEUED 0x100   /* flag in rt_waiter.op: the waiter was pushed */
-#define SELECT_OP_MASK 0xff   /* rt_waiter.op bits holding TSK_SEND / TSK_RECV */
+#define SELECT_MAX_CASES   1024  /* largest n accepted */
+#define SELECT_STACK_CASES 16    /* slots kept on the stack up to this n */
+#define SELECT_QUEUED      0x100 /* flag in rt_waiter.op: the waiter was pushed */
+#define SELECT_OP_MASK     0xff  /* rt_waiter.op bits holding TSK_SEND / TSK_RECV */
 
 void (*select__pass2_hook)(tsk_case *cases, size_t n);
 
@@ -228,7 +228,7 @@ static void select_leave(tsk_case *cases, size_t n, select_slot *sl, int claimed
 static int select_block(tsk_case *cases, size_t n, const select_order *o, select_slot *sl,
                         int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {RT_WAIT_SELECT, NULL, site};
+	rt_wait_info wi = {RT_WAIT_SELECT, NULL, site, 0};
 	tsk_task *self = rt__self();
 	size_t k, i;
 	tsk_chan *c;
@@ -243,6 +243,7 @@ static int select_block(tsk_case *cases, size_t n, const select_order *o, select
 		if (wi.obj == NULL) {
 			select_prepare(cases, n, sl, self, i);
 			wi.obj = &sl[i].res; /* the inspector sees the first channel polled */
+			wi.obj_id = sl[i].res.id;
 		}
 		if (chan__ready_locked(c, cases[i].op, self)) {
 			if (!rt__claim(&sl[i].w, (int)i)) {

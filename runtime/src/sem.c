@@ -86,7 +86,7 @@ static bool sem_handoff(tsk_sem *s, sync_wakes *wk)
  * (would block outside a task); -EINVAL (s NULL). */
 int tsk_sem_acquire_at(tsk_sem *s, int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {RT_WAIT_SEM, s, site};
+	rt_wait_info wi = {RT_WAIT_SEM, s, site, 0};
 	sync_wakes wk = {0};
 	rt_waiter w;
 	int rc;

@@ -209,7 +209,7 @@ int tsk_join_at(tsk_task *t, void **result, int64_t deadline, const tsk_site *si
 		wt.linked = true;
 		t->joiner = &wt;
 		rt__spin_unlock(&t->jlock);
-		rt_wait_info wi = {RT_WAIT_JOIN, t, site};
+		rt_wait_info wi = {RT_WAIT_JOIN, t, site, t->id};
 		rc = rt__wait(deadline, &wi);
 		rt__spin_lock(&t->jlock);
 		if (rc < 0 && t->joiner == &wt)
@@ -277,7 +277,7 @@ int tsk_sleep_at(int64_t deadline, const tsk_site *site)
 	if (deadline <= tsk_now())
 		return 0;
 	rt__wait_prepare(&wt, self, 0, NULL);
-	rt_wait_info wi = {RT_WAIT_SLEEP, NULL, site};
+	rt_wait_info wi = {RT_WAIT_SLEEP, NULL, site, 0};
 	int rc = rt__wait(deadline, &wi);
 	return rc == -ETIMEDOUT ? 0 : rc;
 }

@@ -103,7 +103,7 @@ int tsk_wg_done(tsk_wg *g)
  * block outside a task); -EINVAL (g NULL). */
 int tsk_wg_wait_at(tsk_wg *g, int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {RT_WAIT_WG, g, site};
+	rt_wait_info wi = {RT_WAIT_WG, g, site, 0};
 	rt_waiter w;
 	int rc;
 

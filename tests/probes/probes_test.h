@@ -74,17 +74,17 @@ static inline int64_t pt_now_ns(void)
 static inline tsk_seg_event pt_model_event(uint64_t k)
 {
 	tsk_seg_event ev = {
-		.tsc = 1000 + 3 * k,
-		.type = (uint16_t)(1 + k % 9),
-		.worker = (uint16_t)(k % 7),
-		.task = k * 2654435761u + 1,
-		.obj = ~k,
-		.arg = k,
-		.site = (uint32_t)(k * 4),
-		.str = (uint32_t)(k ^ 0x5a5a5a5au),
-		.a32 = (uint32_t)(k >> 3),
-		.b32 = (uint32_t)(k * 7 + 1),
-		.arg2 = k * k + 11,
+	        .tsc = 1000 + 3 * k,
+	        .type = (uint16_t)(1 + k % 9),
+	        .worker = (uint16_t)(k % 7),
+	        .task = k * 2654435761u + 1,
+	        .obj = ~k,
+	        .arg = k,
+	        .site = (uint32_t)(k * 4),
+	        .str = (uint32_t)(k ^ 0x5a5a5a5au),
+	        .a32 = (uint32_t)(k >> 3),
+	        .b32 = (uint32_t)(k * 7 + 1),
+	        .arg2 = k * k + 11,
 	};
 	return ev;
 }

@@ -46,12 +46,12 @@ static int64_t now_ns(void)
 sw_config sw_small_config(void)
 {
 	sw_config c = {
-		.ntasks = 32,
-		.nres = 32,
-		.nstacks = 8,
-		.nrings = 2,
-		.ring_records = 8,
-		.str_bytes = 4096,
+	        .ntasks = 32,
+	        .nres = 32,
+	        .nstacks = 8,
+	        .nrings = 2,
+	        .ring_records = 8,
+	        .str_bytes = 4096,
 	};
 	return c;
 }
@@ -218,7 +218,7 @@ void sw_res_write(sw_seg *s, uint32_t index, const tsk_seg_res *res)
 void sw_task_begin(sw_seg *s, uint32_t index)
 {
 	tsk_seg_task *t =
-		(tsk_seg_task *)(s->base + s->h->tasks.off + (uint64_t)index * s->h->tasks.stride);
+	        (tsk_seg_task *)(s->base + s->h->tasks.off + (uint64_t)index * s->h->tasks.stride);
 	uint32_t v = atomic_load_explicit(&t->seq, memory_order_relaxed);
 
 	atomic_store_explicit(&t->seq, v | 1, memory_order_relaxed);
@@ -278,8 +278,8 @@ static void put(sw_seg *s, uint32_t ring, const tsk_seg_event *ev)
 	STORE(&e->a32, ev->a32);
 	STORE(&e->b32, ev->b32);
 	STORE(&e->arg2, ev->arg2);
-	__atomic_store_n(&e->seq, (uint32_t)(i + 1), __ATOMIC_RELEASE);      /* W2 */
-	atomic_store_explicit(&rh->head, i + 1, memory_order_release); /* W3 */
+	__atomic_store_n(&e->seq, (uint32_t)(i + 1), __ATOMIC_RELEASE); /* W2 */
+	atomic_store_explicit(&rh->head, i + 1, memory_order_release);  /* W3 */
 	w->head = i + 1;
 }
 
@@ -305,8 +305,10 @@ int sw_emit(sw_seg *s, uint32_t ring, const tsk_seg_event *ev)
 		uint64_t left = room(s, ring);
 
 		if (w->pending_lost && left > 0) {
-			tsk_seg_event lost = {.tsc = ev->tsc, .type = TSK_EV_LOST,
-			                      .worker = ev->worker, .arg = w->pending_lost};
+			tsk_seg_event lost = {.tsc = ev->tsc,
+			                      .type = TSK_EV_LOST,
+			                      .worker = ev->worker,
+			                      .arg = w->pending_lost};
 			put(s, ring, &lost);
 			w->pending_lost = 0;
 			left--;
@@ -325,7 +327,9 @@ int sw_emit(sw_seg *s, uint32_t ring, const tsk_seg_event *ev)
 			atomic_store_explicit(&s->h->reader_pid, 0, memory_order_relaxed);
 		}
 	} else if (w->pending_lost) { /* the reader detached: report what it missed */
-		tsk_seg_event lost = {.tsc = ev->tsc, .type = TSK_EV_LOST, .worker = ev->worker,
+		tsk_seg_event lost = {.tsc = ev->tsc,
+		                      .type = TSK_EV_LOST,
+		                      .worker = ev->worker,
 		                      .arg = w->pending_lost};
 		put(s, ring, &lost);
 		w->pending_lost = 0;
@@ -341,8 +345,8 @@ int sw_flush_lost(sw_seg *s, uint32_t ring, int timeout_ms)
 
 	while (w->pending_lost) {
 		if (room(s, ring) > 0) {
-			tsk_seg_event lost = {.type = TSK_EV_LOST, .worker = 0xffff,
-			                      .arg = w->pending_lost};
+			tsk_seg_event lost = {
+			        .type = TSK_EV_LOST, .worker = 0xffff, .arg = w->pending_lost};
 			put(s, ring, &lost);
 			w->pending_lost = 0;
 			break;

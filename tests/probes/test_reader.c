@@ -141,7 +141,8 @@ static void test_bad_magic(void **state)
 	fixture *f = *state;
 
 	f->seg.h->magic ^= 1;
-	assert_string_equal(open_expect(f, 0, TSK_RD_EMAGIC), "not a taskscope segment (bad magic)");
+	assert_string_equal(open_expect(f, 0, TSK_RD_EMAGIC),
+	                    "not a taskscope segment (bad magic)");
 	/* An empty file and a 3-byte one are not segments either. */
 	assert_int_equal(ftruncate(f->seg.fd, 3), 0);
 	open_expect(f, 0, TSK_RD_EMAGIC);
@@ -259,7 +260,8 @@ static void test_section_overlap(void **state)
 	tsk_seg_section save = h->resources;
 
 	h->resources.off = h->tasks.off;
-	assert_string_equal(open_expect(f, 0, TSK_RD_ESECTION), "sections tasks and resources overlap");
+	assert_string_equal(open_expect(f, 0, TSK_RD_ESECTION),
+	                    "sections tasks and resources overlap");
 	h->resources = save;
 	/* Strings must be count 1, stride = size. */
 	h->strings.count = 2;
@@ -465,26 +467,27 @@ static void test_strerror_detail(void **state)
 	/* The detailed message belongs to the last failure; an earlier code
 	 * falls back to its generic message. */
 	assert_string_equal(tsk_reader_strerror(TSK_RD_EVERSION), "unsupported segment version");
-	assert_string_equal(tsk_reader_strerror(TSK_RD_EMAGIC), "not a taskscope segment (bad magic)");
+	assert_string_equal(tsk_reader_strerror(TSK_RD_EMAGIC),
+	                    "not a taskscope segment (bad magic)");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_valid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_bad_args, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_magic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_header_fields, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_section_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_section_overlap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_layout_copied_at_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_string_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stacks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_strerror_detail, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_open_valid, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_open_bad_args, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_magic, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_version, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_header_fields, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_section_bounds, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_section_overlap, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_records, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_layout_copied_at_open, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_string_errors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stacks, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_strerror_detail, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

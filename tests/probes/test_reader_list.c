@@ -165,9 +165,15 @@ static void test_list(void **state)
 	assert_non_null(fp);
 	fputs("hello", fp);
 	fclose(fp);
-	const char *junk[] = {"taskscope.abc.1", "taskscope.12", "taskscope.-1.5",
-	                      "taskscope.1.2.3", "taskscope.0.5", "taskscope.99999999999.1",
-	                      "taskscope.5.99999999999999999999999", "other.1.2", "taskscope.5.",
+	const char *junk[] = {"taskscope.abc.1",
+	                      "taskscope.12",
+	                      "taskscope.-1.5",
+	                      "taskscope.1.2.3",
+	                      "taskscope.0.5",
+	                      "taskscope.99999999999.1",
+	                      "taskscope.5.99999999999999999999999",
+	                      "other.1.2",
+	                      "taskscope.5.",
 	                      "taskscope..5"};
 	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
 		make_seg(f->dir, 5, 5, "junk", junk[i]);
@@ -259,10 +265,10 @@ static void test_find(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_proc_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_proc_start, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

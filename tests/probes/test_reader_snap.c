@@ -82,8 +82,8 @@ static int task_is_gen(const tsk_seg_task *t)
 {
 	tsk_seg_task m = gen_task(t->id - 1);
 
-	return t->id != 0 && memcmp((const uint8_t *)t + 4, (const uint8_t *)&m + 4,
-	                            sizeof(m) - 4) == 0;
+	return t->id != 0 &&
+	       memcmp((const uint8_t *)t + 4, (const uint8_t *)&m + 4, sizeof(m) - 4) == 0;
 }
 
 static tsk_seg_res gen_res(uint64_t g)
@@ -110,8 +110,8 @@ static int res_is_gen(const tsk_seg_res *s)
 {
 	tsk_seg_res m = gen_res(s->id - 1);
 
-	return s->id != 0 && memcmp((const uint8_t *)s + 4, (const uint8_t *)&m + 4,
-	                            sizeof(m) - 4) == 0;
+	return s->id != 0 &&
+	       memcmp((const uint8_t *)s + 4, (const uint8_t *)&m + 4, sizeof(m) - 4) == 0;
 }
 
 /* ---- quiet snapshots ------------------------------------------------------------ */
@@ -233,19 +233,34 @@ static void test_snapshot_dead_writer(void **state)
 
 #define FLIP_SLOTS 4
 
+/* Shared by the writer and the reader; in the segment's reserved header
+ * bytes so that a forked writer sees it too. */
+typedef struct flip_ctl {
+	atomic_int stop;    /* the reader is done */
+	atomic_long rounds; /* generations written */
+} flip_ctl;
+
 typedef struct flipper {
 	sw_seg *seg;
-	atomic_int *stop;
-	long rounds;
+	flip_ctl *ctl;
 } flipper;
 
+static flip_ctl *ctl_of(fixture *f)
+{
+	flip_ctl *c = (flip_ctl *)&f->seg.h->reserved[0];
+
+	atomic_store(&c->stop, 0);
+	atomic_store(&c->rounds, 0);
+	return c;
+}
+
 /* Rewrites FLIP_SLOTS task and resource slots with ever new generations,
- * until *stop or 60 s (a failed test never leaves a writer behind). */
-static void flip(sw_seg *seg, atomic_int *stop, long max_rounds)
+ * until told to stop or 60 s (a failed test never leaves a writer behind). */
+static void flip(sw_seg *seg, flip_ctl *ctl)
 {
 	int64_t deadline = pt_now_ns() + 60000000000LL;
 
-	for (uint64_t g = 1; max_rounds-- > 0 && !atomic_load(stop); g++) {
+	for (uint64_t g = 1; !atomic_load(&ctl->stop); g++) {
 		if ((g & 1023) == 0 && pt_now_ns() > deadline)
 			break;
 		for (uint32_t i = 0; i < FLIP_SLOTS; i++) {
@@ -254,6 +269,7 @@ static void flip(sw_seg *seg, atomic_int *stop, long max_rounds)
 			sw_task_write(seg, i, &t);
 			sw_res_write(seg, i, &s);
 		}
+		atomic_fetch_add(&ctl->rounds, 1);
 	}
 }
 
@@ -261,19 +277,26 @@ static void *flip_thread(void *arg)
 {
 	flipper *fl = arg;
 
-	flip(fl->seg, fl->stop, fl->rounds);
+	flip(fl->seg, fl->ctl);
 	return NULL;
 }
 
-/* Snapshots until the writer stops; returns the consistent copies seen. */
-static long check_snapshots(const char *path, atomic_int *stop, long snaps)
+/* Snapshots at least `snaps` times and until the writer has written
+ * min_rounds generations meanwhile (it may start late on a busy machine);
+ * returns the consistent copies seen. */
+static long check_snapshots(const char *path, flip_ctl *ctl, long snaps, long min_rounds)
 {
-	tsk_reader *r;
+	int64_t deadline = pt_now_ns() + 30000000000LL;
+	long good = 0, first = -1;
 	tsk_rd_snap snap;
-	long good = 0;
+	tsk_reader *r;
 
 	assert_int_equal(tsk_reader_open(path, 0, &r), 0);
-	for (long n = 0; n < snaps; n++) {
+	for (long n = 0; n < snaps || first < 0 || atomic_load(&ctl->rounds) - first < min_rounds;
+	     n++) {
+		if (first < 0 && atomic_load(&ctl->rounds) > 0)
+			first = atomic_load(&ctl->rounds);
+		assert_true(pt_now_ns() < deadline);
 		assert_int_equal(tsk_reader_snap_take(r, &snap), 0);
 		for (size_t i = 0; i < snap.ntasks && i < FLIP_SLOTS; i++) {
 			if (snap.tasks[i].torn || snap.tasks[i].slot.id == 0)
@@ -292,7 +315,7 @@ static long check_snapshots(const char *path, atomic_int *stop, long snaps)
 		}
 		tsk_reader_snap_free(&snap);
 	}
-	atomic_store(stop, 1);
+	atomic_store(&ctl->stop, 1);
 	tsk_reader_close(r);
 	return good;
 }
@@ -300,12 +323,11 @@ static long check_snapshots(const char *path, atomic_int *stop, long snaps)
 static void test_seqlock_thread(void **state)
 {
 	fixture *f = *state;
-	atomic_int stop = 0;
-	flipper fl = {&f->seg, &stop, 1L << 40};
+	flipper fl = {&f->seg, ctl_of(f)};
 	pthread_t th;
 
 	assert_int_equal(pthread_create(&th, NULL, flip_thread, &fl), 0);
-	long good = check_snapshots(f->path, &stop, tsk_test_scale(20000));
+	long good = check_snapshots(f->path, fl.ctl, tsk_test_scale(20000), tsk_test_scale(20000));
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_true(good > 0);
 }
@@ -313,19 +335,18 @@ static void test_seqlock_thread(void **state)
 static void test_seqlock_process(void **state)
 {
 	fixture *f = *state;
-	/* The stop flag lives in the shared segment: the header's reserved bytes. */
-	atomic_int *stop = (atomic_int *)&f->seg.h->reserved[0];
+	flip_ctl *ctl = ctl_of(f);
 	int status;
 	pid_t pid;
 
-	atomic_store(stop, 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		flip(&f->seg, stop, 1L << 40);
+		flip(&f->seg, ctl);
 		_exit(0);
 	}
-	long good = check_snapshots(f->path, stop, tsk_test_scale(20000));
+	long good = check_snapshots(f->path, ctl, tsk_test_scale(20000), tsk_test_scale(20000));
+	atomic_store(&ctl->stop, 1); /* also when an assertion failed above */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_true(good > 0);
@@ -428,14 +449,14 @@ static void test_cpuinfo(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_hostile, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_dead_writer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seqlock_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seqlock_process, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_calib_pairs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_calib_fallbacks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cpuinfo, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot_hostile, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot_dead_writer, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_seqlock_thread, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_seqlock_process, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_calib_pairs, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_calib_fallbacks, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cpuinfo, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

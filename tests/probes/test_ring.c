@@ -223,9 +223,9 @@ static void test_ring_model(void **state)
 
 typedef struct producer {
 	sw_seg *seg;
-	uint64_t count;     /* events to write */
-	atomic_int *done;   /* set when finished */
-	int stream;         /* flush the pending LOST record at the end */
+	uint64_t count;   /* events to write */
+	atomic_int *done; /* set when finished */
+	int stream;       /* flush the pending LOST record at the end */
 } producer;
 
 static void produce(producer *p)
@@ -290,7 +290,7 @@ static void run_producer(producer *p, int in_process, int (*consume)(void *), vo
 typedef struct flight_ctx {
 	tsk_reader *r;
 	tsk_rd_rec out[32];
-	uint64_t last;   /* last index returned + 1 */
+	uint64_t last; /* last index returned + 1 */
 	uint64_t got;
 } flight_ctx;
 
@@ -358,12 +358,14 @@ static void test_flight_process(void **state)
 
 typedef struct stream_ctx {
 	tsk_reader *r;
-	uint64_t next_k;   /* the model number the next user event must carry */
-	uint64_t gap;      /* LOST records' args since the last user event */
-	uint64_t users;    /* user events read */
-	uint64_t lost;     /* sum of LOST args */
+	uint64_t next_k; /* the model number the next user event must carry */
+	uint64_t gap;    /* LOST records' args since the last user event */
+	uint64_t users;  /* user events read */
+	uint64_t lost;   /* sum of LOST args */
 	uint64_t lost_recs;
 	uint64_t drains;
+	tsk_seg_ring *rh; /* the ring, to see the writer's first drop */
+	int primed;       /* the writer has dropped at least once */
 } stream_ctx;
 
 static int stream_batch(void *arg, uint32_t ring, const tsk_rd_rec *recs, size_t n)
@@ -398,7 +400,19 @@ static int stream_batch(void *arg, uint32_t ring, const tsk_rd_rec *recs, size_t
 static int stream_consume(void *arg)
 {
 	stream_ctx *c = arg;
-	ssize_t n = tsk_reader_ring_drain(c->r, stream_batch, c);
+	ssize_t n;
+
+	/* Hold back until the writer has had to drop: losses are then certain
+	 * to be exercised, however the two are scheduled. */
+	if (!c->primed) {
+		c->primed = atomic_load(&c->rh->lost) > 0;
+		if (!c->primed) {
+			tsk_reader_ring_heartbeat(c->r);
+			usleep(100);
+			return 1;
+		}
+	}
+	n = tsk_reader_ring_drain(c->r, stream_batch, c);
 
 	assert_true(n >= 0);
 	/* A slow reader: the producer must drop. */
@@ -421,6 +435,7 @@ static void stream_concurrent(fixture *f, int in_process)
 	p.done = (atomic_int *)&f->seg.h->reserved[0];
 	p.stream = 1;
 	memset(&c, 0, sizeof(c));
+	c.rh = ring_hdr(f, 0);
 	assert_int_equal(tsk_reader_open(f->path, TSK_RD_WRITE, &c.r), 0);
 	assert_int_equal(tsk_reader_ring_attach(c.r, 0), 0);
 	run_producer(&p, in_process, stream_consume, &c);
@@ -822,18 +837,18 @@ static void test_merge(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ring_basic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_model, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flight_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flight_process, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stream_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stream_process, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_attach_detach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_attach_from_oldest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stream_fallback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_corrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_basic, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_model, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_flight_thread, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_flight_process, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_thread, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_process, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_attach_detach, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_attach_from_oldest, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_fallback, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_corrupt, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

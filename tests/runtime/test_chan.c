@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "chan_int.h"
+#include "tsk_segment.h"
 #include "tsk_test.h"
 
 #define MS 1000000LL /* nanoseconds per millisecond */
@@ -70,11 +71,11 @@ static void join(tsk_task *t)
 
 /* One blocking operation run by a helper task. */
 typedef struct op_arg {
-	tsk_chan *c;       /* channel */
-	int val;           /* element sent, or received */
-	int64_t deadline;  /* deadline of the call */
-	int rc;            /* its return code */
-	atomic_bool done;  /* the call returned */
+	tsk_chan *c;      /* channel */
+	int val;          /* element sent, or received */
+	int64_t deadline; /* deadline of the call */
+	int rc;           /* its return code */
+	atomic_bool done; /* the call returned */
 } op_arg;
 
 static void *send_task(void *p)
@@ -138,6 +139,8 @@ static void test_create_args(void **state)
 	assert_string_equal(c->site->func, "test_create_args");
 	assert_int_equal(tsk_chan_cap(c), 0);
 	assert_int_equal(tsk_chan_len(c), 0);
+	assert_true(c->res.id != 0); /* registered with the flight recorder */
+	assert_int_equal(c->res.kind, TSK_RES_CHAN);
 	assert_int_equal(tsk_chan_destroy(c), 0);
 
 	memset(long_name, 'n', sizeof(long_name) - 1);
@@ -194,7 +197,7 @@ static void test_outside_task(void **state)
 	(void)state;
 	assert_int_equal(tsk_chan_create(&b, "bounded", sizeof(int), 2), 0);
 	v = 1;
-	assert_int_equal(tsk_chan_send(b, &v, TSK_FOREVER), 0);
+	assert_int_equal((tsk_chan_send)(b, &v, TSK_FOREVER), 0); /* the function, no site */
 	v = 2;
 	assert_int_equal(tsk_chan_try_send(b, &v), 0);
 	assert_int_equal(tsk_chan_len(b), 2);
@@ -203,7 +206,7 @@ static void test_outside_task(void **state)
 	assert_int_equal(tsk_chan_send(b, &v, TSK_FOREVER), -EPERM);
 	assert_int_equal(tsk_chan_send(b, &v, tsk_after_ms(10)), -EPERM);
 	assert_int_equal(tsk_chan_len(b), 2);
-	assert_int_equal(tsk_chan_recv(b, &v, TSK_FOREVER), 0);
+	assert_int_equal((tsk_chan_recv)(b, &v, TSK_FOREVER), 0);
 	assert_int_equal(v, 1);
 	assert_int_equal(tsk_chan_try_recv(b, &v), 0);
 	assert_int_equal(v, 2);
@@ -530,13 +533,13 @@ static void test_close(void **state)
 /* ---- deadlines --------------------------------------------------------------- */
 
 /* Runs one call that must time out after `ms` and checks the elapsed time. */
-#define EXPECT_TIMEOUT(call, ms)                                                                \
-	do {                                                                                    \
-		int64_t t0_ = tsk_now(), el_;                                                   \
-		TSK_EXPECT_EQ((call), -ETIMEDOUT);                                              \
-		el_ = tsk_now() - t0_;                                                          \
-		TSK_EXPECT(el_ >= (ms) * MS);                                                   \
-		TSK_EXPECT(el_ < ((ms) + 1000) * MS);                                           \
+#define EXPECT_TIMEOUT(call, ms)                                                                   \
+	do {                                                                                       \
+		int64_t t0_ = tsk_now(), el_;                                                      \
+		TSK_EXPECT_EQ((call), -ETIMEDOUT);                                                 \
+		el_ = tsk_now() - t0_;                                                             \
+		TSK_EXPECT(el_ >= (ms)*MS);                                                        \
+		TSK_EXPECT(el_ < ((ms) + 1000) * MS);                                              \
 	} while (0)
 
 static void *timeout_root(void *p)
@@ -694,16 +697,16 @@ static void test_destroy_busy(void **state)
 
 #define ST_PRODUCERS 8
 #define ST_CONSUMERS 8
-#define ST_CHANS 2
+#define ST_CHANS     2
 
 typedef struct stress {
-	tsk_chan *chans[ST_CHANS];      /* producer p sends to p % ST_CHANS */
-	atomic_int open[ST_CHANS];      /* producers still sending to each channel */
-	long per;                       /* messages per producer */
-	atomic_uchar *seen;             /* times each id was received */
-	atomic_long received;           /* total received */
-	bool timed;                     /* use short deadlines and retry */
-	size_t cap;                     /* capacity of the channels */
+	tsk_chan *chans[ST_CHANS]; /* producer p sends to p % ST_CHANS */
+	atomic_int open[ST_CHANS]; /* producers still sending to each channel */
+	long per;                  /* messages per producer */
+	atomic_uchar *seen;        /* times each id was received */
+	atomic_long received;      /* total received */
+	bool timed;                /* use short deadlines and retry */
+	size_t cap;                /* capacity of the channels */
 } stress;
 
 typedef struct stress_arg {
@@ -825,8 +828,8 @@ static void run_stress(long messages, int workers, size_t cap, bool timed)
 	assert_non_null(s->seen);
 	t0 = tsk_now();
 	TSK_RUN(stress_root, s, workers);
-	print_message("chan stress (%d workers, capacity %zu%s): %ld messages in %.2f s\n",
-	              workers, cap, timed ? ", short deadlines" : "", atomic_load(&s->received),
+	print_message("chan stress (%d workers, capacity %zu%s): %ld messages in %.2f s\n", workers,
+	              cap, timed ? ", short deadlines" : "", atomic_load(&s->received),
 	              (double)(tsk_now() - t0) / 1e9);
 	free(s->seen);
 	free(s);
@@ -857,21 +860,21 @@ static void test_stress_timeouts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_create_args, teardown_no_leak),
-		cmocka_unit_test_teardown(test_null_args, teardown_no_leak),
-		cmocka_unit_test_teardown(test_outside_task, teardown_no_leak),
-		cmocka_unit_test_teardown(test_rendezvous, teardown_no_leak),
-		cmocka_unit_test_teardown(test_bounded, teardown_no_leak),
-		cmocka_unit_test_teardown(test_unbounded, teardown_no_leak),
-		cmocka_unit_test_teardown(test_unbounded_enomem, teardown_no_leak),
-		cmocka_unit_test_teardown(test_close, teardown_no_leak),
-		cmocka_unit_test_teardown(test_timeouts, teardown_no_leak),
-		cmocka_unit_test_teardown(test_cancel, teardown_no_leak),
-		cmocka_unit_test_teardown(test_cancelled_task, teardown_no_leak),
-		cmocka_unit_test_teardown(test_destroy_busy, teardown_no_leak),
-		cmocka_unit_test_teardown(test_stress_2_workers, teardown_no_leak),
-		cmocka_unit_test_teardown(test_stress_4_workers, teardown_no_leak),
-		cmocka_unit_test_teardown(test_stress_timeouts, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_create_args, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_null_args, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_outside_task, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_rendezvous, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_bounded, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_unbounded, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_unbounded_enomem, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_close, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_timeouts, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_cancel, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_cancelled_task, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_destroy_busy, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_stress_2_workers, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_stress_4_workers, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_stress_timeouts, teardown_no_leak),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

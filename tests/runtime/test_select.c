@@ -521,7 +521,8 @@ static void *many_root(void *p)
 	for (i = 0; i < MANY; i++) {
 		m->chans[i] = mkchan("many", 0);
 		/* every 10th case is ignored: no waiter may appear there */
-		m->cases[i] = (tsk_case){i % 10 == 3 ? NULL : m->chans[i], TSK_RECV, &m->vals[i], 1};
+		m->cases[i] =
+		        (tsk_case){i % 10 == 3 ? NULL : m->chans[i], TSK_RECV, &m->vals[i], 1};
 	}
 	t = spawn("select", many_select, m);
 	for (i = 0; i < MANY; i++)
@@ -561,14 +562,14 @@ typedef struct op_arg {
  * peer sees when the waiter's own timer, a canceller or another case of
  * its select has claimed it and its task has not unlinked it yet. */
 static struct {
-	tsk_chan *c;       /* channel to put it on */
-	tsk_task *owner;   /* a task that is not waiting (token idle) */
-	rt_waiter w;       /* the stale waiter */
-	int buf;           /* its element buffer: must stay untouched */
-	bool armed;        /* push it at the next hook call */
-	op_arg *behind;    /* non-NULL: then start this receiver behind it */
+	tsk_chan *c;           /* channel to put it on */
+	tsk_task *owner;       /* a task that is not waiting (token idle) */
+	rt_waiter w;           /* the stale waiter */
+	int buf;               /* its element buffer: must stay untouched */
+	bool armed;            /* push it at the next hook call */
+	op_arg *behind;        /* non-NULL: then start this receiver behind it */
 	tsk_task *behind_task; /* that receiver */
-	bool close;        /* instead: close c in the window */
+	bool close;            /* instead: close c in the window */
 } win;
 
 static void *idle_task(void *p)
@@ -725,7 +726,8 @@ static void *fair_ready_root(void *p)
 		count[rc]++;
 	}
 	if (getenv("TSK_TEST_VERBOSE"))
-		fprintf(stderr, "fair_ready: %ld %ld %ld %ld\n", count[0], count[1], count[2], count[3]);
+		fprintf(stderr, "fair_ready: %ld %ld %ld %ld\n", count[0], count[1], count[2],
+		        count[3]);
 	TSK_EXPECT_EQ(count[1], 0);
 	for (i = 0; i < FAIR_CHANS; i++) {
 		/* expected n/3 each; a binomial stays well within +-15% */
@@ -812,7 +814,8 @@ static void *fair_busy_root(void *p)
 	}
 	atomic_store(&stop, true);
 	if (getenv("TSK_TEST_VERBOSE"))
-		fprintf(stderr, "fair_busy: %ld %ld %ld %ld\n", count[0], count[1], count[2], count[3]);
+		fprintf(stderr, "fair_busy: %ld %ld %ld %ld\n", count[0], count[1], count[2],
+		        count[3]);
 	for (i = 0; i < FAIR_CHANS; i++)
 		TSK_EXPECT_EQ(tsk_chan_close(f[i].c), 0);
 	for (i = 0; i < FAIR_CHANS; i++) {
@@ -833,7 +836,7 @@ static void test_fair_busy(void **state)
 
 /* ---- stress: selects racing timeouts and cancels ------------------------------------------ */
 
-#define SS_CHANS 3
+#define SS_CHANS     3
 #define SS_PRODUCERS 4
 #define SS_CONSUMERS 3
 
@@ -889,7 +892,8 @@ static void *ss_producer(void *p)
 		v = (long)a->id * s->per + j;
 		do {
 			if (a->id == SS_PRODUCERS - 1)
-				rc = tsk_chan_send(s->chans[j % SS_CHANS], &v, short_deadline(&seed));
+				rc = tsk_chan_send(s->chans[j % SS_CHANS], &v,
+				                   short_deadline(&seed));
 			else
 				rc = tsk_select(cs, SS_CHANS, short_deadline(&seed));
 		} while (rc == -ETIMEDOUT);
@@ -963,7 +967,7 @@ static void *ss_victim(void *p)
 	return NULL;
 }
 
-#define SS_RELAYS 2
+#define SS_RELAYS     2
 #define SS_RELAY_HOLD 4 /* ids a relay holds at most */
 
 /* Relays take ids from a channel and put them back on the same channel,
@@ -1072,9 +1076,10 @@ static void run_sstress(int workers)
 	s->seen = calloc((size_t)(s->per * SS_PRODUCERS), sizeof(*s->seen));
 	assert_non_null(s->seen);
 	TSK_RUN(ss_root, s, workers);
-	print_message("select stress (%d workers): %ld messages, %ld relayed, %ld victims got %ld\n",
-	              workers, s->per * SS_PRODUCERS, atomic_load(&s->relayed),
-	              atomic_load(&s->victims), atomic_load(&s->victim_got));
+	print_message(
+	        "select stress (%d workers): %ld messages, %ld relayed, %ld victims got %ld\n",
+	        workers, s->per * SS_PRODUCERS, atomic_load(&s->relayed), atomic_load(&s->victims),
+	        atomic_load(&s->victim_got));
 	free(s->seen);
 	free(s);
 }
@@ -1094,19 +1099,19 @@ static void test_stress_4_workers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_args, teardown_no_leak),
-		cmocka_unit_test_teardown(test_ready, teardown_no_leak),
-		cmocka_unit_test_teardown(test_wake, teardown_no_leak),
-		cmocka_unit_test_teardown(test_same_channel, teardown_no_leak),
-		cmocka_unit_test_teardown(test_closed, teardown_no_leak),
-		cmocka_unit_test_teardown(test_timeout, teardown_no_leak),
-		cmocka_unit_test_teardown(test_cancel, teardown_no_leak),
-		cmocka_unit_test_teardown(test_many_cases, teardown_no_leak),
-		cmocka_unit_test_teardown(test_window, teardown_no_leak),
-		cmocka_unit_test_teardown(test_fair_ready, teardown_no_leak),
-		cmocka_unit_test_teardown(test_fair_busy, teardown_no_leak),
-		cmocka_unit_test_teardown(test_stress_2_workers, teardown_no_leak),
-		cmocka_unit_test_teardown(test_stress_4_workers, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_args, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_ready, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_wake, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_same_channel, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_closed, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_timeout, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_cancel, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_many_cases, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_window, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_fair_ready, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_fair_busy, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_stress_2_workers, teardown_no_leak),
+	        cmocka_unit_test_teardown(test_stress_4_workers, teardown_no_leak),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
