@@ -227,6 +227,9 @@ typedef struct tsk_rd_ring_stats {
 	uint64_t lost_total;  /* the ring's own `lost` counter at the last read */
 	uint64_t corrupt;     /* records with a wrong seq inside the published range */
 	uint64_t resyncs;     /* times head went backwards (ring reset) */
+	int32_t owner_tid;    /* thread writing the ring at the last read, 0 free */
+	uint16_t worker;      /* its worker index, 0xffff for other threads */
+	uint16_t reserved;
 } tsk_rd_ring_stats;
 
 /* Rings to read: min(ring_used, rings.count), read now. */
@@ -257,8 +260,9 @@ enum tsk_rd_attach_flags {
 	TSK_RD_FROM_OLDEST = 1u << 0, /* start at the oldest record still valid, not at head */
 };
 
-/* Attaches in stream mode: claims reader_pid (free, ours, or held by a dead
- * or silent reader), sets every ring's tail to where the reader starts
+/* Attaches in stream mode: claims reader_pid (free, or held by a dead or
+ * silent reader: one attached reader per segment, a second tsk_reader of
+ * the same process included), sets every ring's tail to where the reader starts
  * (head, or the oldest valid record with TSK_RD_FROM_OLDEST), refreshes the
  * heartbeat and sets mode = TSK_MODE_STREAM.  Needs TSK_RD_WRITE.
  * Returns 0, -EINVAL, -EROFS (opened read-only or TSK_RD_COPY) or -EBUSY

@@ -210,7 +210,8 @@ enum tsk_res_kind {
 };
 
 enum tsk_res_flags {
-	TSK_RF_CLOSED = 1u << 0, /* channel closed */
+	TSK_RF_CLOSED = 1u << 0,   /* channel closed */
+	TSK_RF_STARVING = 1u << 1, /* mutex in starvation mode (hand-off, no barging) */
 };
 
 typedef struct tsk_seg_res {

@@ -165,6 +165,8 @@ static size_t ring_copy(tsk_reader *r, uint32_t ring, tsk_rd_rec *out, size_t ca
 	st->head = h2;
 	st->read += kept;
 	st->lost_total = atomic_load_explicit(&rh->lost, memory_order_relaxed);
+	st->owner_tid = atomic_load_explicit(&rh->owner_tid, memory_order_relaxed);
+	st->worker = __atomic_load_n(&rh->worker, __ATOMIC_RELAXED);
 	if (r->attached) /* R4: pairs with the writer's acquire load of tail */
 		atomic_store_explicit(&rh->tail, st->next, memory_order_release);
 	return (size_t)kept;
@@ -268,7 +270,8 @@ int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)
 	me = (int32_t)getpid();
 	cur = atomic_load_explicit(&h->reader_pid, memory_order_relaxed);
 	for (;;) {
-		if (cur != 0 && cur != me && !holder_gone(r, cur))
+		/* cur == me: another tsk_reader of this process is attached. */
+		if (cur != 0 && !holder_gone(r, cur))
 			return rd__fail(-EBUSY, "reader %d is attached to this segment", cur);
 		/* Relaxed: the claim orders nothing; mode (below) publishes. */
 		if (atomic_compare_exchange_weak_explicit(

@@ -23,6 +23,11 @@
  *   - nwait counts tasks inside a wait that will still touch c (see
  *     mutex.c); destroy refuses while it is non-zero.
  *
+ * What the flight recorder sees (rt_int.h, "resources"): the live state
+ * (waiters: queued tasks, stale ones included) is published under c->lock
+ * after every change, and each signal or broadcast emits TSK_EV_SIGNAL
+ * (arg: tasks woken, possibly 0).  The mutex is recorded by mutex.c.
+ *
  * Workload: producer/consumer hand-offs with predicate loops.
  */
 #include <errno.h>
@@ -32,8 +37,10 @@
 
 #include "mutex_int.h"
 #include "rt_int.h"
+#include "tsk_segment.h"
 
 struct tsk_cond {
+	rt_res res;             /* flight-recorder identity: FIRST member (rt_int.h) */
 	rt_spin lock;           /* protects every field below */
 	rt_waitq waiters;       /* tasks waiting for a signal, FIFO */
 	unsigned nwait;         /* tasks inside a wait that will still touch c */
@@ -44,9 +51,17 @@ struct tsk_cond {
 /* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
 static atomic_long cond_live;
 
-/* Creates a condition variable named `name` (copied; NULL gives "cond");
- * the caller owns *out and frees it with tsk_cond_destroy.
- * Returns 0, -EINVAL (out NULL), -ENOMEM. */
+/* Publishes c's live state to the flight recorder; under c->lock, after
+ * every change of the waiters.  One branch when the probes are off. */
+static void cond_publish(const tsk_cond *c)
+{
+	rt__res_state(&c->res, NULL, (uint32_t)c->waiters.len, 0, 0, 0);
+}
+
+/* Creates a condition variable named `name` (copied; NULL gives "cond"),
+ * created at `site` (kept: static storage, as TSK_SITE gives; may be
+ * NULL), and records it as a resource; the caller owns *out and frees it
+ * with tsk_cond_destroy.  Returns 0, -EINVAL (out NULL), -ENOMEM. */
 int tsk_cond_create_at(tsk_cond **out, const char *name, const tsk_site *site)
 {
 	tsk_cond *c;
@@ -59,6 +74,7 @@ int tsk_cond_create_at(tsk_cond **out, const char *name, const tsk_site *site)
 	c->lock = (rt_spin)RT_SPIN_INIT;
 	c->site = site;
 	rt__copy_name(c->name, sizeof(c->name), name, "cond");
+	rt__res_init(&c->res, TSK_RES_COND, c->name, site, 0);
 	atomic_fetch_add_explicit(&cond_live, 1, memory_order_relaxed);
 	*out = c;
 	return 0;
@@ -80,6 +96,7 @@ int tsk_cond_wait_at(tsk_cond *c, tsk_mutex *m, int64_t deadline, const tsk_site
 
 	if (c == NULL || m == NULL)
 		return -EINVAL;
+	wi.obj_id = c->res.id; /* constant since create */
 	if (self == NULL || !mutex__owned_by(m, self))
 		return -EPERM;
 	rc = rt__can_wait(deadline);
@@ -90,6 +107,7 @@ int tsk_cond_wait_at(tsk_cond *c, tsk_mutex *m, int64_t deadline, const tsk_site
 	rt__wait_prepare(&w, self, 0, NULL);
 	rt__waitq_push(&c->waiters, &w);
 	c->nwait++;
+	cond_publish(c);
 	rt__spin_unlock(&c->lock);
 	/* Queued first, released second: see "No lost wake-up" above.  We own
 	 * m, so this cannot fail. */
@@ -104,6 +122,7 @@ int tsk_cond_wait_at(tsk_cond *c, tsk_mutex *m, int64_t deadline, const tsk_site
 		if (w.linked)
 			rt__waitq_remove(&c->waiters, &w);
 		c->nwait--;
+		cond_publish(c);
 		rt__spin_unlock(&c->lock);
 	}
 	rc2 = mutex__lock_uncancellable(m, site);
@@ -135,6 +154,9 @@ static unsigned cond_wake(tsk_cond *c, bool all)
 		if (!all)
 			break;
 	}
+	cond_publish(c);
+	/* before unlocking: once it is dropped, a woken waiter may destroy c */
+	rt__res_event(&c->res, TSK_EV_SIGNAL, n, 0);
 	rt__spin_unlock(&c->lock);
 	sync__flush(&wk);
 	return n;
@@ -172,6 +194,7 @@ int tsk_cond_destroy(tsk_cond *c)
 	rt__spin_unlock(&c->lock);
 	if (busy)
 		return -EBUSY;
+	rt__res_fini(&c->res);
 	free(c);
 	atomic_fetch_sub_explicit(&cond_live, 1, memory_order_relaxed);
 	return 0;

@@ -88,6 +88,7 @@ typedef struct mutex_waiter {
 } mutex_waiter;
 
 struct tsk_mutex {
+	rt_res res;               /* identity for the inspector (first: see rt_int.h) */
 	rt_spin lock;             /* protects every field below */
 	bool locked;              /* held by someone */
 	bool starving;            /* starvation mode: hand-off, no barging */
@@ -105,6 +106,15 @@ struct tsk_mutex {
 /* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
 static atomic_long mutex_live;
 
+/* Publishes m's live state for the inspector, then drops m->lock.  Every
+ * path that changed the owner or the queue unlocks through here. */
+static void mutex_unlock_publish(tsk_mutex *m)
+{
+	rt__res_state(&m->res, m->locked ? m->owner : NULL, (uint32_t)m->waiters.len, 0, 0,
+	              m->starving ? TSK_RF_STARVING : 0);
+	rt__spin_unlock(&m->lock);
+}
+
 /* Creates an unlocked mutex named `name` (copied; NULL gives "mutex") and
  * stores it in *out; the caller owns it and frees it with
  * tsk_mutex_destroy.  Returns 0, -EINVAL (out NULL), -ENOMEM. */
@@ -120,6 +130,7 @@ int tsk_mutex_create_at(tsk_mutex **out, const char *name, const tsk_site *site)
 	m->lock = (rt_spin)RT_SPIN_INIT;
 	m->site = site;
 	rt__copy_name(m->name, sizeof(m->name), name, "mutex");
+	rt__res_init(&m->res, TSK_RES_MUTEX, m->name, site, 0);
 	atomic_fetch_add_explicit(&mutex_live, 1, memory_order_relaxed);
 	*out = m;
 	return 0;
@@ -153,7 +164,7 @@ static void mutex_push_front(rt_waitq *q, rt_waiter *w)
 static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_site *site,
                       bool nocancel)
 {
-	rt_wait_info wi = {RT_WAIT_MUTEX, m, site, 0};
+	rt_wait_info wi = {RT_WAIT_MUTEX, m, site, m->res.id};
 	mutex_waiter mw;
 	bool front = false;
 	int rc;
@@ -169,7 +180,7 @@ static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_
 			mutex_push_front(&m->waiters, &mw.w);
 		else
 			rt__waitq_push(&m->waiters, &mw.w);
-		rt__spin_unlock(&m->lock);
+		mutex_unlock_publish(m);
 
 		rc = nocancel ? rt__wait_nocancel(deadline, &wi) : rt__wait(deadline, &wi);
 		if (rc == MUTEX_OWNED)
@@ -183,7 +194,7 @@ static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_
 			if (mw.w.linked)
 				rt__waitq_remove(&m->waiters, &mw.w);
 			m->nwait--;
-			rt__spin_unlock(&m->lock);
+			mutex_unlock_publish(m);
 			return rc;
 		}
 		/* Woken to retry: from now on an unlock may wake another. */
@@ -194,14 +205,14 @@ static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_
 			 * (see mutex_release). */
 			m->retrier_owns = false;
 			m->nwait--;
-			rt__spin_unlock(&m->lock);
+			mutex_unlock_publish(m);
 			return 0;
 		}
 		if (!m->locked) {
 			m->locked = true;
 			m->owner = self;
 			m->nwait--;
-			rt__spin_unlock(&m->lock);
+			mutex_unlock_publish(m);
 			return 0;
 		}
 		/* Barged.  Giving up here strands nobody: m is locked and
@@ -209,7 +220,7 @@ static int mutex_wait(tsk_mutex *m, tsk_task *self, int64_t deadline, const tsk_
 		rc = nocancel ? 0 : rt__can_wait(deadline);
 		if (rc < 0) {
 			m->nwait--;
-			rt__spin_unlock(&m->lock);
+			mutex_unlock_publish(m);
 			return rc;
 		}
 		if (tsk_now() - mw.since > MUTEX_STARVE_NS)
@@ -236,7 +247,8 @@ int tsk_mutex_lock_at(tsk_mutex *m, int64_t deadline, const tsk_site *site)
 	if (!m->locked) {
 		m->locked = true;
 		m->owner = self;
-		rt__spin_unlock(&m->lock);
+		mutex_unlock_publish(m);
+		rt__res_event(&m->res, TSK_EV_ACQUIRE, 0, 0);
 		return 0;
 	}
 	rc = rt__can_wait(deadline);
@@ -244,7 +256,10 @@ int tsk_mutex_lock_at(tsk_mutex *m, int64_t deadline, const tsk_site *site)
 		rt__spin_unlock(&m->lock);
 		return rc;
 	}
-	return mutex_wait(m, self, deadline, site, false);
+	rc = mutex_wait(m, self, deadline, site, false);
+	if (rc == 0)
+		rt__res_event(&m->res, TSK_EV_ACQUIRE, 0, 0);
+	return rc;
 }
 
 int(tsk_mutex_lock)(tsk_mutex *m, int64_t deadline)
@@ -265,14 +280,17 @@ int mutex__lock_uncancellable(tsk_mutex *m, const tsk_site *site)
 		if (!m->locked) {
 			m->locked = true;
 			m->owner = self;
-			rt__spin_unlock(&m->lock);
+			mutex_unlock_publish(m);
+			rt__res_event(&m->res, TSK_EV_ACQUIRE, 0, 0);
 			return 0;
 		}
 		/* A nocancel wait without deadline ends only with ownership;
 		 * loop anyway (e.g. on a core -ENOMEM): cond_wait must own m. */
 		rc = mutex_wait(m, self, TSK_FOREVER, site, true);
-		if (rc >= 0)
+		if (rc >= 0) {
+			rt__res_event(&m->res, TSK_EV_ACQUIRE, 0, 0);
 			return 0;
+		}
 	}
 }
 
@@ -293,7 +311,9 @@ int tsk_mutex_trylock(tsk_mutex *m)
 		m->owner = rt__self();
 		rc = 0;
 	}
-	rt__spin_unlock(&m->lock);
+	mutex_unlock_publish(m);
+	if (rc == 0)
+		rt__res_event(&m->res, TSK_EV_ACQUIRE, 0, 0);
 	return rc;
 }
 
@@ -388,7 +408,8 @@ int tsk_mutex_unlock(tsk_mutex *m)
 		return -EPERM;
 	}
 	w = m->starving ? mutex_handoff(m) : mutex_release(m);
-	rt__spin_unlock(&m->lock);
+	mutex_unlock_publish(m);
+	rt__res_event(&m->res, TSK_EV_RELEASE, 0, 0);
 	/* Outside the lock (see sync_wakes in mutex_int.h): a claimed waiter
 	 * stays valid until its task is readied. */
 	if (w != NULL)
@@ -420,6 +441,7 @@ int tsk_mutex_destroy(tsk_mutex *m)
 	rt__spin_unlock(&m->lock);
 	if (busy)
 		return -EBUSY;
+	rt__res_fini(&m->res);
 	free(m);
 	atomic_fetch_sub_explicit(&mutex_live, 1, memory_order_relaxed);
 	return 0;

@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "taskscope.h"
+#include "tsk_segment.h" /* resource kinds and event types for rt_res */
 
 /* ---- spinlock --------------------------------------------------------- */
 

@@ -32,6 +32,14 @@
  * Readers are a count, not a list: the inspector does not yet need to know
  * which tasks hold read locks.  Any task may therefore release a read lock.
  *
+ * What the flight recorder sees (rt_int.h, "resources"): the live state
+ * (owner: the writer task; nreaders; waiters: queued readers and writers,
+ * stale ones included) is published under l->lock after every change, and
+ * every successful lock and unlock emits TSK_EV_ACQUIRE / TSK_EV_RELEASE
+ * with a32 0 (write) or 1 (read).  A lock handed to a waiter is recorded by
+ * the waiter itself once it runs again, since events carry the calling
+ * task's id; it uses a copy of l's rt_res, never l.
+ *
  * Workload: read-mostly state with short critical sections.
  */
 #include <errno.h>
@@ -41,8 +49,14 @@
 
 #include "mutex_int.h"
 #include "rt_int.h"
+#include "tsk_segment.h"
+
+/* a32 of TSK_EV_ACQUIRE / TSK_EV_RELEASE */
+#define RWLOCK_EV_WRITE 0u
+#define RWLOCK_EV_READ  1u
 
 struct tsk_rwlock {
+	rt_res res;             /* flight-recorder identity: FIRST member (rt_int.h) */
 	rt_spin lock;           /* protects every field below */
 	bool wlocked;           /* held by a writer */
 	tsk_task *writer;       /* that writer while wlocked; NULL: outside a task */
@@ -57,9 +71,10 @@ struct tsk_rwlock {
 /* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
 static atomic_long rwlock_live;
 
-/* Creates an unlocked rwlock named `name` (copied; NULL gives "rwlock");
- * the caller owns *out and frees it with tsk_rwlock_destroy.
- * Returns 0, -EINVAL (out NULL), -ENOMEM. */
+/* Creates an unlocked rwlock named `name` (copied; NULL gives "rwlock"),
+ * created at `site` (kept: static storage, as TSK_SITE gives; may be NULL),
+ * and records it as a resource; the caller owns *out and frees it with
+ * tsk_rwlock_destroy.  Returns 0, -EINVAL (out NULL), -ENOMEM. */
 int tsk_rwlock_create_at(tsk_rwlock **out, const char *name, const tsk_site *site)
 {
 	tsk_rwlock *l;
@@ -72,9 +87,26 @@ int tsk_rwlock_create_at(tsk_rwlock **out, const char *name, const tsk_site *sit
 	l->lock = (rt_spin)RT_SPIN_INIT;
 	l->site = site;
 	rt__copy_name(l->name, sizeof(l->name), name, "rwlock");
+	rt__res_init(&l->res, TSK_RES_RWLOCK, l->name, site, 0);
 	atomic_fetch_add_explicit(&rwlock_live, 1, memory_order_relaxed);
 	*out = l;
 	return 0;
+}
+
+/* Publishes l's live state to the flight recorder; under l->lock, after
+ * every change of holders or waiters.  One branch when the probes are off. */
+static void rwlock_publish(const tsk_rwlock *l)
+{
+	rt__res_state(&l->res, l->wlocked ? l->writer : NULL,
+	              (uint32_t)(l->rwait.len + l->wwait.len), 0, l->readers, 0);
+}
+
+/* Records that the calling task just took l at once (read: a read lock);
+ * under l->lock. */
+static void rwlock_took(const tsk_rwlock *l, bool read)
+{
+	rwlock_publish(l);
+	rt__res_event(&l->res, TSK_EV_ACQUIRE, 0, read ? RWLOCK_EV_READ : RWLOCK_EV_WRITE);
 }
 
 /* Admits every waiting reader whose token can be claimed, adding them to
@@ -133,7 +165,12 @@ static void rwlock_grant(tsk_rwlock *l, sync_wakes *wk)
  * or -ETIMEDOUT / -ECANCELED with nothing taken. */
 static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, const tsk_site *site)
 {
-	rt_wait_info wi = {kind, l, site, 0};
+	/* l's identity, copied while l is surely alive: once a waker has
+	 * granted us the lock we no longer count in nwait, so neither the
+	 * core (wi) nor our ACQUIRE event may read l itself. */
+	rt_res res = l->res;
+	rt_wait_info wi = {kind, l, site, res.id};
+	uint32_t mode = q == &l->rwait ? RWLOCK_EV_READ : RWLOCK_EV_WRITE;
 	sync_wakes wk = {0};
 	rt_waiter w;
 	int rc;
@@ -141,11 +178,16 @@ static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, c
 	rt__wait_prepare(&w, rt__self(), 0, NULL);
 	rt__waitq_push(q, &w);
 	l->nwait++;
+	rwlock_publish(l);
 	rt__spin_unlock(&l->lock);
 
 	rc = rt__wait(deadline, &wi);
-	if (rc >= 0)
-		return w.result; /* the waker granted it and dropped nwait */
+	if (rc >= 0) {
+		/* the waker granted it (and published it) and dropped nwait */
+		if (w.result == 0)
+			rt__res_event(&res, TSK_EV_ACQUIRE, 0, mode);
+		return w.result;
+	}
 
 	rt__spin_lock(&l->lock);
 	if (w.linked)
@@ -154,6 +196,7 @@ static int rwlock_wait(tsk_rwlock *l, rt_waitq *q, int kind, int64_t deadline, c
 	/* A departing writer may have been holding readers back. */
 	if (q == &l->wwait)
 		rwlock_grant(l, &wk);
+	rwlock_publish(l);
 	rt__spin_unlock(&l->lock);
 	sync__flush(&wk);
 	return rc;
@@ -171,6 +214,7 @@ int tsk_rwlock_rdlock_at(tsk_rwlock *l, int64_t deadline, const tsk_site *site)
 	rt__spin_lock(&l->lock);
 	if (!l->wlocked && rt__waitq_empty(&l->wwait)) {
 		l->readers++;
+		rwlock_took(l, true);
 		rt__spin_unlock(&l->lock);
 		return 0;
 	}
@@ -200,6 +244,7 @@ int tsk_rwlock_wrlock_at(tsk_rwlock *l, int64_t deadline, const tsk_site *site)
 	if (!l->wlocked && l->readers == 0 && rt__waitq_empty(&l->wwait)) {
 		l->wlocked = true;
 		l->writer = rt__self();
+		rwlock_took(l, false);
 		rt__spin_unlock(&l->lock);
 		return 0;
 	}
@@ -227,6 +272,7 @@ int tsk_rwlock_tryrdlock(tsk_rwlock *l)
 	rt__spin_lock(&l->lock);
 	if (!l->wlocked && rt__waitq_empty(&l->wwait)) {
 		l->readers++;
+		rwlock_took(l, true);
 		rc = 0;
 	}
 	rt__spin_unlock(&l->lock);
@@ -244,6 +290,7 @@ int tsk_rwlock_trywrlock(tsk_rwlock *l)
 	if (!l->wlocked && l->readers == 0 && rt__waitq_empty(&l->wwait)) {
 		l->wlocked = true;
 		l->writer = rt__self();
+		rwlock_took(l, false);
 		rc = 0;
 	}
 	rt__spin_unlock(&l->lock);
@@ -267,12 +314,16 @@ int tsk_rwlock_unlock(tsk_rwlock *l)
 	if (l->wlocked && l->writer == self) {
 		l->wlocked = false;
 		l->writer = NULL;
+		rt__res_event(&l->res, TSK_EV_RELEASE, 0, RWLOCK_EV_WRITE);
 		if (rwlock_admit_readers(l, &wk) == 0)
 			rwlock_handoff_writer(l, &wk);
+		rwlock_publish(l);
 	} else if (l->readers > 0) {
 		l->readers--;
+		rt__res_event(&l->res, TSK_EV_RELEASE, 0, RWLOCK_EV_READ);
 		if (l->readers == 0)
 			rwlock_grant(l, &wk);
+		rwlock_publish(l);
 	} else {
 		rc = -EPERM;
 	}
@@ -294,6 +345,7 @@ int tsk_rwlock_destroy(tsk_rwlock *l)
 	rt__spin_unlock(&l->lock);
 	if (busy)
 		return -EBUSY;
+	rt__res_fini(&l->res);
 	free(l);
 	atomic_fetch_sub_explicit(&rwlock_live, 1, memory_order_relaxed);
 	return 0;

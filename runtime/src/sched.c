@@ -935,6 +935,8 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	/* a segment that cannot be created leaves the program unobserved,
 	 * not failed */
 	(void)probe_runtime_start(rt->nworkers);
+	/* this thread is worker 0: its ring records the root's spawn too */
+	RT_PROBE(probe_thread_attach(0));
 #endif
 	rc = rt__task_create(rt, NULL, &t, "root", root, arg, NULL, true, 0);
 	if (rc < 0)
@@ -961,6 +963,7 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	return 0;
 
 fail_threads:
+	RT_PROBE(probe_thread_detach());
 	stop_all(rt);
 	for (int i = 1; i < started; i++)
 		pthread_join(rt->workers[i].thread, NULL);

@@ -17,6 +17,15 @@
  *   - nwait counts tasks inside an acquire that will still touch s (see
  *     mutex.c); destroy refuses while it is non-zero.
  *
+ * What the flight recorder sees (rt_int.h, "resources"): the live state
+ * (value: free units; waiters: queued tasks, stale ones included) is
+ * published under s->lock after every change; each acquire and release
+ * emits TSK_EV_ACQUIRE / TSK_EV_RELEASE with a32 1 (one shared unit) and
+ * arg the free units left after it.  A unit handed to a waiter is recorded
+ * by the waiter itself once it runs again (events carry the calling task's
+ * id), with the count the releaser wrote into the waiter's elem, and a
+ * copy of s's rt_res: s may be gone by then.
+ *
  * Workload: permits held for a while by many tasks; the uncontended
  * acquire/release is one spinlock round trip each.
  */
@@ -28,8 +37,12 @@
 
 #include "mutex_int.h"
 #include "rt_int.h"
+#include "tsk_segment.h"
+
+#define SEM_EV_UNIT 1u /* a32 of TSK_EV_ACQUIRE / TSK_EV_RELEASE: one shared unit */
 
 struct tsk_sem {
+	rt_res res;             /* flight-recorder identity: FIRST member (rt_int.h) */
 	rt_spin lock;           /* protects every field below */
 	unsigned count;         /* free units */
 	rt_waitq waiters;       /* tasks waiting for a unit, FIFO */
@@ -41,9 +54,17 @@ struct tsk_sem {
 /* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
 static atomic_long sem_live;
 
+/* Publishes s's live state to the flight recorder; under s->lock, after
+ * every change of units or waiters.  One branch when the probes are off. */
+static void sem_publish(const tsk_sem *s)
+{
+	rt__res_state(&s->res, NULL, (uint32_t)s->waiters.len, s->count, 0, 0);
+}
+
 /* Creates a semaphore holding `initial` units, named `name` (copied; NULL
- * gives "sem"); the caller owns *out and frees it with tsk_sem_destroy.
- * Returns 0, -EINVAL (out NULL), -ENOMEM. */
+ * gives "sem"), created at `site` (kept: static storage, as TSK_SITE gives;
+ * may be NULL), and records it as a resource; the caller owns *out and
+ * frees it with tsk_sem_destroy.  Returns 0, -EINVAL (out NULL), -ENOMEM. */
 int tsk_sem_create_at(tsk_sem **out, const char *name, unsigned initial, const tsk_site *site)
 {
 	tsk_sem *s;
@@ -57,6 +78,8 @@ int tsk_sem_create_at(tsk_sem **out, const char *name, unsigned initial, const t
 	s->count = initial;
 	s->site = site;
 	rt__copy_name(s->name, sizeof(s->name), name, "sem");
+	rt__res_init(&s->res, TSK_RES_SEM, s->name, site, initial);
+	sem_publish(s); /* the initial units; no lock needed: s is not shared yet */
 	atomic_fetch_add_explicit(&sem_live, 1, memory_order_relaxed);
 	*out = s;
 	return 0;
@@ -64,9 +87,10 @@ int tsk_sem_create_at(tsk_sem **out, const char *name, unsigned initial, const t
 
 /* Gives one unit to the first waiter whose token can be claimed, dropping
  * claimed-elsewhere waiters on the way, and adds it to wk (to be readied
- * after the unlock).  Called under s->lock.  Returns whether a waiter got
- * the unit. */
-static bool sem_handoff(tsk_sem *s, sync_wakes *wk)
+ * after the unlock).  `left` is the count of free units once this hand-off
+ * is done, stored in the waiter's elem (a uint64_t) for its ACQUIRE event.
+ * Called under s->lock.  Returns whether a waiter got the unit. */
+static bool sem_handoff(tsk_sem *s, sync_wakes *wk, unsigned left)
 {
 	rt_waiter *w;
 
@@ -74,6 +98,7 @@ static bool sem_handoff(tsk_sem *s, sync_wakes *wk)
 		if (!rt__claim(w, 0))
 			continue; /* timed out or cancelled: it unlinks itself */
 		s->nwait--;
+		*(uint64_t *)w->elem = left;
 		w->result = 0;
 		sync__defer(wk, w);
 		return true;
@@ -88,6 +113,8 @@ int tsk_sem_acquire_at(tsk_sem *s, int64_t deadline, const tsk_site *site)
 {
 	rt_wait_info wi = {RT_WAIT_SEM, s, site, 0};
 	sync_wakes wk = {0};
+	uint64_t left = 0; /* free units after our hand-off (the releaser writes it) */
+	rt_res res;
 	rt_waiter w;
 	int rc;
 
@@ -96,28 +123,40 @@ int tsk_sem_acquire_at(tsk_sem *s, int64_t deadline, const tsk_site *site)
 	rt__spin_lock(&s->lock);
 	if (s->count > 0 && rt__waitq_empty(&s->waiters)) {
 		s->count--;
+		sem_publish(s);
+		rt__res_event(&s->res, TSK_EV_ACQUIRE, s->count, SEM_EV_UNIT);
 		rt__spin_unlock(&s->lock);
 		return 0;
 	}
 	rc = rt__can_wait(deadline);
 	if (rc < 0)
 		goto out_unlock;
-	rt__wait_prepare(&w, rt__self(), 0, NULL);
+	/* s's identity, copied while s is surely alive: once the releaser has
+	 * handed us a unit we no longer count in nwait and s may be destroyed. */
+	res = s->res;
+	wi.obj_id = res.id;
+	rt__wait_prepare(&w, rt__self(), 0, &left);
 	rt__waitq_push(&s->waiters, &w);
 	s->nwait++;
+	sem_publish(s);
 	rt__spin_unlock(&s->lock);
 
 	rc = rt__wait(deadline, &wi);
-	if (rc >= 0)
-		return w.result; /* the releaser gave us its unit, dropped nwait */
+	if (rc >= 0) {
+		/* the releaser gave us its unit, published, dropped nwait */
+		if (w.result == 0)
+			rt__res_event(&res, TSK_EV_ACQUIRE, left, SEM_EV_UNIT);
+		return w.result;
+	}
 
 	rt__spin_lock(&s->lock);
 	if (w.linked)
 		rt__waitq_remove(&s->waiters, &w);
 	s->nwait--;
 	/* Newcomers may have queued behind us while units were free. */
-	while (s->count > 0 && sem_handoff(s, &wk))
+	while (s->count > 0 && sem_handoff(s, &wk, s->count - 1))
 		s->count--;
+	sem_publish(s);
 out_unlock:
 	rt__spin_unlock(&s->lock);
 	sync__flush(&wk);
@@ -140,6 +179,8 @@ int tsk_sem_try_acquire(tsk_sem *s)
 	rt__spin_lock(&s->lock);
 	if (s->count > 0 && rt__waitq_empty(&s->waiters)) {
 		s->count--;
+		sem_publish(s);
+		rt__res_event(&s->res, TSK_EV_ACQUIRE, s->count, SEM_EV_UNIT);
 		rc = 0;
 	}
 	rt__spin_unlock(&s->lock);
@@ -157,11 +198,15 @@ int tsk_sem_release(tsk_sem *s)
 	if (s == NULL)
 		return -EINVAL;
 	rt__spin_lock(&s->lock);
-	if (!sem_handoff(s, &wk)) {
+	if (!sem_handoff(s, &wk, s->count)) {
 		if (s->count == UINT_MAX)
 			rc = -EOVERFLOW;
 		else
 			s->count++;
+	}
+	if (rc == 0) {
+		sem_publish(s);
+		rt__res_event(&s->res, TSK_EV_RELEASE, s->count, SEM_EV_UNIT);
 	}
 	rt__spin_unlock(&s->lock);
 	sync__flush(&wk);
@@ -198,6 +243,7 @@ int tsk_sem_destroy(tsk_sem *s)
 	rt__spin_unlock(&s->lock);
 	if (busy)
 		return -EBUSY;
+	rt__res_fini(&s->res);
 	free(s);
 	atomic_fetch_sub_explicit(&sem_live, 1, memory_order_relaxed);
 	return 0;

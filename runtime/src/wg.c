@@ -14,6 +14,12 @@
  *   - nwait counts tasks inside a wait that will still touch g (see
  *     mutex.c); destroy refuses while it is non-zero.
  *
+ * What the flight recorder sees (rt_int.h, "resources"): the live state
+ * (value: the counter; waiters: queued tasks, stale ones included) is
+ * published under g->lock after every change; each successful add emits
+ * TSK_EV_WG_ADD (arg: n as a signed 64-bit value), and an add that brings
+ * the counter to zero then emits TSK_EV_SIGNAL (arg: waiters woken).
+ *
  * Workload: one or a few waiters, up to tens of thousands of done() calls;
  * each add/done is one spinlock round trip.
  */
@@ -24,8 +30,10 @@
 
 #include "mutex_int.h"
 #include "rt_int.h"
+#include "tsk_segment.h"
 
 struct tsk_wg {
+	rt_res res;             /* flight-recorder identity: FIRST member (rt_int.h) */
 	rt_spin lock;           /* protects every field below */
 	int64_t counter;        /* jobs not yet done, >= 0 */
 	rt_waitq waiters;       /* tasks waiting for counter == 0 */
@@ -37,9 +45,18 @@ struct tsk_wg {
 /* Objects alive (see mutex_int.h); relaxed: a statistic, ordered by nothing. */
 static atomic_long wg_live;
 
+/* Publishes g's live state to the flight recorder; under g->lock, after
+ * every change of the counter or the waiters.  One branch when the probes
+ * are off. */
+static void wg_publish(const tsk_wg *g)
+{
+	rt__res_state(&g->res, NULL, (uint32_t)g->waiters.len, (uint64_t)g->counter, 0, 0);
+}
+
 /* Creates a wait group with a zero counter, named `name` (copied; NULL gives
- * "wg"); the caller owns *out and frees it with tsk_wg_destroy.
- * Returns 0, -EINVAL (out NULL), -ENOMEM. */
+ * "wg"), created at `site` (kept: static storage, as TSK_SITE gives; may be
+ * NULL), and records it as a resource; the caller owns *out and frees it
+ * with tsk_wg_destroy.  Returns 0, -EINVAL (out NULL), -ENOMEM. */
 int tsk_wg_create_at(tsk_wg **out, const char *name, const tsk_site *site)
 {
 	tsk_wg *g;
@@ -52,6 +69,7 @@ int tsk_wg_create_at(tsk_wg **out, const char *name, const tsk_site *site)
 	g->lock = (rt_spin)RT_SPIN_INIT;
 	g->site = site;
 	rt__copy_name(g->name, sizeof(g->name), name, "wg");
+	rt__res_init(&g->res, TSK_RES_WG, g->name, site, 0);
 	atomic_fetch_add_explicit(&wg_live, 1, memory_order_relaxed);
 	*out = g;
 	return 0;
@@ -64,6 +82,7 @@ int tsk_wg_create_at(tsk_wg **out, const char *name, const tsk_site *site)
 int tsk_wg_add(tsk_wg *g, int n)
 {
 	sync_wakes wk = {0};
+	uint64_t woken = 0;
 	rt_waiter *w;
 
 	if (g == NULL)
@@ -85,8 +104,14 @@ int tsk_wg_add(tsk_wg *g, int n)
 			g->nwait--;
 			w->result = 0;
 			sync__defer(&wk, w);
+			woken++;
 		}
 	}
+	wg_publish(g);
+	/* before unlocking: once it is dropped, a woken waiter may destroy g */
+	rt__res_event(&g->res, TSK_EV_WG_ADD, (uint64_t)(int64_t)n, 0);
+	if (g->counter == 0 && n != 0)
+		rt__res_event(&g->res, TSK_EV_SIGNAL, woken, 0);
 	rt__spin_unlock(&g->lock);
 	sync__flush(&wk);
 	return 0;
@@ -109,6 +134,7 @@ int tsk_wg_wait_at(tsk_wg *g, int64_t deadline, const tsk_site *site)
 
 	if (g == NULL)
 		return -EINVAL;
+	wi.obj_id = g->res.id; /* constant since create */
 	rt__spin_lock(&g->lock);
 	if (g->counter == 0) {
 		rt__spin_unlock(&g->lock);
@@ -122,6 +148,7 @@ int tsk_wg_wait_at(tsk_wg *g, int64_t deadline, const tsk_site *site)
 	rt__wait_prepare(&w, rt__self(), 0, NULL);
 	rt__waitq_push(&g->waiters, &w);
 	g->nwait++;
+	wg_publish(g);
 	rt__spin_unlock(&g->lock);
 
 	rc = rt__wait(deadline, &wi);
@@ -132,6 +159,7 @@ int tsk_wg_wait_at(tsk_wg *g, int64_t deadline, const tsk_site *site)
 	if (w.linked)
 		rt__waitq_remove(&g->waiters, &w);
 	g->nwait--;
+	wg_publish(g);
 	rt__spin_unlock(&g->lock);
 	return rc;
 }
@@ -154,6 +182,7 @@ int tsk_wg_destroy(tsk_wg *g)
 	rt__spin_unlock(&g->lock);
 	if (busy)
 		return -EBUSY;
+	rt__res_fini(&g->res);
 	free(g);
 	atomic_fetch_sub_explicit(&wg_live, 1, memory_order_relaxed);
 	return 0;
