@@ -12,6 +12,8 @@
 #   build/bench/go_bench       bench/go/*.go (stdlib only, built offline)
 # and, for the probe-overhead table (bench/probes.sh):
 #   build/bench/probe_bench         bench/probe_bench.c: probe_emit vs rdtsc
+#   build/bench/probe_stream        bench/probe_stream.c: a stream-mode reader
+#                                   around a benchmark (the reader library)
 #   build/bench/tsk_bench_noprobes  bench/tsk_bench.c + the PROBES=0 library
 #                                   (build-noprobes/, made by a sub-make)
 #   build/bench/lttng_bench         bench/lttng/*.c + liblttng-ust, when
@@ -57,8 +59,8 @@ BENCH_NOPROBES_BIN := $(BENCH_OUT)/tsk_bench_noprobes
 # LTTng-UST, the tracer the probes are compared with; optional.
 BENCH_LTTNG_OK   := $(shell pkg-config --exists lttng-ust 2>/dev/null && echo 1)
 BENCH_LTTNG_BIN  := $(if $(BENCH_LTTNG_OK),$(BENCH_OUT)/lttng_bench)
-BENCH_PROBES_BINS := $(BENCH_OUT)/tsk_bench $(BENCH_OUT)/probe_bench $(BENCH_NOPROBES_BIN) \
-                     $(BENCH_LTTNG_BIN)
+BENCH_PROBES_BINS := $(BENCH_OUT)/tsk_bench $(BENCH_OUT)/probe_bench $(BENCH_OUT)/probe_stream \
+                     $(BENCH_NOPROBES_BIN) $(BENCH_LTTNG_BIN)
 BENCH_BINS       := $(BENCH_TSK_BINS) $(BENCH_BASE_BINS) $(BENCH_GO_BIN) $(BENCH_NOPROBES_BIN) \
                     $(BENCH_LTTNG_BIN)
 

@@ -104,8 +104,15 @@ uint32_t probe_site(const tsk_site *site);
 /* ---- stacks ------------------------------------------------------------- */
 
 /* Whether this suspension, at `tsc`, should record its stack
- * (TASKSCOPE_STACKS). */
-bool probe_stack_due(uint64_t tsc);
+ * (TASKSCOPE_STACKS).  probe__stack_next is the thread's next due time in
+ * sampled mode (0 in "all" mode, UINT64_MAX when off): the inline test
+ * keeps the call off the common path. */
+extern __thread uint64_t probe__stack_next __attribute__((tls_model("initial-exec")));
+bool probe__stack_due_slow(uint64_t tsc);
+static inline bool probe_stack_due(uint64_t tsc)
+{
+	return tsc >= probe__stack_next && probe__stack_due_slow(tsc);
+}
 /* Captures the calling thread's stack, skipping `skip` innermost frames
  * besides its own; returns the stack id (index + 1) or 0. */
 uint32_t probe_stack_capture(int skip);

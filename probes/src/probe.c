@@ -458,22 +458,19 @@ uint32_t probe_str(const char *s)
 	return id;
 }
 
-uint32_t probe_site(const tsk_site *site)
+/* Per-thread direct-mapped cache of site ids.  With GCC and Clang a
+ * tsk_site is one static object per call site (TSK_SITE), so its address
+ * identifies it; the file, line and function are compared as well for the
+ * compound literals other compilers make. */
+static __thread struct site_cache {
+	const tsk_site *site;
+	const char *file, *func;
+	int line;
+	uint32_t id;
+} site_cache[SITE_CACHE];
+
+static __attribute__((noinline)) uint32_t site_slow(const tsk_site *site, struct site_cache *c)
 {
-	if (!site || !PROBE_ON())
-		return 0;
-	/* file and func are literals with static storage: (file, line, func)
-	 * identify the site, so the cache compares pointers only */
-	static __thread struct {
-		const char *file, *func;
-		int line;
-		uint32_t id;
-	} cache[SITE_CACHE];
-	unsigned k = ((unsigned)(uintptr_t)site->file ^ (unsigned)site->line * 2654435761u) %
-	             SITE_CACHE;
-	if (cache[k].file == site->file && cache[k].line == site->line &&
-	    cache[k].func == site->func && cache[k].id)
-		return cache[k].id;
 	char buf[512];
 	int n = snprintf(buf, sizeof(buf), "%s:%d %s", site->file ? site->file : "?", site->line,
 	                 site->func ? site->func : "?");
@@ -484,11 +481,23 @@ uint32_t probe_site(const tsk_site *site)
 	plock_lock(&P.str_lock);
 	uint32_t id = intern_locked(buf, (size_t)n);
 	plock_unlock(&P.str_lock);
-	cache[k].file = site->file;
-	cache[k].func = site->func;
-	cache[k].line = site->line;
-	cache[k].id = id;
+	c->site = site;
+	c->file = site->file;
+	c->func = site->func;
+	c->line = site->line;
+	c->id = id;
 	return id;
+}
+
+uint32_t probe_site(const tsk_site *site)
+{
+	if (!site || !PROBE_ON())
+		return 0;
+	struct site_cache *c = &site_cache[((uintptr_t)site >> 3) % SITE_CACHE];
+	if (c->site == site && c->file == site->file && c->line == site->line &&
+	    c->func == site->func && c->id)
+		return c->id;
+	return site_slow(site, c);
 }
 
 /* ---- slots ---------------------------------------------------------------- */

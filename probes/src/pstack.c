@@ -62,17 +62,18 @@ static int stack_policy(void)
 	return p;
 }
 
-bool probe_stack_due(uint64_t tsc)
+__thread uint64_t probe__stack_next __attribute__((tls_model("initial-exec")));
+
+bool probe__stack_due_slow(uint64_t tsc)
 {
-	static __thread uint64_t last;
 	int p = stack_policy();
-	if (p == 0 || !PROBE_ON())
+	if (p == 0 || !PROBE_ON()) {
+		probe__stack_next = UINT64_MAX;
 		return false;
+	}
 	if (p == 2)
-		return true;
-	if (last && tsc - last < SAMPLE_TICKS)
-		return false;
-	last = tsc ? tsc : 1;
+		return true; /* probe__stack_next stays 0 */
+	probe__stack_next = tsc + SAMPLE_TICKS;
 	return true;
 }
 

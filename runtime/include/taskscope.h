@@ -213,11 +213,15 @@ typedef struct tsk_sem tsk_sem;
 typedef struct tsk_wg tsk_wg;
 typedef struct tsk_cond tsk_cond;
 
-/* Mutex: owned by a task, FIFO hand-off to waiters (no starvation).  Not
- * recursive: relocking by the owner blocks (the inspector reports it as a
- * deadlock).  create: 0, -ENOMEM.  lock: 0, -ETIMEDOUT, -ECANCELED, -EPERM
- * (would block outside a task).  trylock: 0, -EBUSY.  unlock: 0, -EPERM (the
- * caller does not own it).  destroy: 0, -EBUSY (locked or awaited). */
+/* Mutex: owned by a task.  Like Go's sync.Mutex: normally a running task
+ * may take a free mutex ahead of woken waiters (barging keeps throughput
+ * high under contention); once a waiter has waited more than 1 ms the mutex
+ * switches to starvation mode and hands ownership to waiters in FIFO order,
+ * so no waiter starves.  Not recursive: relocking by the owner blocks (the
+ * inspector reports it as a deadlock).  create: 0, -ENOMEM.  lock: 0,
+ * -ETIMEDOUT, -ECANCELED, -EPERM (would block outside a task).  trylock: 0,
+ * -EBUSY.  unlock: 0, -EPERM (the caller does not own it).  destroy: 0,
+ * -EBUSY (locked or awaited). */
 int tsk_mutex_create_at(tsk_mutex **out, const char *name, const tsk_site *site);
 int(tsk_mutex_create)(tsk_mutex **out, const char *name);
 #define tsk_mutex_create(out, name) tsk_mutex_create_at(out, name, TSK_SITE)

@@ -18,21 +18,22 @@ void rt__res_init(rt_res *r, int kind, const char *name, const tsk_site *site,
 	r->kind = (uint32_t)kind;
 	r->pslot = 0;
 	RT_PROBE({
-		uint64_t tsc = rt__probe_now();
+		uint64_t tsc, me = rt__probe_ctx(&tsc);
 		uint32_t site_id = probe_site(site), name_id = probe_str(name);
 		r->pslot = probe_res_slot_new(r->id, kind, name, site_id, capacity, tsc);
-		tsk_task *self = rt__self();
-		probe_emit(TSK_EV_RES_NEW, tsc, self ? self->id : 0, r->id, capacity, site_id,
-		           name_id, (uint32_t)kind, 0, 0);
+		probe_emit(TSK_EV_RES_NEW, tsc, me, r->id, capacity, site_id, name_id,
+		           (uint32_t)kind, 0, 0);
 	});
+#if !TSK_PROBES
+	(void)name, (void)site, (void)capacity;
+#endif
 }
 
 void rt__res_fini(rt_res *r)
 {
 	RT_PROBE({
-		tsk_task *self = rt__self();
-		probe_emit(TSK_EV_RES_FREE, rt__probe_now(), self ? self->id : 0, r->id, 0, 0, 0,
-		           r->kind, 0, 0);
+		uint64_t tsc, me = rt__probe_ctx(&tsc);
+		probe_emit(TSK_EV_RES_FREE, tsc, me, r->id, 0, 0, 0, r->kind, 0, 0);
 		probe_res_slot_free(r->pslot);
 	});
 	r->pslot = 0;
@@ -53,13 +54,18 @@ void rt__res_state(const rt_res *r, const tsk_task *owner, uint32_t waiters, uin
 			probe_slot_end(&s->seq);
 		}
 	});
+#if !TSK_PROBES
+	(void)r, (void)owner, (void)waiters, (void)value, (void)nreaders, (void)flags;
+#endif
 }
 
 void rt__res_event(const rt_res *r, int type, uint64_t arg, uint32_t a32)
 {
 	RT_PROBE({
-		tsk_task *self = rt__self();
-		probe_emit((uint16_t)type, rt__probe_now(), self ? self->id : 0, r->id, arg, 0, 0,
-		           a32, 0, 0);
+		uint64_t tsc, me = rt__probe_ctx(&tsc);
+		probe_emit((uint16_t)type, tsc, me, r->id, arg, 0, 0, a32, 0, 0);
 	});
+#if !TSK_PROBES
+	(void)r, (void)type, (void)arg, (void)a32;
+#endif
 }

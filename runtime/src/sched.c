@@ -132,6 +132,19 @@ uint64_t rt__probe_now(void)
 	return w && w->cur ? w->step_tsc : probe_tsc();
 }
 
+/* The calling task's id (0 outside a task) and the timestamp for its
+ * event, with one thread-local read. */
+uint64_t rt__probe_ctx(uint64_t *tsc)
+{
+	rt_worker *w = rt__worker();
+	if (w && w->cur) {
+		*tsc = w->step_tsc;
+		return w->cur->id;
+	}
+	*tsc = probe_tsc();
+	return 0;
+}
+
 #if TSK_PROBES
 /* The id of what a wait is on, for the inspector. */
 static uint64_t wait_obj_id(const rt_wait_info *wi)
@@ -828,9 +841,8 @@ bool rt__cancel_claim(tsk_task *t)
 	 * the waiter's token store then flag load (rt__wait_prepare/rt__wait) */
 	atomic_store(&t->cancelled, true);
 	RT_PROBE({
-		tsk_task *self = rt__self();
-		probe_emit(TSK_EV_CANCEL, rt__probe_now(), t->id, self ? self->id : 0, 0, 0, 0, 0, 0,
-		           0);
+		uint64_t tsc, me = rt__probe_ctx(&tsc);
+		probe_emit(TSK_EV_CANCEL, tsc, t->id, me, 0, 0, 0, 0, 0, 0);
 	});
 	int exp = RT_TOKEN_WAITING;
 	return atomic_compare_exchange_strong(&t->token, &exp, -ECANCELED);

@@ -207,6 +207,7 @@ void rt__task_gone(rt_runtime *rt, bool root);
 
 /* probes of the task core (sched.c) */
 uint64_t rt__probe_now(void);
+uint64_t rt__probe_ctx(uint64_t *tsc);
 void rt__probe_ready(tsk_task *t);
 
 /* task.c */

@@ -85,9 +85,8 @@ int rt__task_create(rt_runtime *rt, rt_worker *w, tsk_task **out, const char *na
 void rt__task_release(rt_runtime *rt, rt_worker *w, tsk_task *t)
 {
 	RT_PROBE({
-		tsk_task *self = rt__self();
-		probe_emit(TSK_EV_JOINED, rt__probe_now(), t->id, self ? self->id : 0, 0, 0, 0, 0, 0,
-		           0);
+		uint64_t tsc, me = rt__probe_ctx(&tsc);
+		probe_emit(TSK_EV_JOINED, tsc, t->id, me, 0, 0, 0, 0, 0, 0);
 		probe_task_slot_free(t->pslot);
 	});
 	t->pslot = 0;

@@ -125,8 +125,8 @@ static bool self_claim(tsk_task *self, int value)
 static void probe_wake(tsk_task *t)
 {
 	int v = atomic_load_explicit(&t->token, memory_order_relaxed);
-	tsk_task *self = rt__self();
-	probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, self ? self->id : 0, 0, 0, 0,
+	uint64_t tsc, me = rt__probe_ctx(&tsc);
+	probe_emit(TSK_EV_WAKE, tsc, t->id, me, 0, 0, 0,
 	           v == -ETIMEDOUT ? 1u : v == -ECANCELED ? 2u : 0u, 0, 0);
 }
 #endif
