@@ -39,6 +39,17 @@
 #include <x86intrin.h>
 #endif
 
+/* A release fence for the writer's seqlocks and records.  Free on x86 (a
+ * compiler barrier); a real barrier on weaker machines.  TSan does not
+ * model fences (and GCC warns about them under -fsanitize=thread), so
+ * there it is only a compiler barrier: TSan checks the same-process
+ * accesses, which go through atomics anyway. */
+#if defined(__SANITIZE_THREAD__)
+#define PROBE_FENCE_RELEASE() atomic_signal_fence(memory_order_release)
+#else
+#define PROBE_FENCE_RELEASE() atomic_thread_fence(memory_order_release)
+#endif
+
 /* ---- process-wide state ------------------------------------------------ */
 
 /* Non-zero once a segment is mapped and probes are on (set once, before
@@ -131,14 +142,21 @@ static inline void probe_emit(uint16_t type, uint64_t tsc, uint64_t task, uint64
 	if (!r)
 		return;
 	uint64_t h = r->head;
-	/* relaxed: a stale mode only delays the switch by a record or two */
+	/* relaxed: a stale mode only delays the switch by a record or two.
+	 * Stream mode keeps at most ring_records - 1 records unconsumed: with
+	 * a full ring a reader could not tell the oldest record from one
+	 * being overwritten (docs/FORMAT.md). */
 	if (atomic_load_explicit(&probe__hdr->mode, memory_order_relaxed) != TSK_MODE_FLIGHT &&
-	    (h - r->cached_tail > r->mask || r->pending_lost)) {
+	    (h - r->cached_tail >= r->mask || r->pending_lost)) {
 		tsk_seg_event ev = {tsc, 0, type, r->worker, task, obj, arg, site, str, a32, b32, arg2};
 		probe__emit_slow(r, &ev);
 		return;
 	}
 	tsk_seg_event *e = &r->rec[h & r->mask];
+	/* release: head (published for the previous record) is ordered before
+	 * the overwrite of this slot's old contents; pairs with the reader's
+	 * acquire re-read of head after copying (the overwrite check) */
+	PROBE_FENCE_RELEASE();
 	e->tsc = tsc;
 	e->type = type;
 	e->worker = r->worker;
@@ -169,7 +187,7 @@ static inline void probe_slot_begin(_Atomic uint32_t *seq)
 	atomic_store_explicit(seq, s + 1, memory_order_relaxed);
 	/* release fence: the odd seq is visible before the field stores
 	 * (pairs with the reader's acquire fence between copy and recheck) */
-	atomic_thread_fence(memory_order_release);
+	PROBE_FENCE_RELEASE();
 }
 
 static inline void probe_slot_end(_Atomic uint32_t *seq)

@@ -34,6 +34,11 @@
  *   - Ring records carry seq = (uint32_t)(index + 1), written last; a record
  *     is valid when its seq matches its index and it was not overwritten
  *     while being copied (index >= head_after_copy + 1 - ring_records).
+ *     In stream mode the writer keeps at most ring_records - 1 records
+ *     unconsumed, so that rule never rejects an unread record; when the
+ *     reader stops refreshing its heartbeat the writer falls back to
+ *     flight mode (mode = FLIGHT, reader_pid = 0).  head never decreases,
+ *     even when another thread takes over a ring.
  *   - All integers are little-endian, native x86-64 / aarch64 layout.
  *
  * Every struct has a fixed layout guarded by _Static_assert.
@@ -133,7 +138,7 @@ _Static_assert(sizeof(tsk_seg_header) == 4096, "tsk_seg_header is one page");
 
 /* An entry: uint32_t length (bytes, without the NUL), the bytes, a NUL,
  * padding to a multiple of 4.  A string id is the entry's byte offset in
- * the table; id 0 is "no string" (the table starts with an empty entry). */
+ * the table; id 0 is "no string" (the first 4 bytes are reserved). */
 #define TSK_SEG_STR_MAX 1024 /* longest string stored (longer ones are cut) */
 
 /* ---- task slots ------------------------------------------------------- */
@@ -278,11 +283,12 @@ enum tsk_ev_type {
 	TSK_EV_NONE = 0,
 	/* tasks */
 	TSK_EV_SPAWN = 1,   /* task: child, obj: parent, site: spawn site, str: name, a32: flags */
-	TSK_EV_RUN = 2,     /* task starts running on `worker` */
-	TSK_EV_BLOCK = 3,   /* task suspends: obj: awaited id, a32: wait kind, site, arg: deadline ns (-1), b32: stack id */
+	TSK_EV_RUN = 2,     /* task starts running on `worker`, picked by the scheduler loop */
+	TSK_EV_BLOCK = 3,   /* task suspends: obj: awaited id, a32: wait kind, site, arg: deadline ns (-1), b32: stack id,
+	                       arg2: the task this worker switches to directly (its RUN, no record of its own), 0 none */
 	TSK_EV_WAKE = 4,    /* task made runnable: obj: waker task (0: timer, runtime, other thread), a32: 0 woken, 1 timed out, 2 cancelled */
-	TSK_EV_YIELD = 5,   /* task yields */
-	TSK_EV_EXIT = 6,    /* task returned: a32: 1 if it had been cancelled */
+	TSK_EV_YIELD = 5,   /* task yields: arg2 as for BLOCK */
+	TSK_EV_EXIT = 6,    /* task returned: a32: 1 if it had been cancelled; arg2 as for BLOCK */
 	TSK_EV_CANCEL = 7,  /* task: target, obj: canceller */
 	TSK_EV_LABEL = 8,   /* task: str: user state label (0: cleared) */
 	TSK_EV_JOINED = 9,  /* task: joined task, obj: joiner (the slot is freed) */

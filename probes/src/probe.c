@@ -333,7 +333,8 @@ void probe__emit_slow(probe_ring *r, const tsk_seg_event *ev)
 	 * copied the records */
 	r->cached_tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
 	uint64_t need = r->pending_lost ? 2 : 1;
-	if (r->head + need - r->cached_tail > r->mask + 1) {
+	/* at most ring_records - 1 unconsumed (see probe_emit) */
+	if (r->head + need - r->cached_tail > r->mask) {
 		r->pending_lost++;
 		atomic_fetch_add_explicit(&r->hdr->lost, 1, memory_order_relaxed);
 		if ((r->pending_lost & 1023) == 1) {
@@ -349,12 +350,14 @@ void probe__emit_slow(probe_ring *r, const tsk_seg_event *ev)
 		uint64_t lost = r->pending_lost;
 		r->pending_lost = 0;
 		tsk_seg_event *e = &r->rec[r->head & r->mask];
+		PROBE_FENCE_RELEASE();
 		*e = (tsk_seg_event){ev->tsc, 0, TSK_EV_LOST, r->worker, 0, 0, lost, 0, 0, 0, 0, 0};
 		__atomic_store_n(&e->seq, (uint32_t)(r->head + 1), __ATOMIC_RELEASE);
 		r->head++;
 		atomic_store_explicit(&r->hdr->head, r->head, memory_order_release);
 	}
 	tsk_seg_event *e = &r->rec[r->head & r->mask];
+	PROBE_FENCE_RELEASE();
 	*e = *ev;
 	e->seq = 0;
 	__atomic_store_n(&e->seq, (uint32_t)(r->head + 1), __ATOMIC_RELEASE);
@@ -381,7 +384,7 @@ void probe_tick(uint64_t tsc)
 	tsk_seg_header *h = probe__hdr;
 	uint32_t s = atomic_load_explicit(&h->calib_seq, memory_order_relaxed);
 	atomic_store_explicit(&h->calib_seq, s + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	PROBE_FENCE_RELEASE();
 	h->cal_tsc1 = tsc;
 	h->cal_mono1 = mono;
 	atomic_store_explicit(&h->calib_seq, s + 2, memory_order_release);

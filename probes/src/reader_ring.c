@@ -251,7 +251,7 @@ static int holder_gone(tsk_reader *r, int32_t cur)
 	if (kill((pid_t)cur, 0) < 0 && errno == ESRCH)
 		return 1;
 	/* hb is untrusted: compare without subtracting it (no overflow). */
-	return rd__now_ns() - hb > RD_STALE_NS;
+	return hb < rd__now_ns() - RD_STALE_NS;
 }
 
 int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)

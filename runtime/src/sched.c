@@ -155,7 +155,7 @@ static uint64_t wait_obj_id(const rt_wait_info *wi)
 
 /* t stops running (yield, park, exit): one rdtsc for the switch, shared
  * with the RUN of whatever runs next on this worker. */
-static void probe_out(rt_worker *w, tsk_task *t, int post)
+static void probe_out(rt_worker *w, tsk_task *t, int post, uint64_t next_id)
 {
 	uint64_t tsc = probe_tsc();
 	tsk_seg_task *s = probe_task_slot(t->pslot);
@@ -163,7 +163,7 @@ static void probe_out(rt_worker *w, tsk_task *t, int post)
 
 	w->step_tsc = tsc;
 	if (post == RT_POST_EXIT) {
-		probe_emit(TSK_EV_EXIT, tsc, t->id, 0, 0, 0, 0, cancelled, 0, 0);
+		probe_emit(TSK_EV_EXIT, tsc, t->id, 0, 0, 0, 0, cancelled, 0, next_id);
 		if (t->detached) {
 			probe_task_slot_free(t->pslot);
 			t->pslot = 0;
@@ -176,9 +176,9 @@ static void probe_out(rt_worker *w, tsk_task *t, int post)
 		obj = wait_obj_id(&t->wait);
 		site = probe_site(t->wait.site);
 		probe_emit(TSK_EV_BLOCK, tsc, t->id, obj, (uint64_t)t->wait_deadline, site, 0,
-		           (uint32_t)t->wait.kind, t->pstack, 0);
+		           (uint32_t)t->wait.kind, t->pstack, next_id);
 	} else if (post == RT_POST_YIELD) {
-		probe_emit(TSK_EV_YIELD, tsc, t->id, 0, 0, 0, 0, 0, 0, 0);
+		probe_emit(TSK_EV_YIELD, tsc, t->id, 0, 0, 0, 0, 0, 0, next_id);
 	}
 	if (!s)
 		return;
@@ -202,11 +202,13 @@ static void probe_out(rt_worker *w, tsk_task *t, int post)
 	probe_slot_end(&s->seq);
 }
 
-/* t starts running on w at tsc. */
-static void probe_in(rt_worker *w, tsk_task *t, uint64_t tsc)
+/* t starts running on w at tsc.  A task switched to directly from another
+ * gets no RUN record: the other's BLOCK, YIELD or EXIT names it (arg2). */
+static void probe_in(rt_worker *w, tsk_task *t, uint64_t tsc, bool record)
 {
 	tsk_seg_task *s = probe_task_slot(t->pslot);
-	probe_emit(TSK_EV_RUN, tsc, t->id, 0, 0, 0, 0, 0, 0, 0);
+	if (record)
+		probe_emit(TSK_EV_RUN, tsc, t->id, 0, 0, 0, 0, 0, 0, 0);
 	if (!s)
 		return;
 	probe_slot_begin(&s->seq);
@@ -287,8 +289,8 @@ static tsk_task *fast_next(rt_worker *w)
 void rt__suspend(rt_worker *w, int post)
 {
 	tsk_task *t = w->cur;
-	RT_PROBE(probe_out(w, t, post));
 	tsk_task *next = fast_next(w);
+	RT_PROBE(probe_out(w, t, post, next ? next->id : 0));
 
 	w->prev = t;
 	w->post = post;
@@ -296,7 +298,7 @@ void rt__suspend(rt_worker *w, int post)
 		w->cur = next;
 		next->worker = w;
 		next->state = RT_STATE_RUNNING;
-		RT_PROBE(probe_in(w, next, w->step_tsc));
+		RT_PROBE(probe_in(w, next, w->step_tsc, false));
 #ifdef RT_ASAN
 		void *lo;
 		size_t len;
@@ -798,7 +800,7 @@ static void run_task(rt_worker *w, tsk_task *t)
 	t->worker = w;
 	t->state = RT_STATE_RUNNING;
 	w->drain_futile = false;
-	RT_PROBE(w->step_tsc = probe_tsc(); probe_in(w, t, w->step_tsc));
+	RT_PROBE(w->step_tsc = probe_tsc(); probe_in(w, t, w->step_tsc, true));
 	switch_to_task(w, t);
 	/* some task (not necessarily t) switched back to the loop */
 	finish_prev(w);
