@@ -605,6 +605,7 @@ static tsk_task *steal_work(rt_worker *w)
 	}
 	for (int i = 0; i < nw && i < 64; i++)
 		ticks[i] = atomic_load_explicit(&rt->workers[i].tick, memory_order_relaxed);
+	int victim = -1;
 	for (int round = 0; round < RT_SPIN_ROUNDS && !t; round++) {
 		bool last = round == RT_SPIN_ROUNDS - 1;
 		int start = (int)(xorshift(&w->rng) % (uint64_t)nw);
@@ -612,6 +613,7 @@ static tsk_task *steal_work(rt_worker *w)
 			rt_worker *v = &rt->workers[(start + k) % nw];
 			if (v == w)
 				continue;
+			victim = v->id;
 			t = rt__runq_steal(&w->q, &v->q);
 			if (!t && last && (v->id >= 64 ||
 			                   atomic_load_explicit(&v->tick, memory_order_relaxed) ==
@@ -619,17 +621,18 @@ static tsk_task *steal_work(rt_worker *w)
 				t = atomic_exchange_explicit(&v->runnext, NULL,
 				                             memory_order_acq_rel);
 		}
-		if (!t)
-			t = global_get(w, RT_RUNQ_SIZE / 2);
-		if (!t && fire_all_timers(w) > 0)
-			t = local_next(w);
+		if (!t && (t = global_get(w, RT_RUNQ_SIZE / 2)))
+			victim = -1;
+		if (!t && fire_all_timers(w) > 0 && (t = local_next(w)))
+			victim = -1;
 		for (int i = 0; !t && i < 64; i++)
 			rt__cpu_relax();
 	}
 	if (t) {
 		w->nsteal++;
-		RT_PROBE(probe_emit(TSK_EV_STEAL, probe_tsc(), t->id, 0, 1 + rt__runq_len(&w->q), 0, 0,
-		                    0, 0, 0));
+		if (victim >= 0)
+			RT_PROBE(probe_emit(TSK_EV_STEAL, probe_tsc(), t->id, (uint64_t)victim,
+			                    1 + rt__runq_len(&w->q), 0, 0, 0, 0, 0));
 		w->spinning = false;
 		/* the last spinner to find work wakes a replacement, in case
 		 * there is more (Go's resetspinning) */
@@ -823,7 +826,9 @@ static void worker_loop(rt_worker *w)
 	RT_PROBE(probe_thread_attach(w->id));
 	while ((t = find_runnable(w)))
 		run_task(w, t);
-	RT_PROBE(probe_thread_detach());
+	RT_PROBE(if (w->id == 0) probe_emit(TSK_EV_RUNTIME, probe_tsc(), 0, 0,
+	                                    (uint64_t)w->rt->nworkers, 0, 0, 0, 0, 0);
+	         probe_thread_detach());
 	rt__tls_worker = NULL;
 }
 
@@ -950,7 +955,9 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	 * not failed */
 	(void)probe_runtime_start(rt->nworkers);
 	/* this thread is worker 0: its ring records the root's spawn too */
-	RT_PROBE(probe_thread_attach(0));
+	RT_PROBE(probe_thread_attach(0);
+	         probe_emit(TSK_EV_RUNTIME, probe_tsc(), 0, 0, (uint64_t)rt->nworkers, 0, 0, 1, 0,
+	                    0));
 #endif
 	rc = rt__task_create(rt, NULL, &t, "root", root, arg, NULL, true, 0);
 	if (rc < 0)
