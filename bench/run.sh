@@ -30,8 +30,10 @@ RUNS=${BENCH_RUNS:-5}
 TIMEOUT=${BENCH_TIMEOUT:-30}
 ONLY=${BENCH_ONLY:-}
 DIV=${BENCH_DIV:-1}
-IMPLS=(tsk go pthread)
-declare -A BIN=([tsk]=$OUT/tsk_bench [go]=$OUT/go_bench [pthread]=$OUT/pthread_bench)
+# tsk: the runtime as shipped (probes on, flight mode); tskoff: the same
+# binary with TASKSCOPE=off (the probes cost one branch each).
+IMPLS=(tsk tskoff go pthread)
+declare -A BIN=([tsk]=$OUT/tsk_bench [tskoff]=$OUT/tsk_bench [go]=$OUT/go_bench [pthread]=$OUT/pthread_bench)
 declare -A HUNG=() # "impl id" pairs that timed out once
 
 # One line per table row:
@@ -85,7 +87,9 @@ run_one() {
 		printf '%s\t%s\t%s\tFAIL:124\n' "$round" "$id" "$impl" >>"$RAW"
 		return
 	fi
-	out=$(timeout -k 5 "$TIMEOUT" "$bin" "$shape" "$iters" "$workers" 2>"$log")
+	local probes=${TASKSCOPE:-}
+	[ "$impl" = tskoff ] && probes=off
+	out=$(TASKSCOPE=$probes timeout -k 5 "$TIMEOUT" "$bin" "$shape" "$iters" "$workers" 2>"$log")
 	rc=$?
 	printf '%s\n' "$out" >>"$log"
 	val=$(awk -v s="$shape" '$1 == "RESULT" && $2 == s { print $3; exit }' <<<"$out")
@@ -119,7 +123,7 @@ for ((round = 1; round <= RUNS; round++)); do
 		k=$((k + 1))
 		selected "$id" || continue
 		printf ' %s' "$id" >&2
-		declare -A ITERS=([tsk]=$(scaled "$it_tsk") [go]=$(scaled "$it_go") [pthread]=$(scaled "$it_pt"))
+		declare -A ITERS=([tsk]=$(scaled "$it_tsk") [tskoff]=$(scaled "$it_tsk") [go]=$(scaled "$it_go") [pthread]=$(scaled "$it_pt"))
 		for ((j = 0; j < ${#IMPLS[@]}; j++)); do
 			impl=${IMPLS[$(((j + round + k) % ${#IMPLS[@]}))]}
 			run_one "$round" "$id" "$impl" "$shape" "${ITERS[$impl]}" "$workers"
@@ -210,35 +214,40 @@ export GIT_OPTIONAL_LOCKS=0 # read-only: never refresh the index
 	echo "  implementations interleaved within each round in rotating order."
 	echo "- load average (1/5/15 min) at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "  (other load on the machine widens the ± and shifts medians; compare runs on a quiet machine)"
-	echo "- TASKSCOPE=${TASKSCOPE:-<unset: probes on>}"
+	echo "- probes: \"on\" runs with TASKSCOPE=${TASKSCOPE:-<unset>}, \"off\" with TASKSCOPE=off"
 	[ "$DIV" != 1 ] && echo "- **BENCH_DIV=$DIV: iteration counts divided by $DIV (smoke run)**"
 	echo
-	echo "| shape | unit | taskscope | Go | pthreads | × vs Go (>1: taskscope better) | target | met |"
-	echo "|---|---|--:|--:|--:|--:|--:|:-:|"
+	echo "| shape | unit | taskscope, probes off | taskscope, probes on | Go | pthreads | × vs Go, probes off | × vs Go, probes on | target | met (off / on) |"
+	echo "|---|---|--:|--:|--:|--:|--:|--:|--:|:-:|"
 	for spec in "${SHAPES[@]}"; do
 		IFS='|' read -r id shape workers unit better it_tsk it_go it_pt target label <<<"$spec"
 		selected "$id" || continue
 		shown_unit=$unit
 		[ "$unit" = msgs/s ] && shown_unit="M msgs/s"
-		t=$(median_of "$id" tsk)
 		g=$(median_of "$id" go)
-		ratio="-"
-		if [ "$t" != "-" ] && [ "$g" != "-" ]; then
-			ratio=$(awk -v t="$t" -v g="$g" -v b="$better" \
-				'BEGIN { r = (b == "lower" ? g / t : t / g); printf "%.2f", r }')
-		fi
 		tgt="-"
-		met="-"
-		if [ "$target" != "-" ]; then
-			tgt="≥ ${target}×"
-			if [ "$ratio" != "-" ]; then
-				met=$(awk -v r="$ratio" -v x="$target" 'BEGIN { print ((r >= x) ? "yes" : "**no**") }')
+		[ "$target" != "-" ] && tgt="≥ ${target}×"
+		ratios=()
+		mets=()
+		for impl in tskoff tsk; do
+			t=$(median_of "$id" "$impl")
+			ratio="-"
+			met="-"
+			if [ "$t" != "-" ] && [ "$g" != "-" ]; then
+				ratio=$(awk -v t="$t" -v g="$g" -v b="$better" \
+					'BEGIN { r = (b == "lower" ? g / t : t / g); printf "%.2f", r }')
+				[ "$target" != "-" ] &&
+					met=$(awk -v r="$ratio" -v x="$target" 'BEGIN { print ((r >= x) ? "yes" : "**no**") }')
+				ratio="${ratio}×"
 			fi
-		fi
-		[ "$ratio" != "-" ] && ratio="${ratio}×"
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$shown_unit" \
-			"$(cell "$id" tsk "$unit")" "$(cell "$id" go "$unit")" \
-			"$(cell "$id" pthread "$unit")" "$ratio" "$tgt" "$met"
+			ratios+=("$ratio")
+			mets+=("$met")
+		done
+		met="-"
+		[ "$target" != "-" ] && met="${mets[0]} / ${mets[1]}"
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$shown_unit" \
+			"$(cell "$id" tskoff "$unit")" "$(cell "$id" tsk "$unit")" "$(cell "$id" go "$unit")" \
+			"$(cell "$id" pthread "$unit")" "${ratios[0]}" "${ratios[1]}" "$tgt" "$met"
 	done
 	echo
 	printf 'Iterations per run (taskscope / Go / pthreads):'
@@ -258,6 +267,12 @@ for time and memory per operation (lower is better), taskscope/Go for
 throughput (higher is better).  The targets (issue 2) in those terms:
 yield, ping-pong and spawn+join at most half of Go's time (≥ 2×), an idle
 task at most twice a goroutine's memory (≥ 0.5×).
+
+"probes on" is the runtime as shipped: every task transition recorded in
+the shared-memory flight recorder (one rdtsc per switch, a few 64-byte
+records and live-slot updates); "probes off" is the same binary with
+TASKSCOPE=off (one branch per probe point).  The issue-2 targets are the
+runtime's own; what the probes add is the second table (probe overhead).
 
 How each shape is measured (taskscope / Go / pthreads; sources in bench/):
 
@@ -286,8 +301,9 @@ How each shape is measured (taskscope / Go / pthreads; sources in bench/):
   in all, consumers drain until the channel is closed (pthreads: a mutex +
   2 condvars ring buffer); every value is checked.
 - mutex: 4 tasks share ITERS lock / counter++ / unlock rounds (Go:
-  sync.Mutex; pthreads: default glibc mutex).  taskscope's mutex hands
-  off in FIFO order; Go's and glibc's let a running locker barge.
+  sync.Mutex; pthreads: default glibc mutex).  taskscope's mutex works
+  like Go's: a running locker may barge; a waiter that waited 1 ms
+  switches it to FIFO hand-off (starvation mode).
 - memory: 100k tasks (taskscope, Go) in a fresh process block forever on a receive from one
   channel; resident memory (exact, from /proc/self/smaps_rollup) before
   and after, divided by the count; then the channel is closed and they

@@ -233,7 +233,7 @@ typedef struct tsk_seg_res {
 	uint32_t reserved1;
 	uint64_t value;       /* channel: buffered elements; sem: units; wg: counter */
 	uint64_t capacity;    /* channel capacity (UINT64_MAX: unbounded); sem: initial */
-	uint64_t readers[4];  /* rwlock: ids of up to 4 reader holders */
+	uint64_t readers[4];  /* reserved for rwlock reader holders: 0 in this version */
 	char name[24];        /* NUL-terminated, cut to 23 bytes */
 	uint64_t reserved2;
 } tsk_seg_res;
@@ -295,13 +295,13 @@ enum tsk_ev_type {
 	/* resources */
 	TSK_EV_RES_NEW = 16,     /* obj: resource, a32: kind, str: name, site, arg: capacity/initial value */
 	TSK_EV_RES_FREE = 17,    /* obj: resource */
-	TSK_EV_ACQUIRE = 18,     /* task got obj: a32: 0 exclusive, 1 shared (reader, sem unit) */
-	TSK_EV_RELEASE = 19,     /* task released obj: a32 as for ACQUIRE */
-	TSK_EV_SEND = 20,        /* task sent on channel obj: arg: length after, b32: receiver woken (task id low bits, 0 none) */
+	TSK_EV_ACQUIRE = 18,     /* task got obj: a32: 0 exclusive, 1 shared (reader, sem unit); sem: arg: units left */
+	TSK_EV_RELEASE = 19,     /* task released obj: a32 as for ACQUIRE; sem: arg: units free after */
+	TSK_EV_SEND = 20,        /* task sent on channel obj: arg: length after */
 	TSK_EV_RECV = 21,        /* task received from channel obj: arg: length after */
 	TSK_EV_CLOSE = 22,       /* task closed channel obj */
-	TSK_EV_SIGNAL = 23,      /* task signalled obj (cond signal/broadcast, wg reaching 0, sem release): arg: tasks woken */
-	TSK_EV_WG_ADD = 24,      /* task added arg (signed) to wait group obj: arg2: counter after */
+	TSK_EV_SIGNAL = 23,      /* task signalled obj (cond signal/broadcast, wg reaching 0): arg: tasks woken */
+	TSK_EV_WG_ADD = 24,      /* task added arg (signed) to wait group obj */
 	/* workers */
 	TSK_EV_PARK = 32,        /* worker parks (idle) */
 	TSK_EV_UNPARK = 33,      /* worker wakes */

@@ -33,6 +33,9 @@ struct tsk_chan {
 	rt_waitq senders;       /* tasks waiting to send: rendezvous or buffer full */
 	rt_waitq receivers;     /* tasks waiting to receive: buffer empty */
 	size_t nwait;           /* queued or leaving waiters (see above) */
+	size_t pub_len;         /* length last published to the recorder */
+	uint32_t pub_waiters;   /* waiters last published */
+	uint32_t pub_skipped;   /* changes not published since (see chan__publish) */
 	size_t elem_size;       /* bytes per element, 1..65536 (constant) */
 	size_t cap;             /* 0, a bound, or TSK_UNBOUNDED (constant) */
 	const tsk_site *site;   /* creation site: &site_copy, or NULL when unknown (constant) */
