@@ -35,9 +35,9 @@ struct service {
 	tsk_mutex *stats_lock;
 	tsk_wg *workers_wg;
 	tsk_wg *producers_wg;
-	long processed;        /* under stats_lock */
-	long checksum;         /* under stats_lock */
-	long per_worker[64];   /* under stats_lock */
+	long processed;      /* under stats_lock */
+	long checksum;       /* under stats_lock */
+	long per_worker[64]; /* under stats_lock */
 	int njobs, nworkers;
 };
 
@@ -121,7 +121,8 @@ static void *reporter(void *p)
 		}
 		if (rc == -ETIMEDOUT) {
 			tick += 250 * 1000000;
-			printf("  %6.2f s  %5ld jobs done\n", (double)(tsk_now() - start) / 1e9, seen);
+			printf("  %6.2f s  %5ld jobs done\n", (double)(tsk_now() - start) / 1e9,
+			       seen);
 			continue;
 		}
 		break; /* shutdown, or a channel closed */

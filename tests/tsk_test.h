@@ -40,23 +40,23 @@ static inline long tsk_test_scale(long n)
 
 static atomic_long tsk_test_failed;
 
-#define TSK_EXPECT(cond)                                                                        \
-	do {                                                                                    \
-		if (!(cond)) {                                                                  \
-			atomic_fetch_add(&tsk_test_failed, 1);                                  \
-			fprintf(stderr, "%s:%d: expectation failed: %s\n", __FILE__, __LINE__,  \
-			        #cond);                                                         \
-		}                                                                               \
+#define TSK_EXPECT(cond)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			atomic_fetch_add(&tsk_test_failed, 1);                                     \
+			fprintf(stderr, "%s:%d: expectation failed: %s\n", __FILE__, __LINE__,     \
+			        #cond);                                                            \
+		}                                                                                  \
 	} while (0)
 
-#define TSK_EXPECT_EQ(a, b)                                                                     \
-	do {                                                                                    \
-		long long tsk_a_ = (long long)(a), tsk_b_ = (long long)(b);                     \
-		if (tsk_a_ != tsk_b_) {                                                         \
-			atomic_fetch_add(&tsk_test_failed, 1);                                  \
-			fprintf(stderr, "%s:%d: expected %s == %s (%lld != %lld)\n", __FILE__,  \
-			        __LINE__, #a, #b, tsk_a_, tsk_b_);                              \
-		}                                                                               \
+#define TSK_EXPECT_EQ(a, b)                                                                        \
+	do {                                                                                       \
+		long long tsk_a_ = (long long)(a), tsk_b_ = (long long)(b);                        \
+		if (tsk_a_ != tsk_b_) {                                                            \
+			atomic_fetch_add(&tsk_test_failed, 1);                                     \
+			fprintf(stderr, "%s:%d: expected %s == %s (%lld != %lld)\n", __FILE__,     \
+			        __LINE__, #a, #b, tsk_a_, tsk_b_);                                 \
+		}                                                                                  \
 	} while (0)
 
 static inline void *tsk_test_run(void *(*root)(void *), void *arg, int workers)

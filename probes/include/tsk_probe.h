@@ -135,8 +135,8 @@ void probe__emit_slow(probe_ring *r, const tsk_seg_event *ev);
 /* Appends one record to the calling thread's ring.  Never blocks: in
  * stream mode a full ring drops the record and counts it. */
 static inline void probe_emit(uint16_t type, uint64_t tsc, uint64_t task, uint64_t obj,
-                              uint64_t arg, uint32_t site, uint32_t str, uint32_t a32,
-                              uint32_t b32, uint64_t arg2)
+                              uint64_t arg, uint32_t site, uint32_t str, uint32_t a32, uint32_t b32,
+                              uint64_t arg2)
 {
 	probe_ring *r = probe__ring;
 	if (!r)
@@ -148,7 +148,8 @@ static inline void probe_emit(uint16_t type, uint64_t tsc, uint64_t task, uint64
 	 * being overwritten (docs/FORMAT.md). */
 	if (atomic_load_explicit(&probe__hdr->mode, memory_order_relaxed) != TSK_MODE_FLIGHT &&
 	    (h - r->cached_tail >= r->mask || r->pending_lost)) {
-		tsk_seg_event ev = {tsc, 0, type, r->worker, task, obj, arg, site, str, a32, b32, arg2};
+		tsk_seg_event ev = {tsc, 0,    type, r->worker, task, obj,
+		                    arg, site, str,  a32,       b32,  arg2};
 		probe__emit_slow(r, &ev);
 		return;
 	}

@@ -50,10 +50,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TSK_SEG_MAGIC 0x45504f43534b5354ULL /* "TSKSCOPE" read as little-endian */
+#define TSK_SEG_MAGIC   0x45504f43534b5354ULL /* "TSKSCOPE" read as little-endian */
 #define TSK_SEG_VERSION 1
-#define TSK_SEG_DIR "/dev/shm"
-#define TSK_SEG_PREFIX "taskscope."
+#define TSK_SEG_DIR     "/dev/shm"
+#define TSK_SEG_PREFIX  "taskscope."
 
 /* ---- header ----------------------------------------------------------- */
 
@@ -79,49 +79,49 @@ enum tsk_seg_state {
 };
 
 typedef struct tsk_seg_header {
-	uint64_t magic;               /* TSK_SEG_MAGIC */
-	uint32_t version;             /* TSK_SEG_VERSION */
-	uint32_t header_size;         /* sizeof(tsk_seg_header) */
-	uint64_t segment_size;        /* bytes of the whole file */
-	int32_t pid;                  /* the writing process */
-	uint32_t flags;               /* reserved, 0 */
-	uint64_t proc_start_ticks;    /* /proc/<pid>/stat field 22 */
-	int64_t created_realtime_ns;  /* CLOCK_REALTIME when created */
-	int64_t created_mono_ns;      /* CLOCK_MONOTONIC when created */
-	char program[64];             /* program name, NUL-terminated */
+	uint64_t magic;              /* TSK_SEG_MAGIC */
+	uint32_t version;            /* TSK_SEG_VERSION */
+	uint32_t header_size;        /* sizeof(tsk_seg_header) */
+	uint64_t segment_size;       /* bytes of the whole file */
+	int32_t pid;                 /* the writing process */
+	uint32_t flags;              /* reserved, 0 */
+	uint64_t proc_start_ticks;   /* /proc/<pid>/stat field 22 */
+	int64_t created_realtime_ns; /* CLOCK_REALTIME when created */
+	int64_t created_mono_ns;     /* CLOCK_MONOTONIC when created */
+	char program[64];            /* program name, NUL-terminated */
 	/* TSC -> CLOCK_MONOTONIC: mono = mono0 + (tsc - tsc0) * (mono1 - mono0) / (tsc1 - tsc0).
 	 * Pair 0 is fixed at creation; pair 1 is refreshed about every 100 ms
 	 * under calib_seq (a seqlock).  tsc1 == tsc0 until the first refresh. */
-	_Atomic uint32_t calib_seq;   /* seqlock of the fields below */
-	uint32_t tsc_is_ns;           /* 1: "tsc" fields hold CLOCK_MONOTONIC ns (no usable TSC) */
-	uint64_t cal_tsc0;            /* TSC at creation */
-	int64_t cal_mono0;            /* CLOCK_MONOTONIC ns at creation */
-	uint64_t cal_tsc1;            /* TSC at the latest calibration */
-	int64_t cal_mono1;            /* CLOCK_MONOTONIC ns then */
+	_Atomic uint32_t calib_seq; /* seqlock of the fields below */
+	uint32_t tsc_is_ns;         /* 1: "tsc" fields hold CLOCK_MONOTONIC ns (no usable TSC) */
+	uint64_t cal_tsc0;          /* TSC at creation */
+	int64_t cal_mono0;          /* CLOCK_MONOTONIC ns at creation */
+	uint64_t cal_tsc1;          /* TSC at the latest calibration */
+	int64_t cal_mono1;          /* CLOCK_MONOTONIC ns then */
 	/* sections */
-	tsk_seg_section strings;      /* string table */
-	tsk_seg_section tasks;        /* tsk_seg_task slots */
-	tsk_seg_section resources;    /* tsk_seg_res slots */
-	tsk_seg_section stacks;       /* tsk_seg_stack entries */
-	tsk_seg_section rings;        /* ring blocks: count rings of stride bytes */
-	uint32_t ring_records;        /* records per ring, a power of two */
-	uint32_t stack_depth;         /* frames per tsk_seg_stack */
+	tsk_seg_section strings;   /* string table */
+	tsk_seg_section tasks;     /* tsk_seg_task slots */
+	tsk_seg_section resources; /* tsk_seg_res slots */
+	tsk_seg_section stacks;    /* tsk_seg_stack entries */
+	tsk_seg_section rings;     /* ring blocks: count rings of stride bytes */
+	uint32_t ring_records;     /* records per ring, a power of two */
+	uint32_t stack_depth;      /* frames per tsk_seg_stack */
 	/* live counters (writer) */
-	_Atomic uint64_t str_used;    /* bytes of the string table in use (release after the bytes) */
-	_Atomic uint32_t task_hwm;    /* task slots ever used: readers scan [0, task_hwm) */
-	_Atomic uint32_t res_hwm;     /* resource slots ever used */
-	_Atomic uint32_t stack_used;  /* stack entries in use */
-	_Atomic uint32_t ring_used;   /* rings ever claimed */
+	_Atomic uint64_t str_used; /* bytes of the string table in use (release after the bytes) */
+	_Atomic uint32_t task_hwm; /* task slots ever used: readers scan [0, task_hwm) */
+	_Atomic uint32_t res_hwm;  /* resource slots ever used */
+	_Atomic uint32_t stack_used;     /* stack entries in use */
+	_Atomic uint32_t ring_used;      /* rings ever claimed */
 	_Atomic uint64_t task_overflow;  /* tasks not given a slot (table full) */
 	_Atomic uint64_t res_overflow;   /* resources not given a slot */
 	_Atomic uint64_t str_overflow;   /* strings not stored (table full) */
 	_Atomic uint64_t stack_overflow; /* stacks not stored */
-	_Atomic uint32_t nworkers;    /* workers of the current runtime */
-	_Atomic uint32_t state;       /* enum tsk_seg_state */
+	_Atomic uint32_t nworkers;       /* workers of the current runtime */
+	_Atomic uint32_t state;          /* enum tsk_seg_state */
 	_Atomic int64_t heartbeat_ns; /* CLOCK_MONOTONIC, refreshed ~every 100 ms while tasks run */
 	/* reader attachment (written by the reader) */
-	_Atomic int32_t reader_pid;   /* attached reader, 0 none */
-	_Atomic uint32_t mode;        /* enum tsk_seg_mode */
+	_Atomic int32_t reader_pid;          /* attached reader, 0 none */
+	_Atomic uint32_t mode;               /* enum tsk_seg_mode */
 	_Atomic int64_t reader_heartbeat_ns; /* the reader's CLOCK_MONOTONIC, ~every 100 ms;
 	                                        writers fall back to flight mode when it is
 	                                        older than 2 s (a reader that died) */
@@ -158,15 +158,15 @@ enum tsk_wait_kind {
 	TSK_WAIT_JOIN = 2,      /* wait_obj: the joined task's id */
 	TSK_WAIT_CHAN_SEND = 3, /* wait_obj: the channel */
 	TSK_WAIT_CHAN_RECV = 4,
-	TSK_WAIT_SELECT = 5,    /* wait_obj: the first channel of the select */
+	TSK_WAIT_SELECT = 5, /* wait_obj: the first channel of the select */
 	TSK_WAIT_MUTEX = 6,
 	TSK_WAIT_RWLOCK_RD = 7,
 	TSK_WAIT_RWLOCK_WR = 8,
 	TSK_WAIT_SEM = 9,
 	TSK_WAIT_WG = 10,
 	TSK_WAIT_COND = 11,
-	TSK_WAIT_IO = 12,       /* wait_obj: the file descriptor */
-	TSK_WAIT_OFFLOAD = 13,  /* a job on the blocking pool */
+	TSK_WAIT_IO = 12,      /* wait_obj: the file descriptor */
+	TSK_WAIT_OFFLOAD = 13, /* a job on the blocking pool */
 };
 
 enum tsk_task_flags {
@@ -231,10 +231,10 @@ typedef struct tsk_seg_res {
 	uint32_t nreaders;    /* rwlock: readers holding it */
 	uint32_t waiters;     /* tasks blocked on it */
 	uint32_t reserved1;
-	uint64_t value;       /* channel: buffered elements; sem: units; wg: counter */
-	uint64_t capacity;    /* channel capacity (UINT64_MAX: unbounded); sem: initial */
-	uint64_t readers[4];  /* reserved for rwlock reader holders: 0 in this version */
-	char name[24];        /* NUL-terminated, cut to 23 bytes */
+	uint64_t value;      /* channel: buffered elements; sem: units; wg: counter */
+	uint64_t capacity;   /* channel capacity (UINT64_MAX: unbounded); sem: initial */
+	uint64_t readers[4]; /* reserved for rwlock reader holders: 0 in this version */
+	char name[24];       /* NUL-terminated, cut to 23 bytes */
 	uint64_t reserved2;
 } tsk_seg_res;
 _Static_assert(offsetof(tsk_seg_res, site) == 32, "tsk_seg_res layout");
@@ -266,13 +266,13 @@ _Static_assert(sizeof(tsk_seg_stack) == 512, "tsk_seg_stack layout");
 
 /* Ring header: one cache line written by the producer, one by the reader. */
 typedef struct tsk_seg_ring {
-	_Atomic uint64_t head;      /* index of the next record to write (released after it) */
-	_Atomic uint64_t lost;      /* records dropped in stream mode, in total */
-	_Atomic int32_t owner_tid;  /* thread writing this ring, 0 when free */
-	uint16_t worker;            /* its worker index, 0xffff for other threads */
+	_Atomic uint64_t head;     /* index of the next record to write (released after it) */
+	_Atomic uint64_t lost;     /* records dropped in stream mode, in total */
+	_Atomic int32_t owner_tid; /* thread writing this ring, 0 when free */
+	uint16_t worker;           /* its worker index, 0xffff for other threads */
 	uint16_t reserved0;
 	uint8_t pad0[40];
-	_Atomic uint64_t tail;      /* stream mode: records the reader has consumed */
+	_Atomic uint64_t tail; /* stream mode: records the reader has consumed */
 	uint8_t pad1[56];
 } tsk_seg_ring;
 _Static_assert(offsetof(tsk_seg_ring, tail) == 64, "tsk_seg_ring layout");
@@ -282,33 +282,38 @@ _Static_assert(sizeof(tsk_seg_ring) == 128, "tsk_seg_ring layout");
 enum tsk_ev_type {
 	TSK_EV_NONE = 0,
 	/* tasks */
-	TSK_EV_SPAWN = 1,   /* task: child, obj: parent, site: spawn site, str: name, a32: flags */
-	TSK_EV_RUN = 2,     /* task starts running on `worker`, picked by the scheduler loop */
-	TSK_EV_BLOCK = 3,   /* task suspends: obj: awaited id, a32: wait kind, site, arg: deadline ns (-1), b32: stack id,
-	                       arg2: the task this worker switches to directly (its RUN, no record of its own), 0 none */
-	TSK_EV_WAKE = 4,    /* task made runnable: obj: waker task (0: timer, runtime, other thread), a32: 0 woken, 1 timed out, 2 cancelled */
-	TSK_EV_YIELD = 5,   /* task yields: arg2 as for BLOCK */
-	TSK_EV_EXIT = 6,    /* task returned: a32: 1 if it had been cancelled; arg2 as for BLOCK */
-	TSK_EV_CANCEL = 7,  /* task: target, obj: canceller */
-	TSK_EV_LABEL = 8,   /* task: str: user state label (0: cleared) */
-	TSK_EV_JOINED = 9,  /* task: joined task, obj: joiner (the slot is freed) */
+	TSK_EV_SPAWN = 1,  /* task: child, obj: parent, site: spawn site, str: name, a32: flags */
+	TSK_EV_RUN = 2,    /* task starts running on `worker`, picked by the scheduler loop */
+	TSK_EV_BLOCK = 3,  /* task suspends: obj: awaited id, a32: wait kind, site, arg: deadline ns
+	                      (-1), b32: stack id,  arg2: the task this worker switches to directly
+	                      (its RUN, no record of its own), 0 none */
+	TSK_EV_WAKE = 4,   /* task made runnable: obj: waker task (0: timer, runtime, other thread),
+	                      a32: 0 woken, 1 timed out, 2 cancelled */
+	TSK_EV_YIELD = 5,  /* task yields: arg2 as for BLOCK */
+	TSK_EV_EXIT = 6,   /* task returned: a32: 1 if it had been cancelled; arg2 as for BLOCK */
+	TSK_EV_CANCEL = 7, /* task: target, obj: canceller */
+	TSK_EV_LABEL = 8,  /* task: str: user state label (0: cleared) */
+	TSK_EV_JOINED = 9, /* task: joined task, obj: joiner (the slot is freed) */
 	/* resources */
-	TSK_EV_RES_NEW = 16,     /* obj: resource, a32: kind, str: name, site, arg: capacity/initial value */
-	TSK_EV_RES_FREE = 17,    /* obj: resource */
-	TSK_EV_ACQUIRE = 18,     /* task got obj: a32: 0 exclusive, 1 shared (reader, sem unit); sem: arg: units left */
-	TSK_EV_RELEASE = 19,     /* task released obj: a32 as for ACQUIRE; sem: arg: units free after */
-	TSK_EV_SEND = 20,        /* task sent on channel obj: arg: length after */
-	TSK_EV_RECV = 21,        /* task received from channel obj: arg: length after */
-	TSK_EV_CLOSE = 22,       /* task closed channel obj */
-	TSK_EV_SIGNAL = 23,      /* task signalled obj (cond signal/broadcast, wg reaching 0): arg: tasks woken */
-	TSK_EV_WG_ADD = 24,      /* task added arg (signed) to wait group obj */
+	TSK_EV_RES_NEW =
+	        16, /* obj: resource, a32: kind, str: name, site, arg: capacity/initial value */
+	TSK_EV_RES_FREE = 17, /* obj: resource */
+	TSK_EV_ACQUIRE = 18,  /* task got obj: a32: 0 exclusive, 1 shared (reader, sem unit); sem:
+	                         arg: units left */
+	TSK_EV_RELEASE = 19, /* task released obj: a32 as for ACQUIRE; sem: arg: units free after */
+	TSK_EV_SEND = 20,    /* task sent on channel obj: arg: length after */
+	TSK_EV_RECV = 21,    /* task received from channel obj: arg: length after */
+	TSK_EV_CLOSE = 22,   /* task closed channel obj */
+	TSK_EV_SIGNAL = 23, /* task signalled obj (cond signal/broadcast, wg reaching 0): arg: tasks
+	                       woken */
+	TSK_EV_WG_ADD = 24, /* task added arg (signed) to wait group obj */
 	/* workers */
-	TSK_EV_PARK = 32,        /* worker parks (idle) */
-	TSK_EV_UNPARK = 33,      /* worker wakes */
-	TSK_EV_STEAL = 34,       /* worker stole arg tasks from worker obj */
-	TSK_EV_CALIB = 35,       /* arg: CLOCK_MONOTONIC ns at tsc */
-	TSK_EV_LOST = 36,        /* arg: records dropped just before this one (stream mode) */
-	TSK_EV_RUNTIME = 37,     /* a runtime starts (a32: 1) or stops (a32: 0); arg: workers */
+	TSK_EV_PARK = 32,    /* worker parks (idle) */
+	TSK_EV_UNPARK = 33,  /* worker wakes */
+	TSK_EV_STEAL = 34,   /* worker stole arg tasks from worker obj */
+	TSK_EV_CALIB = 35,   /* arg: CLOCK_MONOTONIC ns at tsc */
+	TSK_EV_LOST = 36,    /* arg: records dropped just before this one (stream mode) */
+	TSK_EV_RUNTIME = 37, /* a runtime starts (a32: 1) or stops (a32: 0); arg: workers */
 };
 
 /* One event: 64 bytes, one cache line. */

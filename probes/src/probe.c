@@ -37,13 +37,13 @@ tsk_seg_task *probe__tasks;
 tsk_seg_res *probe__res;
 __thread probe_ring *probe__ring __attribute__((tls_model("initial-exec")));
 
-#define TASK_SLOTS 262144
-#define RES_SLOTS 65536
-#define STR_BYTES (4u << 20)
-#define STACK_ENTRIES 8192
+#define TASK_SLOTS         262144
+#define RES_SLOTS          65536
+#define STR_BYTES          (4u << 20)
+#define STACK_ENTRIES      8192
 #define RING_BYTES_DEFAULT (4u << 20)
-#define INTERN_CAP (1u << 16) /* entries of the intern hash (power of two) */
-#define SITE_CACHE 64         /* per-thread direct-mapped site cache */
+#define INTERN_CAP         (1u << 16) /* entries of the intern hash (power of two) */
+#define SITE_CACHE         64         /* per-thread direct-mapped site cache */
 
 /* A tiny test-and-set lock: cold paths only. */
 typedef struct plock {
@@ -60,23 +60,23 @@ static void plock_unlock(plock *l)
 }
 
 static struct {
-	plock lock;            /* guards creation, the free lists and rings */
-	plock str_lock;        /* guards the intern table and the string table tail */
-	size_t size;           /* mapping length */
-	char path[128];        /* file name, for unlink */
-	char *strings;         /* string table */
-	uint32_t *task_free;   /* free task slots (stack) */
+	plock lock;          /* guards creation, the free lists and rings */
+	plock str_lock;      /* guards the intern table and the string table tail */
+	size_t size;         /* mapping length */
+	char path[128];      /* file name, for unlink */
+	char *strings;       /* string table */
+	uint32_t *task_free; /* free task slots (stack) */
 	uint32_t ntask_free;
-	uint32_t *res_free;    /* free resource slots */
+	uint32_t *res_free; /* free resource slots */
 	uint32_t nres_free;
-	uint32_t *intern;      /* string ids by hash, 0 empty */
-	probe_ring *rings;     /* process-local writer state per ring */
-	char *ring_base;       /* first ring block */
+	uint32_t *intern;  /* string ids by hash, 0 empty */
+	probe_ring *rings; /* process-local writer state per ring */
+	char *ring_base;   /* first ring block */
 	uint64_t ring_stride;
-	bool keep;             /* TASKSCOPE_KEEP=1 */
-	bool disabled;         /* TASKSCOPE=off, or creation failed once */
-	pid_t pid;             /* creator, to detect a forked child */
-	atomic_uint_fast64_t calib_next; /* tsc of the next calibration */
+	bool keep;                          /* TASKSCOPE_KEEP=1 */
+	bool disabled;                      /* TASKSCOPE=off, or creation failed once */
+	pid_t pid;                          /* creator, to detect a forked child */
+	atomic_uint_fast64_t calib_next;    /* tsc of the next calibration */
 	atomic_uint_fast64_t tsc_per_100ms; /* estimate */
 } P;
 
@@ -414,8 +414,8 @@ static uint32_t intern_locked(const char *s, size_t n)
 	for (uint32_t i = 0; i < INTERN_CAP; i++) {
 		uint32_t *slot = &P.intern[(h + i) & (INTERN_CAP - 1)];
 		if (*slot == 0) {
-			uint64_t used = atomic_load_explicit(&probe__hdr->str_used,
-			                                     memory_order_relaxed);
+			uint64_t used =
+			        atomic_load_explicit(&probe__hdr->str_used, memory_order_relaxed);
 			uint64_t need = align_up(4 + n + 1, 4);
 			if (used + need > probe__hdr->strings.size || i > INTERN_CAP / 2) {
 				atomic_fetch_add(&probe__hdr->str_overflow, 1);
@@ -547,8 +547,7 @@ uint32_t probe_task_slot_new(uint64_t id, uint64_t parent, const char *name, uin
 	probe_slot_end(&s->seq);
 	/* relaxed max: readers scan [0, task_hwm) and skip free slots */
 	uint32_t hwm = atomic_load_explicit(&probe__hdr->task_hwm, memory_order_relaxed);
-	while (i + 1 > hwm &&
-	       !atomic_compare_exchange_weak(&probe__hdr->task_hwm, &hwm, i + 1))
+	while (i + 1 > hwm && !atomic_compare_exchange_weak(&probe__hdr->task_hwm, &hwm, i + 1))
 		;
 	return i + 1;
 }

@@ -28,16 +28,16 @@
 
 #include "tsk_probe.h"
 
-#define STACK_HASH (1u << 15) /* interned stacks: ids by hash, open addressing */
-#define PC_HASH (1u << 16)    /* symbol ids by program counter */
+#define STACK_HASH   (1u << 15)   /* interned stacks: ids by hash, open addressing */
+#define PC_HASH      (1u << 16)   /* symbol ids by program counter */
 #define SAMPLE_TICKS (1ull << 21) /* TSC ticks between sampled stacks of a thread */
 
 static atomic_flag lock = ATOMIC_FLAG_INIT; /* guards the tables below */
-static uint32_t *stack_ids;                  /* stack id (index + 1) by hash slot */
+static uint32_t *stack_ids;                 /* stack id (index + 1) by hash slot */
 static struct pcsym {
 	uint64_t pc;
 	uint32_t sym;
-} *pcsyms;
+} * pcsyms;
 static atomic_int policy = -1; /* 0 off, 1 sampled, 2 all */
 
 static void take(void)
@@ -163,7 +163,8 @@ uint32_t probe_stack_capture(int skip)
 	for (uint32_t i = 0; i < STACK_HASH; i++) {
 		uint32_t *slot = &stack_ids[(h + i) & (STACK_HASH - 1)];
 		if (*slot == 0) {
-			uint32_t used = atomic_load_explicit(&hdr->stack_used, memory_order_relaxed);
+			uint32_t used =
+			        atomic_load_explicit(&hdr->stack_used, memory_order_relaxed);
 			if (used >= hdr->stacks.count || i > STACK_HASH / 2) {
 				atomic_fetch_add(&hdr->stack_overflow, 1);
 				break;

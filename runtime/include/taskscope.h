@@ -56,10 +56,10 @@ typedef struct tsk_site {
 } tsk_site;
 
 #if defined(__GNUC__)
-#define TSK_SITE                                                                                \
-	(__extension__({                                                                        \
-		static const tsk_site tsk_site_ = {__FILE__, __LINE__, __func__};               \
-		&tsk_site_;                                                                     \
+#define TSK_SITE                                                                                   \
+	(__extension__({                                                                           \
+		static const tsk_site tsk_site_ = {__FILE__, __LINE__, __func__};                  \
+		&tsk_site_;                                                                        \
 	}))
 #else
 #define TSK_SITE (&(const tsk_site){__FILE__, __LINE__, __func__})
@@ -147,8 +147,8 @@ int tsk_cancelled(void);
 typedef struct tsk_chan tsk_chan;
 
 #define TSK_UNBOUNDED ((size_t)-1)
-#define TSK_SEND 1
-#define TSK_RECV 2
+#define TSK_SEND      1
+#define TSK_RECV      2
 
 /* Creates a channel of elements of elem_size bytes (1..65536).  capacity 0
  * is a rendezvous (a send completes when a receiver takes the element),
@@ -157,7 +157,7 @@ typedef struct tsk_chan tsk_chan;
 int tsk_chan_create_at(tsk_chan **out, const char *name, size_t elem_size, size_t capacity,
                        const tsk_site *site);
 int(tsk_chan_create)(tsk_chan **out, const char *name, size_t elem_size, size_t capacity);
-#define tsk_chan_create(out, name, elem_size, capacity)                                         \
+#define tsk_chan_create(out, name, elem_size, capacity)                                            \
 	tsk_chan_create_at(out, name, elem_size, capacity, TSK_SITE)
 
 /* Sends a copy of *elem.  Returns 0; -EPIPE (closed, before or while

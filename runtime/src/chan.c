@@ -302,7 +302,8 @@ static int chan_block(tsk_chan *c, void *elem, int op, int64_t deadline, const t
 	 * sleep or just woke, so neither the core (wi.obj) nor our event may
 	 * read c itself then. */
 	rt_res res = c->res;
-	rt_wait_info wi = {op == TSK_SEND ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV, &res, site, res.id};
+	rt_wait_info wi = {op == TSK_SEND ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV, &res, site,
+	                   res.id};
 	rt_waitq *q = chan__queue(c, op);
 	size_t woken_len = chan__woken_len(c, op);
 	rt_waiter w;

@@ -16,22 +16,22 @@ static const struct {
 	const char *name;
 	const char *msg;
 } errors[] = {
-	{0, "OK", "success"},
-	{EPERM, "EPERM", "operation not permitted here (outside a task, or not the owner)"},
-	{EINVAL, "EINVAL", "invalid argument"},
-	{ENOMEM, "ENOMEM", "out of memory"},
-	{EAGAIN, "EAGAIN", "operation would block"},
-	{EBUSY, "EBUSY", "resource busy (locked, or tasks wait on it)"},
-	{ETIMEDOUT, "ETIMEDOUT", "deadline passed"},
-	{ECANCELED, "ECANCELED", "task cancelled"},
-	{EPIPE, "EPIPE", "channel closed"},
-	{EDEADLK, "EDEADLK", "operation would deadlock"},
-	{EOVERFLOW, "EOVERFLOW", "value too large"},
-	{EBADF, "EBADF", "bad file descriptor"},
-	{ECONNRESET, "ECONNRESET", "connection reset by peer"},
-	{ECONNREFUSED, "ECONNREFUSED", "connection refused"},
-	{ENOENT, "ENOENT", "no such file or directory"},
-	{EINTR, "EINTR", "interrupted"},
+        {0, "OK", "success"},
+        {EPERM, "EPERM", "operation not permitted here (outside a task, or not the owner)"},
+        {EINVAL, "EINVAL", "invalid argument"},
+        {ENOMEM, "ENOMEM", "out of memory"},
+        {EAGAIN, "EAGAIN", "operation would block"},
+        {EBUSY, "EBUSY", "resource busy (locked, or tasks wait on it)"},
+        {ETIMEDOUT, "ETIMEDOUT", "deadline passed"},
+        {ECANCELED, "ECANCELED", "task cancelled"},
+        {EPIPE, "EPIPE", "channel closed"},
+        {EDEADLK, "EDEADLK", "operation would deadlock"},
+        {EOVERFLOW, "EOVERFLOW", "value too large"},
+        {EBADF, "EBADF", "bad file descriptor"},
+        {ECONNRESET, "ECONNRESET", "connection reset by peer"},
+        {ECONNREFUSED, "ECONNREFUSED", "connection refused"},
+        {ENOENT, "ENOENT", "no such file or directory"},
+        {EINTR, "EINTR", "interrupted"},
 };
 
 static int find(int err)

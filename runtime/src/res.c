@@ -11,8 +11,7 @@
 
 static atomic_uint_fast64_t next_res_id = 1;
 
-void rt__res_init(rt_res *r, int kind, const char *name, const tsk_site *site,
-                  uint64_t capacity)
+void rt__res_init(rt_res *r, int kind, const char *name, const tsk_site *site, uint64_t capacity)
 {
 	r->id = atomic_fetch_add_explicit(&next_res_id, 1, memory_order_relaxed);
 	r->kind = (uint32_t)kind;

@@ -68,7 +68,10 @@ static inline void rt__cpu_relax(void)
 typedef struct rt_spin {
 	atomic_int v;
 } rt_spin;
-#define RT_SPIN_INIT {0}
+#define RT_SPIN_INIT                                                                               \
+	{                                                                                          \
+		0                                                                                  \
+	}
 void rt__spin_lock_slow(rt_spin *s);
 static inline void rt__spin_lock(rt_spin *s)
 {
@@ -196,8 +199,7 @@ typedef struct rt_res {
 /* Gives r an id and a live-state slot and records its creation.  capacity:
  * a channel's capacity (TSK_UNBOUNDED allowed), a semaphore's initial
  * value, else 0. */
-void rt__res_init(rt_res *r, int kind, const char *name, const tsk_site *site,
-                  uint64_t capacity);
+void rt__res_init(rt_res *r, int kind, const char *name, const tsk_site *site, uint64_t capacity);
 /* Records r's destruction and frees its slot. */
 void rt__res_fini(rt_res *r);
 /* Publishes r's live state; call under the object's lock, after each

@@ -38,7 +38,8 @@ tsk_task *rt__runq_pop(rt_runq *q)
 		uint32_t tl = atomic_load_explicit(&q->tail, memory_order_relaxed);
 		if (h == tl)
 			return NULL;
-		tsk_task *t = atomic_load_explicit(&q->slot[h % RT_RUNQ_SIZE], memory_order_relaxed);
+		tsk_task *t =
+		        atomic_load_explicit(&q->slot[h % RT_RUNQ_SIZE], memory_order_relaxed);
 		/* release: pairs with the acquire load of head in push */
 		if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1, memory_order_release,
 		                                          memory_order_relaxed))
@@ -78,9 +79,8 @@ tsk_task *rt__runq_steal(rt_runq *into, rt_runq *from)
 		}
 		/* release: the slots we read must not be overwritten before this
 		 * CAS (pairs with the owner's acquire load of head in push) */
-		if (!atomic_compare_exchange_weak_explicit(&from->head, &h, h + n,
-		                                           memory_order_acq_rel,
-		                                           memory_order_relaxed))
+		if (!atomic_compare_exchange_weak_explicit(
+		            &from->head, &h, h + n, memory_order_acq_rel, memory_order_relaxed))
 			continue;
 		n--;
 		tsk_task *t = atomic_load_explicit(&into->slot[(itl + n) % RT_RUNQ_SIZE],

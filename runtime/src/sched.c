@@ -304,7 +304,8 @@ void rt__suspend(rt_worker *w, int post)
 		size_t len;
 		task_stack_bounds(next, &lo, &len);
 		/* a task that exits passes NULL so ASan frees its fake stack */
-		__sanitizer_start_switch_fiber(post == RT_POST_EXIT ? NULL : &t->asan_fake, lo, len);
+		__sanitizer_start_switch_fiber(post == RT_POST_EXIT ? NULL : &t->asan_fake, lo,
+		                               len);
 #endif
 #ifdef RT_TSAN
 		__tsan_switch_to_fiber(next->tsan_fiber, 0);
@@ -615,9 +616,9 @@ static tsk_task *steal_work(rt_worker *w)
 				continue;
 			victim = v->id;
 			t = rt__runq_steal(&w->q, &v->q);
-			if (!t && last && (v->id >= 64 ||
-			                   atomic_load_explicit(&v->tick, memory_order_relaxed) ==
-			                           ticks[v->id]))
+			if (!t && last &&
+			    (v->id >= 64 ||
+			     atomic_load_explicit(&v->tick, memory_order_relaxed) == ticks[v->id]))
 				t = atomic_exchange_explicit(&v->runnext, NULL,
 				                             memory_order_acq_rel);
 		}
@@ -955,9 +956,8 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	 * not failed */
 	(void)probe_runtime_start(rt->nworkers);
 	/* this thread is worker 0: its ring records the root's spawn too */
-	RT_PROBE(probe_thread_attach(0);
-	         probe_emit(TSK_EV_RUNTIME, probe_tsc(), 0, 0, (uint64_t)rt->nworkers, 0, 0, 1, 0,
-	                    0));
+	RT_PROBE(probe_thread_attach(0); probe_emit(TSK_EV_RUNTIME, probe_tsc(), 0, 0,
+	                                            (uint64_t)rt->nworkers, 0, 0, 1, 0, 0));
 #endif
 	rc = rt__task_create(rt, NULL, &t, "root", root, arg, NULL, true, 0);
 	if (rc < 0)

@@ -26,21 +26,21 @@
 /* Probe calls compile to nothing with -DTSK_PROBES=0 and cost one branch
  * when TASKSCOPE=off. */
 #if TSK_PROBES
-#define RT_PROBE(...)                                                                           \
-	do {                                                                                    \
-		if (PROBE_ON()) {                                                               \
-			__VA_ARGS__;                                                            \
-		}                                                                               \
+#define RT_PROBE(...)                                                                              \
+	do {                                                                                       \
+		if (PROBE_ON()) {                                                                  \
+			__VA_ARGS__;                                                               \
+		}                                                                                  \
 	} while (0)
 #else
-#define RT_PROBE(...)                                                                           \
-	do {                                                                                    \
+#define RT_PROBE(...)                                                                              \
+	do {                                                                                       \
 	} while (0)
 #endif
 
 /* Task token values (tsk_task.token); claims store values >= 0 or -errno. */
-#define RT_TOKEN_IDLE INT_MIN                 /* not waiting */
-#define RT_TOKEN_WAITING (INT_MIN + 1)        /* waiting, cancellable */
+#define RT_TOKEN_IDLE             INT_MIN       /* not waiting */
+#define RT_TOKEN_WAITING          (INT_MIN + 1) /* waiting, cancellable */
 #define RT_TOKEN_WAITING_NOCANCEL (INT_MIN + 2) /* waiting, ignores cancel */
 
 /* What the scheduler does with a task that switched back to it. */
@@ -120,9 +120,9 @@ struct tsk_task {
  * consumers: the owner and thieves), as in Go's runtime. */
 #define RT_RUNQ_SIZE 256
 typedef struct rt_runq {
-	_Atomic uint32_t head;                    /* next to take; CAS by consumers */
-	_Atomic uint32_t tail;                    /* next free slot; stored by the owner */
-	_Atomic(tsk_task *) slot[RT_RUNQ_SIZE];   /* ring */
+	_Atomic uint32_t head;                  /* next to take; CAS by consumers */
+	_Atomic uint32_t tail;                  /* next free slot; stored by the owner */
+	_Atomic(tsk_task *) slot[RT_RUNQ_SIZE]; /* ring */
 } rt_runq;
 
 /* Registry shard: every live or unjoined task, for cancel-all and teardown. */
@@ -134,62 +134,62 @@ typedef struct rt_shard {
 #define RT_STACK_CACHE 64 /* stacks kept per worker */
 
 struct rt_worker {
-	rt_runtime *rt;               /* owning runtime */
-	int id;                       /* 0..nworkers-1 */
-	pthread_t thread;             /* its thread (worker 0: the tsk_run caller) */
-	rt_ctx sched_ctx;             /* the scheduler loop's context */
-	tsk_task *cur;                /* task running now, NULL in the scheduler */
-	tsk_task *prev;               /* task that switched away, not yet settled */
-	int post;                     /* enum rt_post: what to do with prev */
-	rt_runq q;                    /* local run queue */
-	_Atomic(tsk_task *) runnext;  /* task to run next (woken by a local task) */
-	int streak;                   /* consecutive runnext picks (fairness bound) */
-	_Atomic uint32_t tick;        /* scheduling steps (owner-written; thieves read it) */
-	uint64_t rng;                 /* xorshift state for victim choice */
-	rt_timers timers;             /* timers added by tasks running here */
-	atomic_uint futex;            /* park word: 0 asleep, 1 woken */
-	bool spinning;                /* counted in rt->nspinning */
-	bool idle;                    /* on the idle list (under rt->idle_lock) */
-	bool woken_spinning;          /* woken by wake_one, counted spinning */
-	bool drain_futile;            /* last cancel-all woke nobody: do not repeat it */
-	rt_worker *idle_next;         /* idle list link */
-	uint64_t step_tsc;            /* TSC of this worker's latest switch (probe timestamps) */
-	tsk_task *stack_cache;        /* free stacks (their top holds the link) */
-	int nstack_cache;             /* their number */
-	void *stack_lo;               /* the thread's own stack, for ASan */
-	size_t stack_len;             /* " */
-	void *tsan_fiber;             /* the thread's own TSan fiber */
+	rt_runtime *rt;              /* owning runtime */
+	int id;                      /* 0..nworkers-1 */
+	pthread_t thread;            /* its thread (worker 0: the tsk_run caller) */
+	rt_ctx sched_ctx;            /* the scheduler loop's context */
+	tsk_task *cur;               /* task running now, NULL in the scheduler */
+	tsk_task *prev;              /* task that switched away, not yet settled */
+	int post;                    /* enum rt_post: what to do with prev */
+	rt_runq q;                   /* local run queue */
+	_Atomic(tsk_task *) runnext; /* task to run next (woken by a local task) */
+	int streak;                  /* consecutive runnext picks (fairness bound) */
+	_Atomic uint32_t tick;       /* scheduling steps (owner-written; thieves read it) */
+	uint64_t rng;                /* xorshift state for victim choice */
+	rt_timers timers;            /* timers added by tasks running here */
+	atomic_uint futex;           /* park word: 0 asleep, 1 woken */
+	bool spinning;               /* counted in rt->nspinning */
+	bool idle;                   /* on the idle list (under rt->idle_lock) */
+	bool woken_spinning;         /* woken by wake_one, counted spinning */
+	bool drain_futile;           /* last cancel-all woke nobody: do not repeat it */
+	rt_worker *idle_next;        /* idle list link */
+	uint64_t step_tsc;           /* TSC of this worker's latest switch (probe timestamps) */
+	tsk_task *stack_cache;       /* free stacks (their top holds the link) */
+	int nstack_cache;            /* their number */
+	void *stack_lo;              /* the thread's own stack, for ASan */
+	size_t stack_len;            /* " */
+	void *tsan_fiber;            /* the thread's own TSan fiber */
 	/* counters (owner-written) */
-	uint64_t nsteal;  /* tasks stolen from others */
-	uint64_t npark;   /* times parked */
+	uint64_t nsteal; /* tasks stolen from others */
+	uint64_t npark;  /* times parked */
 };
 
 struct rt_runtime {
-	int nworkers;                 /* number of workers */
-	rt_worker *workers;           /* array of nworkers */
-	size_t stack_size;            /* usable stack bytes per task (page multiple) */
-	char name[RT_NAME_MAX];       /* runtime name */
+	int nworkers;           /* number of workers */
+	rt_worker *workers;     /* array of nworkers */
+	size_t stack_size;      /* usable stack bytes per task (page multiple) */
+	char name[RT_NAME_MAX]; /* runtime name */
 	/* global injection queue */
-	rt_spin gq_lock;              /* guards gq_head/gq_tail */
-	tsk_task *gq_head, *gq_tail;  /* FIFO through tsk_task.next */
-	_Atomic long gq_len;          /* its length (lock-free peek) */
+	rt_spin gq_lock;             /* guards gq_head/gq_tail */
+	tsk_task *gq_head, *gq_tail; /* FIFO through tsk_task.next */
+	_Atomic long gq_len;         /* its length (lock-free peek) */
 	/* idle workers */
-	rt_spin idle_lock;            /* guards idle_head and worker idle fields */
-	rt_worker *idle_head;         /* stack of parked workers */
-	atomic_int nidle;             /* workers on the idle list */
-	atomic_int nspinning;         /* workers looking for work */
-	atomic_int watcher;           /* id of the parked worker watching every timer heap, -1 */
-	_Atomic int64_t watch_until;  /* the watcher's wake-up deadline (INT64_MAX: none) */
+	rt_spin idle_lock;           /* guards idle_head and worker idle fields */
+	rt_worker *idle_head;        /* stack of parked workers */
+	atomic_int nidle;            /* workers on the idle list */
+	atomic_int nspinning;        /* workers looking for work */
+	atomic_int watcher;          /* id of the parked worker watching every timer heap, -1 */
+	_Atomic int64_t watch_until; /* the watcher's wake-up deadline (INT64_MAX: none) */
 	/* lifetime */
-	_Atomic long live;            /* tasks not yet returned */
-	atomic_bool root_done;        /* the root task returned */
-	atomic_bool stop;             /* workers must leave their loops */
-	void *root_result;            /* the root's return value */
-	rt_shard *shards;             /* registry, one shard per worker */
+	_Atomic long live;     /* tasks not yet returned */
+	atomic_bool root_done; /* the root task returned */
+	atomic_bool stop;      /* workers must leave their loops */
+	void *root_result;     /* the root's return value */
+	rt_shard *shards;      /* registry, one shard per worker */
 	/* stack pool */
-	rt_spin pool_lock;            /* guards pool/npool */
-	tsk_task *pool;               /* free stacks beyond the worker caches */
-	_Atomic long npool;           /* their number (lock-free peek) */
+	rt_spin pool_lock;  /* guards pool/npool */
+	tsk_task *pool;     /* free stacks beyond the worker caches */
+	_Atomic long npool; /* their number (lock-free peek) */
 };
 
 /* sched.c */

@@ -93,8 +93,8 @@ static int map_stack(rt_runtime *rt, tsk_task **out)
 {
 	size_t ps = page_size();
 	size_t usable = rt->stack_size;
-	bool guard = atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) <
-	             guard_budget();
+	bool guard =
+	        atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) < guard_budget();
 	if (!guard)
 		atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
 	size_t size = usable + (guard ? ps : 0);

@@ -99,9 +99,8 @@ bool rt__claim(rt_waiter *w, int value)
 	while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
 		/* acq_rel: pairs with the task's acquire load of the token after
 		 * it resumes, and orders our writes to its buffers before it */
-		if (atomic_compare_exchange_weak_explicit(&t->token, &cur, value,
-		                                          memory_order_acq_rel,
-		                                          memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(
+		            &t->token, &cur, value, memory_order_acq_rel, memory_order_acquire))
 			return true;
 	}
 	return false;
@@ -112,9 +111,8 @@ static bool self_claim(tsk_task *self, int value)
 {
 	int cur = atomic_load_explicit(&self->token, memory_order_acquire);
 	while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
-		if (atomic_compare_exchange_weak_explicit(&self->token, &cur, value,
-		                                          memory_order_acq_rel,
-		                                          memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(
+		            &self->token, &cur, value, memory_order_acq_rel, memory_order_acquire))
 			return true;
 	}
 	return false;
@@ -127,7 +125,10 @@ static void probe_wake(tsk_task *t)
 	int v = atomic_load_explicit(&t->token, memory_order_relaxed);
 	uint64_t tsc, me = rt__probe_ctx(&tsc);
 	probe_emit(TSK_EV_WAKE, tsc, t->id, me, 0, 0, 0,
-	           v == -ETIMEDOUT ? 1u : v == -ECANCELED ? 2u : 0u, 0, 0);
+	           v == -ETIMEDOUT   ? 1u
+	           : v == -ECANCELED ? 2u
+	                             : 0u,
+	           0, 0);
 }
 #endif
 

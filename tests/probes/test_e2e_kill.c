@@ -84,8 +84,7 @@ static int mutex_waiters(const tsk_rd_snap *s)
 	return n;
 }
 
-static const tsk_seg_task *find_task(const tsk_rd_snap *s, tsk_reader *r, const char *name,
-                                     int nth)
+static const tsk_seg_task *find_task(const tsk_rd_snap *s, tsk_reader *r, const char *name, int nth)
 {
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const tsk_seg_task *t = &s->tasks[i].slot;
@@ -106,8 +105,8 @@ static const tsk_seg_res *find_res(const tsk_rd_snap *s, const char *name)
 
 struct evscan {
 	uint64_t mutex_id, holder_id;
-	int blocks_on_mutex;  /* BLOCK events with obj == mutex */
-	int holder_acquired;  /* ACQUIRE by the holder on the mutex */
+	int blocks_on_mutex; /* BLOCK events with obj == mutex */
+	int holder_acquired; /* ACQUIRE by the holder on the mutex */
 	int spawns;
 };
 
@@ -119,7 +118,8 @@ static int scan_batch(void *ctx, uint32_t ring, const tsk_rd_rec *recs, size_t n
 		const tsk_seg_event *ev = &recs[i].ev;
 		if (ev->type == TSK_EV_BLOCK && ev->obj == e->mutex_id && ev->a32 == TSK_WAIT_MUTEX)
 			e->blocks_on_mutex++;
-		if (ev->type == TSK_EV_ACQUIRE && ev->obj == e->mutex_id && ev->task == e->holder_id)
+		if (ev->type == TSK_EV_ACQUIRE && ev->obj == e->mutex_id &&
+		    ev->task == e->holder_id)
 			e->holder_acquired++;
 		if (ev->type == TSK_EV_SPAWN)
 			e->spawns++;
