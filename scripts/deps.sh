@@ -19,9 +19,11 @@ packages=(
 	libunwind-dev			# stacks at suspension points
 	valgrind			# valgrind.h stack annotations, leak runs
 	tmux				# TUI tests drive the TUI in tmux
-	clang				# clang-format, clang sanitizers
+	clang libclang-rt-14-dev	# clang sanitizers, libFuzzer (fuzz stage)
+	clang-format			# make format / format-check
 )
-bench_packages=(golang-go wrk libuv1-dev hyperfine)
+# Go and pthreads peers, LTTng-UST for the probe-overhead comparison
+bench_packages=(golang-go wrk libuv1-dev hyperfine lttng-tools liblttng-ust-dev)
 
 case ${1:-} in
 '') ;;

@@ -463,8 +463,11 @@ static void *join_root(void *arg)
 	TSK_EXPECT_EQ(j.rc, 0);
 	TSK_EXPECT_EQ(j.result, 42);
 
-	/* a detached task is not joinable */
-	det_ctx d = {0};
+	/* a detached task is not joinable.  d is static: the detached task
+	 * still reads it after this root has returned (tsk_run waits for it) */
+	static det_ctx d;
+	atomic_store(&d.self, NULL);
+	atomic_store(&d.go, false);
 	TSK_EXPECT_EQ(tsk_spawn(NULL, "det", det_publish, &d), 0);
 	end = tsk_after_ms(10000);
 	while (!atomic_load(&d.self) && tsk_now() < end)
