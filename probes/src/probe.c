@@ -80,6 +80,13 @@ static struct {
 	atomic_uint_fast64_t tsc_per_100ms; /* estimate */
 } P;
 
+/* Free task slots kept by each thread: a spawn+join pair then takes no
+ * lock.  Refilled and drained in halves; given back when the thread
+ * detaches (worker threads end with each tsk_run). */
+#define SLOT_CACHE 64
+static __thread uint32_t slot_cache[SLOT_CACHE];
+static __thread int nslot_cache;
+
 /* ---- creation ----------------------------------------------------------- */
 
 static int64_t clock_ns(clockid_t c)
@@ -317,6 +324,12 @@ void probe_thread_attach(int worker)
 
 void probe_thread_detach(void)
 {
+	if (nslot_cache) {
+		plock_lock(&P.lock);
+		while (nslot_cache)
+			P.task_free[P.ntask_free++] = slot_cache[--nslot_cache];
+		plock_unlock(&P.lock);
+	}
 	probe_ring *r = probe__ring;
 	if (!r)
 		return;
@@ -512,14 +525,21 @@ static void copy_name(char *dst, size_t cap, const char *name)
 	memset(dst + n, 0, cap - n);
 }
 
+
 uint32_t probe_task_slot_new(uint64_t id, uint64_t parent, const char *name, uint32_t site,
                              uint32_t flags, uint64_t tsc)
 {
 	if (!PROBE_ON())
 		return 0;
-	plock_lock(&P.lock);
-	uint32_t i = P.ntask_free ? P.task_free[--P.ntask_free] : UINT32_MAX;
-	plock_unlock(&P.lock);
+	uint32_t i = UINT32_MAX;
+	if (nslot_cache == 0) {
+		plock_lock(&P.lock);
+		while (nslot_cache < SLOT_CACHE / 2 && P.ntask_free)
+			slot_cache[nslot_cache++] = P.task_free[--P.ntask_free];
+		plock_unlock(&P.lock);
+	}
+	if (nslot_cache)
+		i = slot_cache[--nslot_cache];
 	if (i == UINT32_MAX) {
 		atomic_fetch_add_explicit(&probe__hdr->task_overflow, 1, memory_order_relaxed);
 		return 0;
@@ -561,9 +581,13 @@ void probe_task_slot_free(uint32_t slot)
 	s->id = 0;
 	s->state = TSK_TS_FREE;
 	probe_slot_end(&s->seq);
-	plock_lock(&P.lock);
-	P.task_free[P.ntask_free++] = slot - 1;
-	plock_unlock(&P.lock);
+	if (nslot_cache == SLOT_CACHE) {
+		plock_lock(&P.lock);
+		while (nslot_cache > SLOT_CACHE / 2)
+			P.task_free[P.ntask_free++] = slot_cache[--nslot_cache];
+		plock_unlock(&P.lock);
+	}
+	slot_cache[nslot_cache++] = slot - 1;
 }
 
 uint32_t probe_res_slot_new(uint64_t id, int kind, const char *name, uint32_t site,
