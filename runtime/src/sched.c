@@ -892,6 +892,7 @@ static void runtime_free(rt_runtime *rt)
 			while (rt->shards[i].head) {
 				tsk_task *t = rt->shards[i].head;
 				rt->shards[i].head = t->reg_next;
+				RT_PROBE(probe_task_slot_free(t->pslot));
 				rt__task_fini_ctx(t);
 				rt__stack_put(rt, NULL, t);
 			}
