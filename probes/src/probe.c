@@ -525,7 +525,6 @@ static void copy_name(char *dst, size_t cap, const char *name)
 	memset(dst + n, 0, cap - n);
 }
 
-
 uint32_t probe_task_slot_new(uint64_t id, uint64_t parent, const char *name, uint32_t site,
                              uint32_t flags, uint64_t tsc)
 {

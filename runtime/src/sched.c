@@ -2,10 +2,15 @@
  * sched.c - workers, run queues, parking, and tsk_run.
  *
  * N workers (threads; worker 0 is the thread that called tsk_run) each run
- * a scheduler loop on their own thread stack: pick a task, switch to it,
- * and when it switches back, do what it asked (requeue it after a yield,
- * settle its park, or bury it after it returned).  Where the next task
- * comes from, in order:
+ * a scheduler loop on their own thread stack: pick a task and switch to it.
+ * A task that stops (yield, park, exit) switches straight to the next task
+ * of its worker's run-next slot or local queue when there is one
+ * (rt__suspend), else back to the loop; whoever runs next settles it once
+ * its context is saved (finish_prev: requeue after a yield, queue after a
+ * park whose wake-up already came, bury after an exit).  The file is long
+ * (about 1000 lines) because the loop, the queues, parking and the switch
+ * paths share invariants that are easier to check in one place.  Where the
+ * next task comes from, in order:
  *
  *   1. every 61st step, the global queue (so it is never starved);
  *   2. run-next: the task most recently woken by a task of this worker, so a
@@ -26,8 +31,9 @@
  *
  * Clean exit: when the root task has returned, the runtime keeps going until
  * every task has returned.  When the last worker goes idle (nothing can run
- * any more) it cancels every blocked task; they return -ECANCELED from their
- * blocking call and finish.  When the live count reaches zero all workers
+ * any more; tasks waiting on a timer count as blocked) it cancels every
+ * blocked task, claiming all their waits before waking any; they return
+ * -ECANCELED from their blocking call and finish.  When the live count reaches zero all workers
  * leave their loops and tsk_run joins their threads.
  */
 #include <errno.h>
