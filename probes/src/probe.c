@@ -580,6 +580,14 @@ void probe_task_slot_free(uint32_t slot)
 	s->id = 0;
 	s->state = TSK_TS_FREE;
 	probe_slot_end(&s->seq);
+	if (!probe__ring) {
+		/* a thread without a ring (it detached, e.g. tsk_run freeing
+		 * unjoined tasks at its end) may never come back: no cache */
+		plock_lock(&P.lock);
+		P.task_free[P.ntask_free++] = slot - 1;
+		plock_unlock(&P.lock);
+		return;
+	}
 	if (nslot_cache == SLOT_CACHE) {
 		plock_lock(&P.lock);
 		while (nslot_cache > SLOT_CACHE / 2)

@@ -749,6 +749,21 @@ static void park(rt_worker *w)
 	unpark_self(w);
 }
 
+/* A worker woken to spin (counted in nspinning by its waker) that found work
+ * other than by stealing stops spinning before it runs it; if it was the
+ * last spinner it wakes a replacement (Go's resetspinning).  Without this,
+ * nspinning stays up while it runs, and every later wake_if_idle believes
+ * someone is already looking for work. */
+static tsk_task *stop_spinning(rt_worker *w, tsk_task *t)
+{
+	if (w->spinning) {
+		w->spinning = false;
+		if (atomic_fetch_sub(&w->rt->nspinning, 1) == 1)
+			wake_if_idle(w->rt);
+	}
+	return t;
+}
+
 /* Returns the next task to run, or NULL when the runtime stops. */
 static tsk_task *find_runnable(rt_worker *w)
 {
@@ -765,9 +780,9 @@ static tsk_task *find_runnable(rt_worker *w)
 			RT_PROBE(probe_tick(probe_tsc()));
 		}
 		if (tick % 61 == 0 && (t = global_get(w, 1)))
-			return t;
+			return stop_spinning(w, t);
 		if ((t = local_next(w)) || (t = global_get(w, RT_RUNQ_SIZE / 2)))
-			return t;
+			return stop_spinning(w, t);
 		if (rt__fire_timers(w, &w->timers) > 0)
 			continue;
 		if ((t = steal_work(w)))

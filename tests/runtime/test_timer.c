@@ -33,11 +33,13 @@
  * do not fire, not jitter.  Counts scale with TSK_TEST_SCALE.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core_test.h"
 
@@ -493,6 +495,81 @@ static void test_yielding_neighbour(void **state)
 	assert_true(x.late < SLACK_MS * CT_MS);
 }
 
+/* ---- a worker woken from outside keeps the others awake ---------------- */
+
+/* A plain pthread releases a semaphore twice; each release wakes a parked
+ * worker to run a task that then computes for LONG_MS without yielding.
+ * A worker woken that way once kept counting itself as "spinning" while it
+ * ran the task, so nobody woke the third worker (or let it steal the
+ * busy workers' timers) and a 100 ms sleeper woke only when a long task
+ * ended.  Found in review; this is the reviewer's reproducer. */
+#define LONG_MS 400
+
+typedef struct foreign_ctx {
+	tsk_sem *sem;
+	int64_t late; /* the sleeper's lateness */
+} foreign_ctx;
+
+static void *foreign_thread(void *arg)
+{
+	foreign_ctx *x = arg;
+	usleep(20000);
+	tsk_sem_release(x->sem);
+	usleep(20000);
+	tsk_sem_release(x->sem);
+	return NULL;
+}
+
+static void *long_task(void *arg)
+{
+	foreign_ctx *x = arg;
+	TSK_EXPECT_EQ(tsk_sem_acquire(x->sem, TSK_FOREVER), 0);
+	int64_t s = tsk_now();
+	while (tsk_now() - s < LONG_MS * CT_MS)
+		;
+	return NULL;
+}
+
+static void *foreign_sleeper(void *arg)
+{
+	foreign_ctx *x = arg;
+	int64_t deadline = tsk_now() + 100 * CT_MS;
+	TSK_EXPECT_EQ(tsk_sleep(deadline), 0);
+	x->late = tsk_now() - deadline;
+	return NULL;
+}
+
+static void *foreign_root(void *arg)
+{
+	foreign_ctx *x = arg;
+	tsk_task *s, *l1, *l2;
+	pthread_t th;
+	TSK_EXPECT_EQ(tsk_sem_create(&x->sem, "foreign", 0), 0);
+	TSK_EXPECT_EQ(tsk_spawn(&s, "sleeper", foreign_sleeper, x), 0);
+	TSK_EXPECT_EQ(tsk_spawn(&l1, "long", long_task, x), 0);
+	TSK_EXPECT_EQ(tsk_spawn(&l2, "long", long_task, x), 0);
+	TSK_EXPECT_EQ(pthread_create(&th, NULL, foreign_thread, x), 0);
+	tsk_join(s, NULL, TSK_FOREVER);
+	tsk_join(l1, NULL, TSK_FOREVER);
+	tsk_join(l2, NULL, TSK_FOREVER);
+	pthread_join(th, NULL);
+	tsk_sem_destroy(x->sem);
+	return NULL;
+}
+
+static void test_foreign_wake(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		foreign_ctx x = {0};
+		ct_run(foreign_root, &x, 3, 0);
+		print_message("  3 workers, long tasks released from a pthread: the 100 ms sleep "
+		              "woke %.1f ms late\n",
+		              (double)x.late / 1e6);
+		assert_true(x.late < SLACK_MS * CT_MS);
+	}
+}
+
 static int child_main(const char *mode)
 {
 	if (strcmp(mode, "leaks") == 0)
@@ -513,6 +590,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_no_stale_timers),
 	        cmocka_unit_test(test_busy_neighbour),
 	        cmocka_unit_test(test_yielding_neighbour),
+	        cmocka_unit_test(test_foreign_wake),
 	        cmocka_unit_test(ct_test_no_leaks),
 	};
 
