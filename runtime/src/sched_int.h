@@ -43,6 +43,13 @@
 #define RT_TOKEN_WAITING          (INT_MIN + 1) /* waiting, cancellable */
 #define RT_TOKEN_WAITING_NOCANCEL (INT_MIN + 2) /* waiting, ignores cancel */
 
+/* Moves t's token from a WAITING value to `value`; true when the caller won
+ * the wait (and alone may ready t).  The one claim every party uses: a
+ * waker (rt__claim), the timer, the task giving up by itself.
+ * acq_rel: pairs with the task's acquire load of the token after it
+ * resumes, and orders the winner's writes to its buffers before it. */
+static inline bool rt__token_claim(tsk_task *t, int value);
+
 /* What the scheduler does with a task that switched back to it. */
 enum rt_post { RT_POST_NONE, RT_POST_YIELD, RT_POST_PARK, RT_POST_EXIT };
 
@@ -191,6 +198,17 @@ struct rt_runtime {
 	tsk_task *pool;     /* free stacks beyond the worker caches */
 	_Atomic long npool; /* their number (lock-free peek) */
 };
+
+static inline bool rt__token_claim(tsk_task *t, int value)
+{
+	int cur = atomic_load_explicit(&t->token, memory_order_acquire);
+	while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
+		if (atomic_compare_exchange_weak_explicit(
+		            &t->token, &cur, value, memory_order_acq_rel, memory_order_acquire))
+			return true;
+	}
+	return false;
+}
 
 /* sched.c */
 rt_worker *rt__worker(void); /* this thread's worker or NULL */

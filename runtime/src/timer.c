@@ -159,21 +159,13 @@ int rt__timers_fire(rt_timers *tm, int64_t now, int max)
 		rt_timer *t = tm->h[0];
 		tsk_task *task = t->task;
 		remove_at(tm, 0);
-		int cur = atomic_load_explicit(&task->token, memory_order_acquire);
-		while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
-			/* acq_rel: pairs with rt__wait_prepare's store and with the
-			 * task's load of the token after it resumes */
-			if (atomic_compare_exchange_weak_explicit(&task->token, &cur, -ETIMEDOUT,
-			                                          memory_order_acq_rel,
-			                                          memory_order_acquire)) {
-				/* the task cannot resume before we ready it, so it
-				 * is safe to link it and ready it after unlocking */
-				task->next = NULL;
-				*link = task;
-				link = &task->next;
-				woken++;
-				break;
-			}
+		if (rt__token_claim(task, -ETIMEDOUT)) {
+			/* the task cannot resume before we ready it, so it is
+			 * safe to link it and ready it after unlocking */
+			task->next = NULL;
+			*link = task;
+			link = &task->next;
+			woken++;
 		}
 	}
 	publish_next(tm);

@@ -69,7 +69,7 @@ rt_waiter *rt__waitq_pop(rt_waitq *q)
 	return w;
 }
 
-void rt__wait_prepare(rt_waiter *w, tsk_task *self, int index, void *elem)
+static void prepare(rt_waiter *w, tsk_task *self, int index, void *elem, int token)
 {
 	memset(w, 0, sizeof(*w));
 	w->task = self;
@@ -78,44 +78,23 @@ void rt__wait_prepare(rt_waiter *w, tsk_task *self, int index, void *elem)
 	atomic_store_explicit(&self->gate, 2, memory_order_relaxed);
 	/* seq_cst: ordered before the cancel-flag check in rt__wait (pairs with
 	 * the seq_cst flag store then token CAS in rt__cancel) */
-	atomic_store(&self->token, RT_TOKEN_WAITING);
+	atomic_store(&self->token, token);
+}
+
+void rt__wait_prepare(rt_waiter *w, tsk_task *self, int index, void *elem)
+{
+	prepare(w, self, index, elem, RT_TOKEN_WAITING);
 }
 
 void rt__wait_prepare_nocancel(rt_waiter *w, tsk_task *self, int index, void *elem)
 {
-	memset(w, 0, sizeof(*w));
-	w->task = self;
-	w->index = index;
-	w->elem = elem;
-	atomic_store_explicit(&self->gate, 2, memory_order_relaxed);
 	/* rt__cancel only claims RT_TOKEN_WAITING: this wait cannot be cancelled */
-	atomic_store(&self->token, RT_TOKEN_WAITING_NOCANCEL);
+	prepare(w, self, index, elem, RT_TOKEN_WAITING_NOCANCEL);
 }
 
 bool rt__claim(rt_waiter *w, int value)
 {
-	tsk_task *t = w->task;
-	int cur = atomic_load_explicit(&t->token, memory_order_acquire);
-	while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
-		/* acq_rel: pairs with the task's acquire load of the token after
-		 * it resumes, and orders our writes to its buffers before it */
-		if (atomic_compare_exchange_weak_explicit(
-		            &t->token, &cur, value, memory_order_acq_rel, memory_order_acquire))
-			return true;
-	}
-	return false;
-}
-
-/* The task claims its own token (gives up before sleeping). */
-static bool self_claim(tsk_task *self, int value)
-{
-	int cur = atomic_load_explicit(&self->token, memory_order_acquire);
-	while (cur == RT_TOKEN_WAITING || cur == RT_TOKEN_WAITING_NOCANCEL) {
-		if (atomic_compare_exchange_weak_explicit(
-		            &self->token, &cur, value, memory_order_acq_rel, memory_order_acquire))
-			return true;
-	}
-	return false;
+	return rt__token_claim(w->task, value);
 }
 
 #if TSK_PROBES
@@ -157,11 +136,11 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 	}
 	/* seq_cst load: pairs with the seq_cst store of the flag in rt__cancel */
 	if (!nocancel && atomic_load(&self->cancelled)) {
-		if (self_claim(self, -ECANCELED))
+		if (rt__token_claim(self, -ECANCELED))
 			goto done;
 	} else if (deadline != TSK_FOREVER) {
 		if (deadline <= tsk_now()) {
-			if (self_claim(self, -ETIMEDOUT))
+			if (rt__token_claim(self, -ETIMEDOUT))
 				goto done;
 		} else {
 			self->timer.deadline = deadline;
@@ -169,7 +148,7 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 			rt_worker *w = rt__worker();
 			int first = rt__timer_add(&w->timers, &self->timer);
 			if (first < 0) {
-				if (self_claim(self, -ENOMEM))
+				if (rt__token_claim(self, -ENOMEM))
 					goto done;
 			} else {
 				timed = true;
@@ -181,7 +160,9 @@ static int wait_common(int64_t deadline, const rt_wait_info *wi, bool nocancel)
 	self->wait = wi ? *wi : (rt_wait_info){0};
 	self->wait_deadline = deadline;
 	self->pstack = 0;
-	RT_PROBE(if (probe_stack_due(rt__probe_now())) self->pstack = probe_stack_capture(1));
+	/* self runs on self->worker: its step time, without a thread-local call */
+	RT_PROBE(if (probe_stack_due(self->worker->step_tsc)) self->pstack =
+	                 probe_stack_capture(1));
 	self->state = RT_STATE_BLOCKED;
 	/* Sleep.  If our token was claimed meanwhile, the ready already came
 	 * or will come, and the gate queues us once we are switched out. */

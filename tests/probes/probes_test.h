@@ -99,4 +99,48 @@ static inline int pt_model_check(const tsk_seg_event *ev, uint64_t k)
 	       ev->str == m.str && ev->a32 == m.a32 && ev->b32 == m.b32 && ev->arg2 == m.arg2;
 }
 
+/* The fixture most probes tests share: a scratch directory, a segment path
+ * in it, the test writer's segment, and the descriptor count to check for
+ * leaks at teardown.  pt_setup also creates a small segment; pt_setup_dir
+ * leaves that to the test. */
+typedef struct pt_fixture {
+	char dir[64];
+	char path[128];
+	sw_seg seg;
+	int fds;
+} pt_fixture;
+
+static inline int pt_setup_dir(void **state)
+{
+	pt_fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->fds = pt_fd_count();
+	pt_dir_make(f->dir);
+	snprintf(f->path, sizeof(f->path), "%s/seg", f->dir);
+	*state = f;
+	return 0;
+}
+
+static inline int pt_setup(void **state)
+{
+	sw_config cfg = sw_small_config();
+
+	pt_setup_dir(state);
+	pt_fixture *f = *state;
+	assert_int_equal(sw_create(&f->seg, f->path, &cfg), 0);
+	return 0;
+}
+
+static inline int pt_teardown(void **state)
+{
+	pt_fixture *f = *state;
+
+	sw_destroy(&f->seg, 1);
+	pt_dir_remove(f->dir);
+	assert_int_equal(pt_fd_count(), f->fds);
+	free(f);
+	return 0;
+}
+
 #endif

@@ -16,37 +16,7 @@
 
 #include "probes/probes_test.h"
 
-typedef struct fixture {
-	char dir[64];
-	char path[128];
-	sw_seg seg;
-	int fds;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	sw_config cfg = sw_small_config();
-
-	assert_non_null(f);
-	f->fds = pt_fd_count();
-	pt_dir_make(f->dir);
-	snprintf(f->path, sizeof(f->path), "%s/seg", f->dir);
-	assert_int_equal(sw_create(&f->seg, f->path, &cfg), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	sw_destroy(&f->seg, 1);
-	pt_dir_remove(f->dir);
-	assert_int_equal(pt_fd_count(), f->fds);
-	free(f);
-	return 0;
-}
+typedef pt_fixture fixture;
 
 /* Opens f's segment, expecting code; on success closes it again.  Returns
  * the message of the failure. */
@@ -474,20 +444,20 @@ static void test_strerror_detail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_open_valid, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_open_bad_args, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_bad_magic, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_bad_version, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_bad_header_fields, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_section_bounds, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_section_overlap, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_ring_records, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_layout_copied_at_open, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_string_errors, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stacks, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_strerror_detail, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_open_valid, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_open_bad_args, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_magic, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_version, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_header_fields, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_truncated, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_section_bounds, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_section_overlap, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_records, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_layout_copied_at_open, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_strings, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_string_errors, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_stacks, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_strerror_detail, pt_setup, pt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,37 +18,7 @@
 
 #include "probes/probes_test.h"
 
-typedef struct fixture {
-	char dir[64];
-	char path[128];
-	sw_seg seg;
-	int fds;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	sw_config cfg = sw_small_config();
-
-	assert_non_null(f);
-	f->fds = pt_fd_count();
-	pt_dir_make(f->dir);
-	snprintf(f->path, sizeof(f->path), "%s/seg", f->dir);
-	assert_int_equal(sw_create(&f->seg, f->path, &cfg), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	sw_destroy(&f->seg, 1);
-	pt_dir_remove(f->dir);
-	assert_int_equal(pt_fd_count(), f->fds);
-	free(f);
-	return 0;
-}
+typedef pt_fixture fixture;
 
 /* A task slot whose every field derives from g. */
 static tsk_seg_task gen_task(uint64_t g)
@@ -449,14 +419,14 @@ static void test_cpuinfo(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_snapshot_hostile, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_snapshot_dead_writer, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_seqlock_thread, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_seqlock_process, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_calib_pairs, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_calib_fallbacks, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_cpuinfo, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot_hostile, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot_dead_writer, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_seqlock_thread, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_seqlock_process, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_calib_pairs, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_calib_fallbacks, pt_setup, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_cpuinfo, pt_setup, pt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,35 +26,7 @@
 
 #include "probes/probes_test.h"
 
-typedef struct fixture {
-	char dir[64];
-	char path[128];
-	sw_seg seg;
-	int fds;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->fds = pt_fd_count();
-	pt_dir_make(f->dir);
-	snprintf(f->path, sizeof(f->path), "%s/seg", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	sw_destroy(&f->seg, 1);
-	pt_dir_remove(f->dir);
-	assert_int_equal(pt_fd_count(), f->fds);
-	free(f);
-	return 0;
-}
+typedef pt_fixture fixture;
 
 /* (Re)creates f's segment with nrings rings of R records; claims ring 0. */
 static void make(fixture *f, uint32_t nrings, uint32_t R)
@@ -846,18 +818,18 @@ static void test_merge(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_ring_basic, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_ring_model, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_flight_thread, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_flight_process, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stream_thread, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stream_process, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_attach_detach, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_attach_from_oldest, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stream_fallback, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_ring_corrupt, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_basic, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_model, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_flight_thread, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_flight_process, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_thread, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_process, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_attach_detach, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_attach_from_oldest, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_fallback, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_ring_corrupt, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_drain, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_merge, pt_setup_dir, pt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
