@@ -165,9 +165,13 @@ enum tsk_wait_kind {
 	TSK_WAIT_SEM = 9,
 	TSK_WAIT_WG = 10,
 	TSK_WAIT_COND = 11,
-	TSK_WAIT_IO = 12,      /* wait_obj: the file descriptor */
-	TSK_WAIT_OFFLOAD = 13, /* a job on the blocking pool */
+	TSK_WAIT_IO = 12,      /* wait_obj: the fd in bits 0-31, plus TSK_IO_RD / TSK_IO_WR */
+	TSK_WAIT_OFFLOAD = 13, /* wait_obj: address of the job's function */
 };
+
+/* Direction bits of a TSK_WAIT_IO wait_obj (the fd is its low 32 bits). */
+#define TSK_IO_RD (1ull << 32) /* waits to read (or accept) */
+#define TSK_IO_WR (1ull << 33) /* waits to write (or connect) */
 
 enum tsk_task_flags {
 	TSK_TF_DETACHED = 1u << 0,

@@ -2,7 +2,8 @@
  * taskscope.h - the public API of the taskscope runtime.
  *
  * An M:N runtime: stackful tasks multiplexed over N worker threads with
- * work stealing, channels, locks, timers and (later) epoll I/O.  Every
+ * work stealing, channels, locks, timers, an epoll reactor for I/O and a
+ * pool of threads for blocking work.  Every
  * object is an opaque handle with _create/_destroy; every call returns 0
  * (or a count) on success and -errno on failure and never reads or sets
  * errno.  Every blocking call takes an absolute deadline (tsk_now()-based
@@ -32,6 +33,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -68,11 +70,12 @@ typedef struct tsk_site {
 /* ---- runtime ---------------------------------------------------------- */
 
 /* Zeroed fields take defaults: one worker per online CPU, 64 KiB stacks,
- * the program's name. */
+ * the program's name, a blocking pool of at most 64 threads. */
 typedef struct tsk_config {
 	int workers;       /* worker threads; <= 0: one per online CPU */
 	size_t stack_size; /* bytes of virtual stack per task; 0: 64 KiB */
 	const char *name;  /* runtime name shown by the inspector; NULL: argv[0] */
+	int pool_threads;  /* most threads of the blocking pool (tsk_offload); <= 0: 64 */
 } tsk_config;
 
 /* Runs root(arg) as the root task on a fresh runtime and returns when the
@@ -287,6 +290,116 @@ int(tsk_cond_wait)(tsk_cond *c, tsk_mutex *m, int64_t deadline);
 int tsk_cond_signal(tsk_cond *c);
 int tsk_cond_broadcast(tsk_cond *c);
 int tsk_cond_destroy(tsk_cond *c);
+
+/* ---- I/O -------------------------------------------------------------- */
+
+/* Descriptors and the reactor.  The runtime waits for descriptors with one
+ * edge-triggered epoll instance; a descriptor is registered the first time
+ * a task has to wait for it and stays registered until tsk_close.  Calls
+ * make a descriptor non-blocking when it is not (the flag belongs to the
+ * open file, so a descriptor shared with another process changes there
+ * too).  Descriptors that epoll cannot watch (regular files) are always
+ * ready: the call then blocks its worker like read(2) would.
+ *
+ * Close a descriptor that tasks may wait on with tsk_close, not close(2):
+ * tsk_close wakes its waiters with -EBADF before the number can be reused.
+ * Descriptors made by tsk_accept, tsk_pipe, tsk_listen_tcp and tsk_dial_tcp
+ * start with a clean slate even if an earlier descriptor with the same
+ * number was closed with close(2).
+ *
+ * SIGPIPE is blocked on the runtime's threads while tsk_run runs: writing
+ * to a pipe or socket whose reader has gone returns -EPIPE instead of
+ * killing the process. */
+
+/* Reads up to n bytes like read(2): returns as soon as at least one byte
+ * is there (a count >= 1), 0 at end of file (or n == 0); -ETIMEDOUT,
+ * -ECANCELED, -EBADF (closed by tsk_close while waiting), -EPERM (would
+ * block outside a task), or read(2)'s error (-ECONNRESET, ...). */
+ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_site *site);
+ssize_t(tsk_read)(int fd, void *buf, size_t n, int64_t deadline);
+#define tsk_read(fd, buf, n, deadline) tsk_read_at(fd, buf, n, deadline, TSK_SITE)
+
+/* Writes all n bytes, waiting for room as often as needed; returns n, or
+ * an error as tsk_read (-EPIPE when the reader has gone).  On an error some
+ * bytes may have been written already: tsk_write_all reports how many in
+ * *written (always set when non-NULL, also on success). */
+ssize_t tsk_write_all_at(int fd, const void *buf, size_t n, int64_t deadline, size_t *written,
+                         const tsk_site *site);
+ssize_t(tsk_write_all)(int fd, const void *buf, size_t n, int64_t deadline, size_t *written);
+#define tsk_write_all(fd, buf, n, deadline, written)                                              \
+	tsk_write_all_at(fd, buf, n, deadline, written, TSK_SITE)
+ssize_t(tsk_write)(int fd, const void *buf, size_t n, int64_t deadline);
+#define tsk_write(fd, buf, n, deadline) tsk_write_all_at(fd, buf, n, deadline, NULL, TSK_SITE)
+
+/* Accepts a connection on listening socket fd; returns the new descriptor
+ * (non-blocking, close-on-exec) and fills addr/len as accept(2) does (both
+ * may be NULL).  Errors as tsk_read, or accept(2)'s (-EMFILE, ...). */
+int tsk_accept_at(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline,
+                  const tsk_site *site);
+int(tsk_accept)(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline);
+#define tsk_accept(fd, addr, len, deadline) tsk_accept_at(fd, addr, len, deadline, TSK_SITE)
+
+/* Connects socket fd to addr.  Returns 0, -ETIMEDOUT, -ECANCELED, or the
+ * connection's error (-ECONNREFUSED, -ENETUNREACH, ...).  After a timeout
+ * or cancellation the socket is in an unspecified state: close it. */
+int tsk_connect_at(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline,
+                   const tsk_site *site);
+int(tsk_connect)(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline);
+#define tsk_connect(fd, addr, len, deadline) tsk_connect_at(fd, addr, len, deadline, TSK_SITE)
+
+/* Waits until fd is ready for `events` (POLLIN, POLLOUT or both).  Returns
+ * the ready events as poll(2) reports them (> 0; POLLERR or POLLHUP may be
+ * among them), or an error as tsk_read; -EINVAL for other event bits. */
+int tsk_fd_wait_at(int fd, int events, int64_t deadline, const tsk_site *site);
+int(tsk_fd_wait)(int fd, int events, int64_t deadline);
+#define tsk_fd_wait(fd, events, deadline) tsk_fd_wait_at(fd, events, deadline, TSK_SITE)
+
+/* Wakes the tasks waiting on fd with -EBADF, forgets it and closes it.
+ * Returns close(2)'s result: 0 or -errno.  Works outside tasks too. */
+int tsk_close(int fd);
+
+/* Makes fd non-blocking.  Returns 0 or -errno. */
+int tsk_set_nonblock(int fd);
+
+/* pipe2(2) with O_NONBLOCK | O_CLOEXEC: fds[0] reads, fds[1] writes. */
+int tsk_pipe(int fds[2]);
+
+/* A TCP socket listening on host:port (host NULL or "": every address,
+ * IPv6 and IPv4; port 0: an ephemeral port, see getsockname(2)), with
+ * SO_REUSEADDR, non-blocking.  Returns the descriptor, -EINVAL (bad host or
+ * port), -EPERM (outside a task, for a host that needs a DNS lookup), or
+ * getaddrinfo/socket/bind/listen's error as -errno (an unknown host is
+ * -ENOENT). */
+int tsk_listen_tcp(const char *host, int port, int backlog);
+
+/* Connects to host:port over TCP, trying each address the name resolves
+ * to until one answers or the deadline passes.  The lookup runs on the
+ * blocking pool.  Returns a non-blocking descriptor with TCP_NODELAY set,
+ * or -ENOENT (unknown host), -EINVAL, -ETIMEDOUT, -ECANCELED, or the last
+ * address's connection error.  Only from a task. */
+int tsk_dial_tcp_at(const char *host, int port, int64_t deadline, const tsk_site *site);
+int(tsk_dial_tcp)(const char *host, int port, int64_t deadline);
+#define tsk_dial_tcp(host, port, deadline) tsk_dial_tcp_at(host, port, deadline, TSK_SITE)
+
+/* ---- the blocking pool ------------------------------------------------ */
+
+/* Runs fn(arg) on a thread of the runtime's blocking pool and suspends only
+ * the calling task until it returns; *result (if non-NULL) gets its return
+ * value.  Use it for calls that block (getaddrinfo, disk I/O, a library
+ * with its own waits) or for long computations that would hold a worker.
+ * The pool starts threads on demand up to tsk_config.pool_threads; threads
+ * idle for 10 s retire.  fn runs on a plain thread: it must not call
+ * blocking tsk_* functions.
+ * A job that has not started when the deadline passes or the task is
+ * cancelled is withdrawn (-ETIMEDOUT, -ECANCELED).  A job that has started
+ * cannot be stopped: the call then waits for it and returns 0 with its
+ * result, so arg may safely live on the caller's stack.
+ * Returns 0, -ETIMEDOUT, -ECANCELED, -EINVAL (fn NULL), -EPERM (not called
+ * from a task), -ENOMEM. */
+int tsk_offload_at(void *(*fn)(void *), void *arg, void **result, int64_t deadline,
+                   const tsk_site *site);
+int(tsk_offload)(void *(*fn)(void *), void *arg, void **result, int64_t deadline);
+#define tsk_offload(fn, arg, result, deadline) tsk_offload_at(fn, arg, result, deadline, TSK_SITE)
 
 /* ---- errors ----------------------------------------------------------- */
 

@@ -150,6 +150,8 @@ enum {
 	RT_WAIT_SEM,
 	RT_WAIT_WG,
 	RT_WAIT_COND,
+	RT_WAIT_IO,      /* obj_id: fd | TSK_IO_RD / TSK_IO_WR (tsk_segment.h) */
+	RT_WAIT_OFFLOAD, /* obj_id: the job's function address */
 };
 
 /* Parks the calling task (after rt__wait_prepare and publishing) until its

@@ -126,7 +126,9 @@ static void futex_wake(atomic_uint *addr, int n)
 _Static_assert((int)RT_WAIT_COND == (int)TSK_WAIT_COND &&
                        (int)RT_WAIT_MUTEX == (int)TSK_WAIT_MUTEX &&
                        (int)RT_WAIT_JOIN == (int)TSK_WAIT_JOIN &&
-                       (int)RT_WAIT_SELECT == (int)TSK_WAIT_SELECT,
+                       (int)RT_WAIT_SELECT == (int)TSK_WAIT_SELECT &&
+                       (int)RT_WAIT_IO == (int)TSK_WAIT_IO &&
+                       (int)RT_WAIT_OFFLOAD == (int)TSK_WAIT_OFFLOAD,
                "RT_WAIT_* and TSK_WAIT_* must agree");
 
 /* Timestamp for an event emitted between switches: the calling worker's

@@ -193,6 +193,14 @@ struct rt_runtime {
 	atomic_bool stop;      /* workers must leave their loops */
 	void *root_result;     /* the root's return value */
 	rt_shard *shards;      /* registry, one shard per worker */
+	/* reactor (io.c) */
+	int epfd;                    /* the epoll instance */
+	int evfd;                    /* eventfd that wakes the worker blocked in epoll_wait */
+	atomic_int io_break_pending; /* evfd written and not yet drained */
+	_Atomic long io_waiters;     /* tasks parked on a descriptor */
+	/* blocking pool (offload.c), created by the first tsk_offload */
+	struct rt_pool *_Atomic bpool; /* NULL until then */
+	int bpool_max;                 /* most threads (tsk_config.pool_threads) */
 	/* stack pool */
 	rt_spin pool_lock;  /* guards pool/npool */
 	tsk_task *pool;     /* free stacks beyond the worker caches */
@@ -247,6 +255,20 @@ void rt__timers_fini(rt_timers *tm);
 int rt__timer_add(rt_timers *tm, rt_timer *t); /* 1: t is the new earliest */
 void rt__timer_del(rt_timer *t);
 int rt__timers_fire(rt_timers *tm, int64_t now, int max);
+
+/* io.c: the epoll reactor */
+int rt__io_init(rt_runtime *rt);  /* 0 or -errno */
+void rt__io_fini(rt_runtime *rt); /* closes epfd and evfd */
+/* Collects ready descriptors and readies their waiters onto w's queue;
+ * blocks until `deadline` (absolute tsk_now() ns; INT64_MAX: no limit; 0:
+ * do not block).  Returns tasks readied. */
+int rt__io_poll(rt_worker *w, int64_t deadline);
+/* Makes a worker blocked in rt__io_poll return (cheap when one is pending). */
+void rt__io_break(rt_runtime *rt);
+
+/* offload.c: the blocking pool */
+/* Stops and joins the pool's threads (none runs a job by then). */
+void rt__pool_fini(rt_runtime *rt);
 
 /* runq.c */
 bool rt__runq_push(rt_runq *q, tsk_task *t);
