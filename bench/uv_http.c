@@ -14,7 +14,9 @@
  * most, else 431), Content-Length bodies are skipped, Transfer-Encoding is
  * 501, HTTP/1.1 keeps the connection unless "Connection: close", HTTP/1.0
  * only with "Connection: keep-alive", HEAD gets no body.  A connection
- * without a byte read for 30 s is closed.  libuv runs one loop on one
+ * without a byte read for 30 s is closed; after an answer that closes the
+ * connection, the sending side is shut and input drained for up to 0.5 s
+ * before the close.  libuv runs one loop on one
  * thread: there is no worker count to set.
  *
  * Usage: uv_http [--host H] [--port P]    (defaults 127.0.0.1, 8080)
@@ -36,6 +38,7 @@
 #define OUT_SIZE     16384 /* answers of one read, flushed early when full */
 #define MAX_RESPONSE 256   /* longest answer http_respond writes */
 #define IDLE_MS      30000 /* a connection without a byte read this long is closed */
+#define LINGER_MS    500   /* after the last answer, how long to drain before closing */
 #define BACKLOG      1024
 
 /* What one request head says (http_parse fills it). */
@@ -51,16 +54,17 @@ struct http_req {
 
 /* One connection.  Freed when both handles are closed. */
 struct conn {
-	uv_tcp_t tcp;             /* tcp.data and idle.data point back here */
-	uv_timer_t idle;          /* closes the connection after IDLE_MS without a read */
-	uv_shutdown_t shutdown;   /* after the answer that closes the connection */
-	size_t have;              /* bytes in in[] */
-	size_t outlen;            /* bytes in out[] */
-	uint64_t skip;            /* body bytes still to drop before answering `pending' */
-	struct http_req pending;  /* the request whose body is being skipped */
-	int writes;               /* uv_write requests in flight */
-	int handles;              /* handles not closed yet */
-	bool closing;             /* conn_close or conn_end was called */
+	uv_tcp_t tcp;            /* tcp.data and idle.data point back here */
+	uv_timer_t idle;         /* closes the connection after IDLE_MS without a read */
+	uv_shutdown_t shutdown;  /* after the answer that closes the connection */
+	size_t have;             /* bytes in in[] */
+	size_t pos;              /* bytes of in[] taken by conn_next_request */
+	size_t outlen;           /* bytes in out[] */
+	uint64_t skip;           /* body bytes still to drop before answering `pending' */
+	struct http_req pending; /* the request whose body is being dropped */
+	int writes;              /* uv_write requests in flight */
+	int handles;             /* handles not closed yet */
+	bool closing;            /* conn_close or conn_end was called */
 	char in[IN_SIZE];
 	char out[OUT_SIZE];
 };
@@ -72,6 +76,8 @@ struct wreq {
 };
 
 static const char BODY[] = "Hello, World!\n";
+/* The answer to a head that does not fit the buffer. */
+static const struct http_req too_large = {.error_line = "431 Request Header Fields Too Large"};
 
 /* ---- HTTP: the same code as examples/http_hello.c --------------------- */
 
@@ -218,7 +224,8 @@ static size_t http_respond(char *out, const struct http_req *r)
 		size_t n = strlen(r->error_line);
 		p = PUT(p, "HTTP/1.1 ");
 		p = put(p, r->error_line, n);
-		p = PUT(p, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
+		p = PUT(p,
+		        "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
 		return (size_t)(put(p, r->error_line, n) - out);
 	}
 	p = r->minor == 0 ? PUT(p, "HTTP/1.0 200 OK\r\n") : PUT(p, "HTTP/1.1 200 OK\r\n");
@@ -249,13 +256,27 @@ static void conn_close(struct conn *c)
 	uv_close((uv_handle_t *)&c->idle, on_handle_closed);
 }
 
+static void on_write(uv_write_t *req, int status);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_idle(uv_timer_t *t);
+
+/* The sending side is shut: drop what the client still sends, until it
+ * closes too or LINGER_MS pass (closing with unread input sends a reset,
+ * which can destroy the last answer before the client reads it). */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	(void)status;
-	conn_close(req->data);
+	struct conn *c = req->data;
+	c->have = c->pos = 0;
+	if (status < 0 || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->idle, on_idle, LINGER_MS, 0);
 }
 
-/* Closes c once the pending writes are out (an answer said "close"). */
+/* Shuts the sending side once the pending writes are out (an answer said
+ * "close"), then lingers (on_shutdown). */
 static void conn_end(struct conn *c)
 {
 	c->closing = true;
@@ -264,10 +285,6 @@ static void conn_end(struct conn *c)
 	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
 		conn_close(c);
 }
-
-static void on_write(uv_write_t *req, int status);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* Sends out[0..outlen) and empties it: uv_try_write, then a uv_write of
  * the rest (after any write still pending, to keep the order).  Returns 0,
@@ -322,38 +339,43 @@ static void on_write(uv_write_t *req, int status)
 		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read); /* backlog drained */
 }
 
-/* Answers every complete request in in[0..have); keeps the rest. */
+/* Takes the next complete request off c->in[c->pos..c->have) into *r,
+ * dropping its body.  Returns 1 with *r set (a 431 error when the head
+ * cannot fit the buffer), or 0 when more bytes are needed. */
+static int conn_next_request(struct conn *c, struct http_req *r)
+{
+	for (;;) {
+		if (c->skip > 0) {
+			size_t avail = c->have - c->pos;
+			uint64_t d = avail < c->skip ? avail : c->skip;
+			c->pos += (size_t)d;
+			c->skip -= d;
+			if (c->skip > 0)
+				return 0;
+			*r = c->pending;
+			return 1;
+		}
+		if (!http_parse(c->in + c->pos, c->have - c->pos, r)) {
+			if (c->pos > 0 || c->have < IN_SIZE)
+				return 0;
+			*r = too_large;
+			return 1;
+		}
+		c->pos += r->head_len;
+		if (r->error_line || r->body_len == 0)
+			return 1;
+		c->pending = *r; /* answered once its body is in */
+		c->skip = r->body_len;
+	}
+}
+
+/* Answers every request completed by the last read, in one write. */
 static void conn_process(struct conn *c)
 {
-	size_t pos = 0;
 	bool done = false; /* answered a request that closes the connection */
 	struct http_req r;
 
-	while (!done) {
-		if (c->skip > 0) {
-			uint64_t d = c->have - pos < c->skip ? c->have - pos : c->skip;
-			pos += (size_t)d;
-			c->skip -= d;
-			if (c->skip > 0)
-				break;
-			r = c->pending;
-		} else {
-			if (!http_parse(c->in + pos, c->have - pos, &r)) {
-				if (pos == 0 && c->have == IN_SIZE) {
-					r = (struct http_req){
-					        .error_line = "431 Request Header Fields Too Large"};
-					done = true;
-					c->outlen += http_respond(c->out + c->outlen, &r);
-				}
-				break;
-			}
-			pos += r.head_len;
-			if (!r.error_line && r.body_len > 0) {
-				c->pending = r;
-				c->skip = r.body_len;
-				continue;
-			}
-		}
+	while (!done && conn_next_request(c, &r)) {
 		if (c->outlen + MAX_RESPONSE > OUT_SIZE && conn_flush(c) < 0)
 			return;
 		c->outlen += http_respond(c->out + c->outlen, &r);
@@ -365,8 +387,9 @@ static void conn_process(struct conn *c)
 		conn_end(c);
 		return;
 	}
-	memmove(c->in, c->in + pos, c->have - pos);
-	c->have -= pos;
+	memmove(c->in, c->in + c->pos, c->have - c->pos);
+	c->have -= c->pos;
+	c->pos = 0;
 	if (c->writes > 0)
 		uv_read_stop((uv_stream_t *)&c->tcp); /* until the socket takes our answers */
 }
@@ -391,8 +414,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c); /* UV_EOF, reset, ... */
 		return;
 	}
-	if (nread == 0)
-		return;
+	if (nread == 0 || c->closing)
+		return; /* closing: lingering, the bytes are dropped */
 	c->have += (size_t)nread;
 	uv_timer_start(&c->idle, on_idle, IDLE_MS, 0);
 	conn_process(c);

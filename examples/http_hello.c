@@ -32,12 +32,14 @@
  * format without its detail text.
  *
  * A connection idle for 30 s (no byte of a request arriving, or no room to
- * write) is closed.  An error on one connection (reset, timeout, garbage)
- * closes that connection only.  SIGINT or SIGTERM (read from a signalfd by
- * a task) stop the server like net/http's Server.Close: the listener is
- * closed, every connection is shut down (a response being written at that
- * moment may be cut short), the connection tasks finish, tsk_run returns
- * and the program prints what it served and exits 0.
+ * write) is closed.  After an answer that closes the connection the server
+ * shuts its sending side and drains what the client still sends for up to
+ * 0.5 s before closing (net/http does the same), so that the answer is not
+ * destroyed by the reset a close with unread input causes.  An error on one connection (reset,
+ * timeout, garbage) closes that connection only.  SIGINT or SIGTERM (read from a signalfd by a
+ * task) stop the server like net/http's Server.Close: the listener is closed, every connection is
+ * shut down (a response being written at that moment may be cut short), the connection tasks
+ * finish, tsk_run returns and the program prints what it served and exits 0.
  *
  * Usage: http_hello [--host H] [--port P | P] [--workers N]
  * Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen or run,
@@ -64,6 +66,7 @@
 #define OUT_SIZE     16384 /* answers of one read, flushed early when full */
 #define MAX_RESPONSE 256   /* longest answer http_respond writes */
 #define IDLE_MS      30000 /* a connection waiting this long for a byte or for room is closed */
+#define LINGER_MS    500   /* after the last answer, how long to drain before closing */
 #define BACKLOG      1024
 
 /* What one request head says (http_parse fills it). */
@@ -83,7 +86,11 @@ struct conn {
 	struct server *srv;
 	struct conn *prev, *next; /* server.conns, under server.lock */
 	int fd;
-	uint64_t requests; /* answered on this connection */
+	uint64_t requests;       /* answered on this connection */
+	size_t have;             /* bytes in in[] */
+	size_t pos;              /* bytes of in[] taken by conn_next_request */
+	uint64_t skip;           /* body bytes still to drop before answering `pending' */
+	struct http_req pending; /* the request whose body is being dropped */
 	char in[IN_SIZE];
 	char out[OUT_SIZE];
 };
@@ -104,6 +111,8 @@ struct server {
 };
 
 static const char BODY[] = "Hello, World!\n";
+/* The answer to a head that does not fit the buffer. */
+static const struct http_req too_large = {.error_line = "431 Request Header Fields Too Large"};
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
@@ -250,7 +259,8 @@ static size_t http_respond(char *out, const struct http_req *r)
 		size_t n = strlen(r->error_line);
 		p = PUT(p, "HTTP/1.1 ");
 		p = put(p, r->error_line, n);
-		p = PUT(p, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
+		p = PUT(p,
+		        "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
 		return (size_t)(put(p, r->error_line, n) - out);
 	}
 	p = r->minor == 0 ? PUT(p, "HTTP/1.0 200 OK\r\n") : PUT(p, "HTTP/1.1 200 OK\r\n");
@@ -264,6 +274,36 @@ static size_t http_respond(char *out, const struct http_req *r)
 
 /* ---- connections ------------------------------------------------------ */
 
+/* Takes the next complete request off c->in[c->pos..c->have) into *r,
+ * dropping its body.  Returns 1 with *r set (a 431 error when the head
+ * cannot fit the buffer), or 0 when more bytes are needed. */
+static int conn_next_request(struct conn *c, struct http_req *r)
+{
+	for (;;) {
+		if (c->skip > 0) {
+			size_t avail = c->have - c->pos;
+			uint64_t d = avail < c->skip ? avail : c->skip;
+			c->pos += (size_t)d;
+			c->skip -= d;
+			if (c->skip > 0)
+				return 0;
+			*r = c->pending;
+			return 1;
+		}
+		if (!http_parse(c->in + c->pos, c->have - c->pos, r)) {
+			if (c->pos > 0 || c->have < IN_SIZE)
+				return 0;
+			*r = too_large;
+			return 1;
+		}
+		c->pos += r->head_len;
+		if (r->error_line || r->body_len == 0)
+			return 1;
+		c->pending = *r; /* answered once its body is in */
+		c->skip = r->body_len;
+	}
+}
+
 /* Sends c->out[0..*outlen) and empties it.  Returns 0 or a negative error. */
 static int conn_flush(struct conn *c, size_t *outlen)
 {
@@ -273,59 +313,50 @@ static int conn_flush(struct conn *c, size_t *outlen)
 }
 
 /* Serves requests on c until the peer closes, an error, a timeout, a
- * request that closes the connection, or the server stopping. */
-static void conn_serve(struct conn *c)
+ * request that closes the connection, or the server stopping.  One read,
+ * then the answers to every request it completed in one write.  Returns
+ * true when it answered a request that closes the connection. */
+static bool conn_serve(struct conn *c)
 {
 	struct server *s = c->srv;
-	size_t have = 0;       /* bytes in c->in */
-	uint64_t skip = 0;     /* body bytes still to drop before answering `pending' */
-	struct http_req pending, r;
+	struct http_req r;
 
 	while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
-		ssize_t n = tsk_read(c->fd, c->in + have, IN_SIZE - have, tsk_after_ms(IDLE_MS));
+		ssize_t n =
+		        tsk_read(c->fd, c->in + c->have, IN_SIZE - c->have, tsk_after_ms(IDLE_MS));
 		if (n <= 0)
-			return; /* end of file, reset, idle timeout, shutdown */
-		have += (size_t)n;
-		size_t pos = 0, outlen = 0;
+			return false; /* end of file, reset, idle timeout, shutdown */
+		c->have += (size_t)n;
+		size_t outlen = 0;
 		bool done = false; /* answered a request that closes the connection */
-		while (!done) {
-			if (skip > 0) {
-				uint64_t d = have - pos < skip ? have - pos : skip;
-				pos += (size_t)d;
-				skip -= d;
-				if (skip > 0)
-					break;
-				r = pending;
-			} else {
-				if (!http_parse(c->in + pos, have - pos, &r)) {
-					if (pos == 0 && have == IN_SIZE) {
-						r = (struct http_req){
-						        .error_line = "431 Request Header Fields Too Large"};
-						done = true;
-						outlen += http_respond(c->out + outlen, &r);
-					}
-					break;
-				}
-				pos += r.head_len;
-				if (!r.error_line && r.body_len > 0) {
-					pending = r;
-					skip = r.body_len;
-					continue;
-				}
-			}
+		while (!done && conn_next_request(c, &r)) {
 			if (outlen + MAX_RESPONSE > OUT_SIZE && conn_flush(c, &outlen) < 0)
-				return;
+				return false;
 			outlen += http_respond(c->out + outlen, &r);
 			c->requests++;
 			done = r.error_line || !r.keep_alive;
 		}
 		if (outlen > 0 && conn_flush(c, &outlen) < 0)
-			return;
+			return false;
 		if (done)
-			return;
-		memmove(c->in, c->in + pos, have - pos);
-		have -= pos;
+			return true;
+		memmove(c->in, c->in + c->pos, c->have - c->pos);
+		c->have -= c->pos;
+		c->pos = 0;
 	}
+	return false;
+}
+
+/* Closes the sending side and drops what the client still sends, until it
+ * closes too or LINGER_MS pass: closing a socket with unread input sends a
+ * reset, which can destroy the last answer before the client reads it. */
+static void conn_linger(struct conn *c)
+{
+	int64_t deadline = tsk_after_ms(LINGER_MS);
+
+	shutdown(c->fd, SHUT_WR);
+	while (tsk_read(c->fd, c->in, IN_SIZE, deadline) > 0)
+		;
 }
 
 /* The task of one connection: serves it, unlinks it, closes it. */
@@ -334,7 +365,8 @@ static void *conn_task(void *arg)
 	struct conn *c = arg;
 	struct server *s = c->srv;
 
-	conn_serve(c);
+	if (conn_serve(c))
+		conn_linger(c);
 	/* Unlink before closing: the server shuts down only linked
 	 * descriptors, so it never touches a number reused by now. */
 	tsk_mutex_lock(s->lock, TSK_FOREVER);
@@ -366,6 +398,8 @@ static void conn_start(struct server *s, int fd)
 	c->srv = s;
 	c->fd = fd;
 	c->requests = 0;
+	c->have = c->pos = 0;
+	c->skip = 0;
 	tsk_wg_add(s->live, 1);
 	tsk_mutex_lock(s->lock, TSK_FOREVER);
 	c->next = &s->conns;
@@ -591,7 +625,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "http_hello: unexpected argument '%s' (try --help)\n", argv[optind]);
+		fprintf(stderr, "http_hello: unexpected argument '%s' (try --help)\n",
+		        argv[optind]);
 		return 2;
 	}
 
