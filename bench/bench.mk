@@ -167,7 +167,7 @@ $(BENCH_GOHTTP_BIN): $(BENCH_GOHTTP_SRCS) | $(BENCH_OUT) deps-bench
 # here (build/examples/http_hello is the same source with the build's).
 $(BENCH_HTTP_TSK_BIN): examples/http_hello.c $(BENCH_LIB) | $(BENCH_OUT) deps-bench
 	$(call bench_msg,CC,$@)
-	$(BENCH_Q)$(CC) -D_GNU_SOURCE $(BENCH_CPPFLAGS) $(BENCH_CFLAGS) $< -o $@ $(BENCH_LIB) \
+	$(BENCH_Q)$(CC) $(BENCH_CPPFLAGS) $(BENCH_CFLAGS) $< -o $@ $(BENCH_LIB) \
 		$(BENCH_LIB_LDLIBS) -pthread
 
 # libuv is found when the recipe runs, after deps-bench had its chance to

@@ -123,7 +123,7 @@ start_server() {
 	IFS='|' read -r _ label threads pinned env cmd <<<"$spec"
 	local -a pre=()
 	[ "$PIN" = 1 ] && [ "$pinned" = 1 ] && pre=(taskset -c 1)
-	# shellcheck disable=SC2086 # env and cmd are word lists
+	# shellcheck disable=SC2086,SC2046 # env, cmd and the flags are word lists
 	env $env "${pre[@]}" $cmd $(server_args "$id") >"$log" 2>&1 &
 	SRV_PID=$!
 	SRV_PORT=""
