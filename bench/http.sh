@@ -123,8 +123,11 @@ start_server() {
 	IFS='|' read -r _ label threads pinned env cmd <<<"$spec"
 	local -a pre=()
 	[ "$PIN" = 1 ] && [ "$pinned" = 1 ] && pre=(taskset -c 1)
+	# Emptied here, not by the child's redirection: that one may come after
+	# the loop below has read an old port from the log of an earlier run.
+	: >"$log"
 	# shellcheck disable=SC2086,SC2046 # env, cmd and the flags are word lists
-	env $env "${pre[@]}" $cmd $(server_args "$id") >"$log" 2>&1 &
+	env $env "${pre[@]}" $cmd $(server_args "$id") >>"$log" 2>&1 &
 	SRV_PID=$!
 	SRV_PORT=""
 	for ((i = 0; i < 200; i++)); do
