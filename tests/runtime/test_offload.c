@@ -19,7 +19,8 @@
  *     and only once the job has returned.
  *   - errors: -EINVAL (fn NULL), -EPERM (outside a task), -ETIMEDOUT for a
  *     deadline already past and -ECANCELED for a cancelled task (fn not
- *     run, no thread started), -EINVAL from tsk_run for pool_threads > 4096.
+ *     run, no thread started), -EINVAL from tsk_run for pool_threads > 4096;
+ *     and pool threads run with the process signals blocked.
  *   - idle threads: with TASKSCOPE_POOL_IDLE_MS=50 the threads of a burst
  *     retire (the process is back to its workers' threads) and a second
  *     burst starts new ones; with the default 10 s they stay for 200 ms.
@@ -31,9 +32,15 @@
  * Every run ends with ot_run's checks: no TSK_EXPECT failed, no thread of
  * the runtime is left (pool threads included) and no task stack is mapped.
  * The last test checks the heap in a child process (core_test.h), with an
- * offload workload.  Inside tasks and pool threads only TSK_EXPECT*.
+ * offload workload, and with glibc's cache of thread stacks off besides
+ * core_test.h's tunables: each cached stack keeps its TLS vector (a few
+ * hundred bytes of heap), and how many stacks the cache holds depends on
+ * how many pool threads happened to exist at once.  Inside tasks and pool
+ * threads only TSK_EXPECT*.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -103,6 +110,22 @@ static void *count_fn(void *arg)
 {
 	atomic_fetch_add((atomic_int *)arg, 1);
 	return arg;
+}
+
+/* Returns 1 when the signals a process may receive are blocked on the
+ * calling thread, else 0. */
+static void *mask_fn(void *arg)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE, SIGALRM};
+	sigset_t cur;
+
+	(void)arg;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
+		return (void *)0;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (!sigismember(&cur, sigs[i]))
+			return (void *)0;
+	return (void *)1;
 }
 
 /* A task that offloads its block_job and returns the rc; checks the result
@@ -404,6 +427,9 @@ static void *plain_root(void *arg)
 	TSK_EXPECT_EQ(tsk_offload(count_fn, &n, NULL, tsk_after_ms(60000)), 0);
 	TSK_EXPECT_EQ(atomic_load(&n), 2);
 	TSK_EXPECT_EQ(offload__threads(), 1); /* one thread served both, in turn */
+	/* pool threads leave process signals to the user's threads */
+	TSK_EXPECT_EQ(tsk_offload(mask_fn, NULL, &res, TSK_FOREVER), 0);
+	TSK_EXPECT(res == (void *)1);
 	return NULL;
 }
 
@@ -628,7 +654,8 @@ static void test_no_leaks(void **state)
 	(void)state;
 	assert_int_equal(
 	        ct_child("leaks",
-	                 "GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1",
+	                 "GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1:"
+	                 "glibc.pthread.stack_cache_size=0",
 	                 120000, &status, &ns),
 	        0);
 	assert_true(WIFEXITED(status));
