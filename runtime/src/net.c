@@ -39,9 +39,9 @@ static void *lookup_job(void *arg)
 {
 	net_lookup *l = arg;
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = l->flags,
+	        .ai_family = AF_UNSPEC,
+	        .ai_socktype = SOCK_STREAM,
+	        .ai_flags = l->flags,
 	};
 	l->rc = getaddrinfo(l->host, l->port, &hints, &l->res);
 	l->err = errno;
@@ -73,8 +73,8 @@ static int eai_to_errno(int rc, int err)
 /* Resolves host:port into *res (freeaddrinfo it).  Returns 0, -EPERM (a
  * name that needs a lookup, outside a task), or an error of tsk_offload or
  * getaddrinfo. */
-static int resolve(const char *host, int port, bool passive, int64_t deadline,
-                   const tsk_site *site, struct addrinfo **res)
+static int resolve(const char *host, int port, bool passive, int64_t deadline, const tsk_site *site,
+                   struct addrinfo **res)
 {
 	net_lookup l = {.host = host, .flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
 	snprintf(l.port, sizeof(l.port), "%d", port);
