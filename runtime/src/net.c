@@ -116,7 +116,7 @@ static int listen_on(const struct sockaddr *addr, socklen_t len, int backlog)
 		close(fd);
 		return -err;
 	}
-	rt__io_fresh(fd, true);
+	rt__io_fresh(fd, IO_KIND_STREAM);
 	return fd;
 }
 
@@ -159,7 +159,7 @@ static int dial_one(const struct addrinfo *ai, int64_t deadline, const tsk_site 
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	rt__io_fresh(fd, true);
+	rt__io_fresh(fd, IO_KIND_STREAM);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	int rc = tsk_connect_at(fd, ai->ai_addr, ai->ai_addrlen, deadline, site);
