@@ -266,8 +266,9 @@ static int run_client(const struct options *opt)
 		struct client *c = &cs[i];
 		if (c->error) {
 			fprintf(stderr, "echo_server: connection %d: %s\n", i,
-			        c->error == -EPROTO ? "the echo differs from what was sent"
-			                            : strerror(-c->error));
+			        c->error == -EPROTO   ? "the echo differs from what was sent"
+			        : c->error == -ENOENT ? "unknown host"
+			                              : strerror(-c->error));
 			failed++;
 		}
 		total += c->round_trips;
