@@ -314,6 +314,13 @@ rps_cell() {
 	echo "$s"
 }
 
+best_cell() { # the highest req/s sample: the run least disturbed by other load
+	local med min max rest
+	read -r med min max rest <<<"$(stats "$1" "$2" 4)"
+	[ "$max" = - ] && echo "-" && return
+	awk -v m="$max" 'BEGIN { printf "%d", m + 0.5 }'
+}
+
 p99_cell() {
 	local m
 	m=$(median "$1" "$2" 5)
@@ -349,15 +356,15 @@ wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')
 	echo "- probes: \"on\" runs with TASKSCOPE=${TASKSCOPE:-<unset>}, \"off\" with TASKSCOPE=off"
 	for conns in $CONNS; do
 		echo
-		echo "| server | threads | conns | req/s | p99 | × Go | × libuv |"
-		echo "|---|--:|--:|--:|--:|--:|--:|"
+		echo "| server | threads | conns | req/s | best | p99 | × Go | × libuv |"
+		echo "|---|--:|--:|--:|--:|--:|--:|--:|"
 		uv=$(median "$conns" uv_1 4)
 		for spec in "${CONFIGS[@]}"; do
 			IFS='|' read -r id label threads _ _ _ <<<"$spec"
 			t=$(median "$conns" "$id" 4)
 			g=$(median "$conns" "go_$threads" 4)
-			printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$threads" "$conns" \
-				"$(rps_cell "$conns" "$id")" "$(p99_cell "$conns" "$id")" \
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$threads" "$conns" \
+				"$(rps_cell "$conns" "$id")" "$(best_cell "$conns" "$id")" "$(p99_cell "$conns" "$id")" \
 				"$(ratio "$t" "$g")" "$(ratio "$t" "$uv")"
 		done
 	done
@@ -385,8 +392,11 @@ tsk_read and one tsk_write per batch of requests), bench/gohttp/main.go
 All three answer every request with the same 79 bytes (no Date header),
 keep connections alive, close them after 30 s idle, and set TCP_NODELAY;
 bench/http_check.sh checks their answers before they are measured.
-"× Go" compares with Go at the same thread count; "× libuv" with the
-single-loop libuv server.
+"req/s" and "p99" are medians over rounds, "best" the highest req/s of
+any round (the run least disturbed by other load); "× Go" compares medians
+with Go at the same thread count, "× libuv" with the single-loop libuv
+server.  On a machine shared with other work the spread (±) says how much
+to trust a median; more, shorter rounds (HTTP_RUNS=7 HTTP_DURATION=2) help.
 EOF
 } >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
 
