@@ -16,8 +16,8 @@
  * only with "Connection: keep-alive", HEAD gets no body.  A connection
  * without a byte read for 30 s is closed; after an answer that closes the
  * connection, the sending side is shut and input drained for up to 0.5 s
- * before the close.  libuv runs one loop on one
- * thread: there is no worker count to set.
+ * before the close.  libuv runs one loop on one thread: there is no
+ * worker count to set.
  *
  * Usage: uv_http [--host H] [--port P]    (defaults 127.0.0.1, 8080)
  * Prints "listening on HOST:PORT" once it accepts; serves until killed.

@@ -31,15 +31,18 @@
  * in one server and not in another).  Error answers follow net/http's
  * format without its detail text.
  *
- * A connection idle for 30 s (no byte of a request arriving, or no room to
- * write) is closed.  After an answer that closes the connection the server
- * shuts its sending side and drains what the client still sends for up to
- * 0.5 s before closing (net/http does the same), so that the answer is not
- * destroyed by the reset a close with unread input causes.  An error on one connection (reset,
- * timeout, garbage) closes that connection only.  SIGINT or SIGTERM (read from a signalfd by a
- * task) stop the server like net/http's Server.Close: the listener is closed, every connection is
- * shut down (a response being written at that moment may be cut short), the connection tasks
- * finish, tsk_run returns and the program prints what it served and exits 0.
+ * A connection idle for 30 s (no byte of a request arriving, or no room
+ * to write) is closed.  After an answer that closes the connection, the
+ * server shuts its sending side and drops what the client still sends for
+ * up to 0.5 s before closing (net/http waits too), so that the reset a
+ * close with unread input causes cannot destroy the answer.  An error on
+ * one connection (reset, timeout, garbage) closes that connection only.
+ *
+ * SIGINT or SIGTERM (read from a signalfd by a task) stop the server like
+ * net/http's Server.Close: the listener is closed, every connection is
+ * shut down (a response being written at that moment may be cut short),
+ * the connection tasks finish, tsk_run returns, and the program prints
+ * what it served and exits 0.
  *
  * Usage: http_hello [--host H] [--port P | P] [--workers N]
  * Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen or run,
@@ -47,7 +50,6 @@
  */
 #include <arpa/inet.h>
 #include <getopt.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
