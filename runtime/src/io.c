@@ -49,7 +49,12 @@
  * (recorded in `ready`, or still to come) rather than first making a read
  * that fails with EAGAIN; a keep-alive server saves a system call per
  * request.  Only for streams: a datagram or an inotify read can come up
- * short with more queued behind it.
+ * short with more queued behind it.  And only until an event has said
+ * hang-up or error: a read comes up short with the end of file (or a
+ * reset) still queued behind its data, and no edge will announce that.
+ * The event mask is computed when the event is collected, so an end of
+ * file that came before the wake-up that led to the short read is in its
+ * mask (and sets `hup`), and one that came after raises a new edge.
  *
  * Closing: tsk_close wakes the descriptor's waiters with -EBADF, resets the
  * entry and closes.  A descriptor closed with close(2) leaves a stale entry;
@@ -91,6 +96,7 @@ typedef struct io_fd {
 	_Atomic uint8_t kind; /* IO_KIND_*, detected on first use */
 	atomic_bool nonblock; /* known to be O_NONBLOCK (non-sockets) */
 	atomic_bool drained;  /* a stream read came up short: wait for an edge first */
+	atomic_bool hup;      /* an event said hang-up or error: no drained hint any more */
 	rt_waitq rd;          /* tasks waiting to read or accept */
 	rt_waitq wr;          /* tasks waiting to write or connect */
 } io_fd;
@@ -199,6 +205,7 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
 	atomic_store_explicit(&e->nonblock, nonblock, memory_order_relaxed);
 	atomic_store_explicit(&e->drained, false, memory_order_relaxed);
+	atomic_store_explicit(&e->hup, false, memory_order_relaxed);
 	wake_queue(&e->rd, -EBADF, &link);
 	wake_queue(&e->wr, -EBADF, &link);
 	rt__spin_unlock(&e->lock);
@@ -265,6 +272,8 @@ int rt__io_dispatch(rt_worker *wk, const struct epoll_event *ev, int n, bool wat
 		uint32_t m = ev[i].events;
 		bool in = m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
 		bool out = m & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+		if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			atomic_store_explicit(&e->hup, true, memory_order_relaxed);
 		rt__spin_lock(&e->lock);
 		if (in) {
 			if (rt__waitq_empty(&e->rd))
@@ -555,7 +564,8 @@ ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_sit
 	}
 	for (;;) {
 		ssize_t r = read_once(e, fd, kind, buf, n);
-		if (r > 0 && (size_t)r < n && stream && e)
+		if (r > 0 && (size_t)r < n && stream && e &&
+		    !atomic_load_explicit(&e->hup, memory_order_relaxed))
 			atomic_store_explicit(&e->drained, true, memory_order_relaxed);
 		if (r >= 0)
 			return r;
