@@ -326,7 +326,7 @@ ssize_t(tsk_read)(int fd, void *buf, size_t n, int64_t deadline);
 ssize_t tsk_write_all_at(int fd, const void *buf, size_t n, int64_t deadline, size_t *written,
                          const tsk_site *site);
 ssize_t(tsk_write_all)(int fd, const void *buf, size_t n, int64_t deadline, size_t *written);
-#define tsk_write_all(fd, buf, n, deadline, written)                                              \
+#define tsk_write_all(fd, buf, n, deadline, written)                                               \
 	tsk_write_all_at(fd, buf, n, deadline, written, TSK_SITE)
 ssize_t(tsk_write)(int fd, const void *buf, size_t n, int64_t deadline);
 #define tsk_write(fd, buf, n, deadline) tsk_write_all_at(fd, buf, n, deadline, NULL, TSK_SITE)

@@ -37,6 +37,7 @@
  * leave their loops and tsk_run joins their threads.
  */
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io_int.h"
 #include "sched_int.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -441,6 +443,20 @@ static void push_local(rt_worker *w, tsk_task *t)
 	global_push_list(w->rt, head, tail, n);
 }
 
+/* Wakes parked worker v: through its futex, or through the eventfd when it
+ * sleeps in epoll_wait as the watcher. */
+static void wake_worker(rt_worker *v)
+{
+	/* seq_cst store then load: pairs with the watcher's store of polling
+	 * then load of futex in park, so either we see it polling or it sees
+	 * the word set and does not sleep */
+	atomic_store(&v->futex, 1);
+	if (atomic_load(&v->polling))
+		rt__io_break(v->rt);
+	else
+		futex_wake(&v->futex, 1);
+}
+
 /* Wakes one parked worker, which starts out spinning; the caller has
  * already counted it in nspinning. */
 static void wake_one_spinning(rt_runtime *rt)
@@ -452,15 +468,13 @@ static void wake_one_spinning(rt_runtime *rt)
 		w->idle = false;
 		w->woken_spinning = true;
 		atomic_fetch_sub(&rt->nidle, 1);
-		/* release: pairs with the parked worker's futex word check */
-		atomic_store_explicit(&w->futex, 1, memory_order_release);
 	}
 	rt__spin_unlock(&rt->idle_lock);
 	if (!w) {
 		atomic_fetch_sub(&rt->nspinning, 1);
 		return;
 	}
-	futex_wake(&w->futex, 1);
+	wake_worker(w);
 }
 
 /* New work is queued: make sure some worker will look for it. */
@@ -503,9 +517,9 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t)
 
 /* As rt__ready, but a task queued here goes to the back of the local queue
  * (timers wake in deadline order). */
-void rt__ready_tail(tsk_task *t)
+void rt__ready_tail(tsk_task *t, uint32_t why)
 {
-	RT_PROBE(probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, 0, 0, 0, 0, 1, 0, 0));
+	RT_PROBE(probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, 0, 0, 0, 0, why, 0, 0));
 	/* acq_rel: as in rt__ready */
 	if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1)
 		return;
@@ -532,9 +546,7 @@ void rt__timer_added(rt_runtime *rt, int64_t deadline)
 	int id = atomic_load(&rt->watcher);
 	if (id < 0)
 		return;
-	rt_worker *v = &rt->workers[id];
-	atomic_store_explicit(&v->futex, 1, memory_order_release);
-	futex_wake(&v->futex, 1);
+	wake_worker(&rt->workers[id]);
 }
 
 /* ---- finding work ----------------------------------------------------- */
@@ -683,10 +695,8 @@ static void unpark_self(rt_worker *w)
 static void stop_all(rt_runtime *rt)
 {
 	atomic_store(&rt->stop, true);
-	for (int i = 0; i < rt->nworkers; i++) {
-		atomic_store_explicit(&rt->workers[i].futex, 1, memory_order_release);
-		futex_wake(&rt->workers[i].futex, INT_MAX);
-	}
+	for (int i = 0; i < rt->nworkers; i++)
+		wake_worker(&rt->workers[i]);
 }
 
 static void park(rt_worker *w)
@@ -724,6 +734,7 @@ static void park(rt_worker *w)
 	RT_PROBE(probe_emit(TSK_EV_PARK, probe_tsc(), 0, 0, 0, 0, 0, 0, 0, 0));
 	int64_t deadline = atomic_load(&w->timers.next);
 	int none = -1;
+	/* one watcher at a time: the only worker that blocks in epoll_wait */
 	bool watching = atomic_compare_exchange_strong(&rt->watcher, &none, w->id);
 	if (watching) {
 		/* Sleep no later than the earliest timer of any heap: a busy
@@ -740,15 +751,30 @@ static void park(rt_worker *w)
 			}
 		}
 	}
-	/* acquire: pairs with the release store of the waker */
-	if (atomic_load_explicit(&w->futex, memory_order_acquire) == 0)
-		futex_wait(&w->futex, 0, deadline);
-	if (watching) {
-		atomic_store(&rt->watch_until, INT64_MAX);
-		atomic_store(&rt->watcher, -1);
+	if (!watching) {
+		/* acquire: pairs with the seq_cst store in wake_worker */
+		if (atomic_load_explicit(&w->futex, memory_order_acquire) == 0)
+			futex_wait(&w->futex, 0, deadline);
+		RT_PROBE(probe_emit(TSK_EV_UNPARK, probe_tsc(), 0, 0, 0, 0, 0, 0, 0, 0));
+		unpark_self(w);
+		return;
 	}
+	/* The watcher sleeps in epoll_wait: descriptors, timers (the
+	 * timeout) and new work (the eventfd, wake_worker) all end it. */
+	struct epoll_event ev[RT_IO_BATCH];
+	int n = 0;
+	/* seq_cst store then load: pairs with wake_worker */
+	atomic_store(&w->polling, true);
+	if (atomic_load(&w->futex) == 0)
+		n = rt__io_wait(rt, ev, RT_IO_BATCH, deadline);
+	atomic_store(&w->polling, false);
+	atomic_store(&rt->watch_until, INT64_MAX);
+	atomic_store(&rt->watcher, -1);
 	RT_PROBE(probe_emit(TSK_EV_UNPARK, probe_tsc(), 0, 0, 0, 0, 0, 0, 0, 0));
 	unpark_self(w);
+	/* off the idle list first: the tasks readied are ours to run */
+	if (n > 0)
+		rt__io_dispatch(w, ev, n, true);
 }
 
 /* A worker woken to spin (counted in nspinning by its waker) that found work
@@ -766,6 +792,18 @@ static tsk_task *stop_spinning(rt_worker *w, tsk_task *t)
 	return t;
 }
 
+/* A busy worker looks at the descriptors without blocking, when tasks wait
+ * for some and no worker sleeps in epoll_wait to see them (Go's findrunnable
+ * netpoll(0)).  Returns tasks readied. */
+static int poll_io(rt_worker *w)
+{
+	rt_runtime *rt = w->rt;
+	if (atomic_load_explicit(&rt->io_waiters, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&rt->watcher, memory_order_relaxed) >= 0)
+		return 0;
+	return rt__io_poll(w);
+}
+
 /* Returns the next task to run, or NULL when the runtime stops. */
 static tsk_task *find_runnable(rt_worker *w)
 {
@@ -779,13 +817,14 @@ static tsk_task *find_runnable(rt_worker *w)
 		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
 		if ((tick & 31) == 0) {
 			rt__fire_timers(w, &w->timers);
+			poll_io(w);
 			RT_PROBE(probe_tick(probe_tsc()));
 		}
 		if (tick % 61 == 0 && (t = global_get(w, 1)))
 			return stop_spinning(w, t);
 		if ((t = local_next(w)) || (t = global_get(w, RT_RUNQ_SIZE / 2)))
 			return stop_spinning(w, t);
-		if (rt__fire_timers(w, &w->timers) > 0)
+		if (rt__fire_timers(w, &w->timers) > 0 || poll_io(w) > 0)
 			continue;
 		if ((t = steal_work(w)))
 			return t;
@@ -836,6 +875,12 @@ static void run_task(rt_worker *w, tsk_task *t)
 static void worker_loop(rt_worker *w)
 {
 	tsk_task *t;
+	sigset_t pipe_set, old_set;
+	/* a write to a broken pipe returns EPIPE instead of killing the
+	 * process (io.c takes back the signal it raised) */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
 	rt__tls_worker = w;
 #ifdef RT_TSAN
 	w->tsan_fiber = __tsan_get_current_fiber();
@@ -854,6 +899,12 @@ static void worker_loop(rt_worker *w)
 	                                    (uint64_t)w->rt->nworkers, 0, 0, 0, 0, 0);
 	         probe_thread_detach());
 	rt__tls_worker = NULL;
+	/* a plain write(2) of a task may have raised one: discard it rather
+	 * than deliver it late */
+	struct timespec zero = {0, 0};
+	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+		;
+	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
 }
 
 static void *worker_thread(void *arg)
@@ -921,6 +972,7 @@ static void runtime_free(rt_runtime *rt)
 			}
 		}
 	}
+	rt__io_fini(rt);
 	if (rt->workers) {
 		rt__stack_drain(rt);
 		for (int i = 0; i < rt->nworkers; i++)
@@ -937,6 +989,7 @@ static rt_runtime *runtime_new(const tsk_config *cfg)
 	rt_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return NULL;
+	rt->epfd = rt->evfd = -1;
 	rt->nworkers = cfg && cfg->workers > 0 ? cfg->workers : nworkers_default();
 	size_t ss = cfg && cfg->stack_size ? cfg->stack_size : 64 * 1024;
 	if (ss < 4 * ps)
@@ -952,6 +1005,10 @@ static rt_runtime *runtime_new(const tsk_config *cfg)
 	}
 	atomic_init(&rt->watcher, -1);
 	atomic_init(&rt->watch_until, INT64_MAX);
+	if (rt__io_init(rt) < 0) {
+		runtime_free(rt);
+		return NULL;
+	}
 	uint64_t seed = (uint64_t)tsk_now() | 1;
 	for (int i = 0; i < rt->nworkers; i++) {
 		rt_worker *w = &rt->workers[i];

@@ -158,6 +158,7 @@ struct rt_worker {
 	bool spinning;               /* counted in rt->nspinning */
 	bool idle;                   /* on the idle list (under rt->idle_lock) */
 	bool woken_spinning;         /* woken by wake_one, counted spinning */
+	atomic_bool polling;         /* asleep in epoll_wait as the watcher: wake by eventfd */
 	bool drain_futile;           /* last cancel-all woke nobody: do not repeat it */
 	rt_worker *idle_next;        /* idle list link */
 	uint64_t step_tsc;           /* TSC of this worker's latest switch (probe timestamps) */
@@ -198,6 +199,7 @@ struct rt_runtime {
 	int evfd;                    /* eventfd that wakes the worker blocked in epoll_wait */
 	atomic_int io_break_pending; /* evfd written and not yet drained */
 	_Atomic long io_waiters;     /* tasks parked on a descriptor */
+	_Atomic(struct io_fd *) *io_chunks; /* descriptor table (io.c) */
 	/* blocking pool (offload.c), created by the first tsk_offload */
 	struct rt_pool *_Atomic bpool; /* NULL until then */
 	int bpool_max;                 /* most threads (tsk_config.pool_threads) */
@@ -222,7 +224,7 @@ static inline bool rt__token_claim(tsk_task *t, int value)
 rt_worker *rt__worker(void); /* this thread's worker or NULL */
 void rt__suspend(rt_worker *w, int post);
 void rt__enqueue(rt_runtime *rt, tsk_task *t);
-void rt__ready_tail(tsk_task *t);
+void rt__ready_tail(tsk_task *t, uint32_t why);
 void rt__timer_added(rt_runtime *rt, int64_t deadline);
 int rt__fire_timers(rt_worker *w, rt_timers *tm);
 bool rt__cancel(tsk_task *t);
@@ -255,16 +257,6 @@ void rt__timers_fini(rt_timers *tm);
 int rt__timer_add(rt_timers *tm, rt_timer *t); /* 1: t is the new earliest */
 void rt__timer_del(rt_timer *t);
 int rt__timers_fire(rt_timers *tm, int64_t now, int max);
-
-/* io.c: the epoll reactor */
-int rt__io_init(rt_runtime *rt);  /* 0 or -errno */
-void rt__io_fini(rt_runtime *rt); /* closes epfd and evfd */
-/* Collects ready descriptors and readies their waiters onto w's queue;
- * blocks until `deadline` (absolute tsk_now() ns; INT64_MAX: no limit; 0:
- * do not block).  Returns tasks readied. */
-int rt__io_poll(rt_worker *w, int64_t deadline);
-/* Makes a worker blocked in rt__io_poll return (cheap when one is pending). */
-void rt__io_break(rt_runtime *rt);
 
 /* offload.c: the blocking pool */
 /* Stops and joins the pool's threads (none runs a job by then). */

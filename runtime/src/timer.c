@@ -175,7 +175,7 @@ int rt__timers_fire(rt_timers *tm, int64_t now, int max)
 	while (batch) {
 		tsk_task *t = batch;
 		batch = t->next;
-		rt__ready_tail(t);
+		rt__ready_tail(t, 1); /* WAKE a32 1: timed out */
 	}
 	return woken;
 }

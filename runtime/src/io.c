@@ -1,0 +1,703 @@
+/*
+ * io.c - the epoll reactor and the descriptor calls built on it: tsk_read,
+ * tsk_write_all, tsk_accept, tsk_connect, tsk_fd_wait, tsk_close, tsk_pipe.
+ *
+ * What and why: a task that would block on a descriptor parks with the
+ * runtime's wait protocol (rt_int.h) instead of blocking its worker; one
+ * edge-triggered epoll instance per runtime says when to try again.
+ *
+ * Descriptor table: one io_fd per descriptor number, in chunks of 1024
+ * allocated on first use and never freed before the runtime ends (so an
+ * entry pointer stays valid without reference counts).  An entry holds,
+ * per direction, the queue of waiting tasks and a `ready` flag: an edge
+ * that came while nobody waited.  epoll_data carries the descriptor number.
+ *
+ * The readiness protocol (all under the entry's spinlock):
+ *   - A task tries its system call first.  On EAGAIN it locks the entry;
+ *     if `ready` is set, an edge came since its last try: it clears the flag
+ *     and tries again.  Otherwise it queues a waiter and parks.
+ *   - The poller, for each event, wakes every waiter of the directions the
+ *     event names (they all retry; those that lose the race wait again), or,
+ *     with nobody waiting, sets `ready`.
+ *   Every edge thus reaches a task that has not yet seen its data: no lost
+ *   wake-up, at the price of an occasional extra EAGAIN.
+ *
+ * Registration: once, the first time a task must wait for the descriptor
+ * (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET).  EPOLL_CTL_ADD reports a
+ * descriptor that is already ready at once, so registering late loses no
+ * edge.  A descriptor epoll refuses (a regular file: EPERM) is marked
+ * `never`; waits on it fall back to poll(2), which blocks the worker.
+ *
+ * Who polls (sched.c): the worker that parks as the timer watcher sleeps in
+ * epoll_wait (rt__io_wait) with the nearest timer deadline as timeout, and
+ * is woken for new work by a write to an eventfd (rt__io_break).  Busy
+ * workers poll without blocking when their queues run dry and every 32
+ * scheduling steps while tasks wait for descriptors and no worker sleeps in
+ * epoll_wait.  Readied tasks go to the back of the polling worker's queue.
+ *
+ * Sockets are read and written with recv/send and MSG_DONTWAIT |
+ * MSG_NOSIGNAL: never blocking, whatever the descriptor's flags, and never
+ * raising SIGPIPE.  Other descriptors are made O_NONBLOCK once (the entry
+ * remembers it) and use read/write; SIGPIPE is blocked on the workers
+ * (sched.c), and a write that fails with EPIPE consumes the SIGPIPE it
+ * raised.
+ *
+ * Closing: tsk_close wakes the descriptor's waiters with -EBADF, resets the
+ * entry and closes.  A descriptor closed with close(2) leaves a stale entry;
+ * descriptors made here (accept, pipe, net.c's sockets) reset it.
+ *
+ * Workload: many connections, each with one reader and at most one writer
+ * task; the fast path (data already there) is one system call and no lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io_int.h"
+#include "sched_int.h"
+
+#define IO_CHUNK_BITS 10
+#define IO_CHUNK      (1 << IO_CHUNK_BITS)
+#define IO_MAX_FD     (1 << 22) /* descriptor numbers the table covers */
+#define IO_NCHUNKS    (IO_MAX_FD >> IO_CHUNK_BITS)
+#define IO_EVFD_KEY   UINT64_MAX /* epoll_data of the eventfd */
+
+/* Registration states (io_fd.reg). */
+enum { IO_REG_NONE, IO_REG_EPOLL, IO_REG_NEVER };
+/* What kind of descriptor (io_fd.kind, atomic: read without the lock). */
+enum { IO_KIND_UNKNOWN, IO_KIND_SOCKET, IO_KIND_OTHER };
+
+typedef struct io_fd {
+	rt_spin lock;         /* guards reg, the ready flags and the queues */
+	uint8_t reg;          /* IO_REG_* */
+	bool rd_ready;        /* an input edge came while nobody waited */
+	bool wr_ready;        /* an output edge came while nobody waited */
+	_Atomic uint8_t kind; /* IO_KIND_*: socket calls or read/write */
+	atomic_bool nonblock; /* known to be O_NONBLOCK (non-sockets) */
+	rt_waitq rd;          /* tasks waiting to read or accept */
+	rt_waitq wr;          /* tasks waiting to write or connect */
+} io_fd;
+
+/* ---- the table -------------------------------------------------------- */
+
+int rt__io_init(rt_runtime *rt)
+{
+	rt->epfd = rt->evfd = -1;
+	rt->io_chunks = calloc(IO_NCHUNKS, sizeof(*rt->io_chunks));
+	if (!rt->io_chunks)
+		return -ENOMEM;
+	rt->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (rt->epfd < 0)
+		return -errno;
+	rt->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rt->evfd < 0)
+		return -errno;
+	/* level-triggered: a break written while nobody polls is seen by the
+	 * next epoll_wait */
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = IO_EVFD_KEY};
+	if (epoll_ctl(rt->epfd, EPOLL_CTL_ADD, rt->evfd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void rt__io_fini(rt_runtime *rt)
+{
+	if (rt->io_chunks) {
+		for (int i = 0; i < IO_NCHUNKS; i++)
+			free(atomic_load_explicit(&rt->io_chunks[i], memory_order_relaxed));
+		free(rt->io_chunks);
+		rt->io_chunks = NULL;
+	}
+	if (rt->evfd >= 0)
+		close(rt->evfd);
+	if (rt->epfd >= 0)
+		close(rt->epfd);
+	rt->epfd = rt->evfd = -1;
+}
+
+/* The entry of fd, allocating its chunk if `create`; NULL when fd is out
+ * of range or (create) memory is short. */
+static io_fd *io_entry(rt_runtime *rt, int fd, bool create)
+{
+	if (fd < 0 || fd >= IO_MAX_FD)
+		return NULL;
+	_Atomic(io_fd *) *slot = &rt->io_chunks[fd >> IO_CHUNK_BITS];
+	/* acquire: pairs with the release CAS that published the chunk */
+	io_fd *c = atomic_load_explicit(slot, memory_order_acquire);
+	if (!c && create) {
+		io_fd *fresh = calloc(IO_CHUNK, sizeof(io_fd));
+		if (!fresh)
+			return NULL;
+		if (atomic_compare_exchange_strong_explicit(slot, &c, fresh, memory_order_acq_rel,
+		                                            memory_order_acquire))
+			c = fresh;
+		else
+			free(fresh); /* another thread won: c is its chunk */
+	}
+	return c ? &c[fd & (IO_CHUNK - 1)] : NULL;
+}
+
+/* The calling worker's runtime, or NULL outside the runtime's threads. */
+static rt_runtime *io_rt(void)
+{
+	rt_worker *w = rt__worker();
+	return w ? w->rt : NULL;
+}
+
+/* Wakes every waiter of q with `result` (under the entry's lock); appends
+ * the tasks it claimed to *batch for readying after the unlock. */
+static void wake_queue(rt_waitq *q, int result, tsk_task ***batch)
+{
+	rt_waiter *w;
+	while ((w = rt__waitq_pop(q))) {
+		if (!rt__claim(w, w->index))
+			continue; /* timed out or cancelled: it unlinks nothing now */
+		w->result = result;
+		/* the task cannot resume before we ready it: linking is safe */
+		w->task->next = NULL;
+		**batch = w->task;
+		*batch = &w->task->next;
+	}
+}
+
+static void ready_batch(tsk_task *t)
+{
+	while (t) {
+		tsk_task *next = t->next;
+		rt__ready_tail(t, 0);
+		t = next;
+	}
+}
+
+/* Forgets what the runtime knew of fd (it is new, or being closed) and
+ * wakes its waiters with -EBADF.  kind: what the new descriptor is.
+ * Returns whether fd was registered with epoll. */
+static bool entry_reset(io_fd *e, int kind, bool nonblock)
+{
+	tsk_task *batch = NULL, **link = &batch;
+	rt__spin_lock(&e->lock);
+	bool was = e->reg == IO_REG_EPOLL;
+	e->reg = IO_REG_NONE;
+	e->rd_ready = e->wr_ready = false;
+	atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
+	atomic_store_explicit(&e->nonblock, nonblock, memory_order_relaxed);
+	wake_queue(&e->rd, -EBADF, &link);
+	wake_queue(&e->wr, -EBADF, &link);
+	rt__spin_unlock(&e->lock);
+	ready_batch(batch);
+	return was;
+}
+
+void rt__io_fresh(int fd, bool socket)
+{
+	rt_runtime *rt = io_rt();
+	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
+	if (e)
+		entry_reset(e, socket ? IO_KIND_SOCKET : IO_KIND_OTHER, true);
+}
+
+/* ---- polling ---------------------------------------------------------- */
+
+int rt__io_wait(rt_runtime *rt, struct epoll_event *ev, int max, int64_t deadline)
+{
+	struct timespec ts, *tp = NULL;
+	if (deadline != INT64_MAX) {
+		int64_t rel = deadline == 0 ? 0 : deadline - tsk_now();
+		if (rel < 0)
+			rel = 0;
+		ts.tv_sec = rel / 1000000000;
+		ts.tv_nsec = rel % 1000000000;
+		tp = &ts;
+	}
+	static atomic_bool no_pwait2;
+	int n;
+	if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+		n = epoll_pwait2(rt->epfd, ev, max, tp, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n < 0 ? 0 : n; /* EINTR: nothing happened */
+		atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+	}
+	/* kernels before 5.11: millisecond timeouts, rounded up */
+	int ms = tp ? (int)((ts.tv_sec * 1000000000 + ts.tv_nsec + 999999) / 1000000) : -1;
+	n = epoll_wait(rt->epfd, ev, max, ms);
+	return n < 0 ? 0 : n;
+}
+
+int rt__io_dispatch(rt_worker *wk, const struct epoll_event *ev, int n, bool watcher)
+{
+	rt_runtime *rt = wk->rt;
+	tsk_task *batch = NULL, **link = &batch;
+	int woken = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 == IO_EVFD_KEY) {
+			/* only the watcher drains it: a busy poller taking the
+			 * break would leave the watcher asleep */
+			if (!watcher)
+				continue;
+			uint64_t v;
+			ssize_t r = read(rt->evfd, &v, sizeof(v));
+			(void)r; /* EAGAIN: another poller drained it */
+			atomic_store(&rt->io_break_pending, 0);
+			continue;
+		}
+		io_fd *e = io_entry(rt, (int)ev[i].data.u64, false);
+		if (!e)
+			continue;
+		uint32_t m = ev[i].events;
+		bool in = m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+		bool out = m & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+		rt__spin_lock(&e->lock);
+		if (in) {
+			if (rt__waitq_empty(&e->rd))
+				e->rd_ready = true;
+			else
+				wake_queue(&e->rd, 0, &link);
+		}
+		if (out) {
+			if (rt__waitq_empty(&e->wr))
+				e->wr_ready = true;
+			else
+				wake_queue(&e->wr, 0, &link);
+		}
+		rt__spin_unlock(&e->lock);
+	}
+	for (tsk_task *t = batch; t; t = t->next)
+		woken++;
+	ready_batch(batch);
+	return woken;
+}
+
+int rt__io_poll(rt_worker *w)
+{
+	struct epoll_event ev[RT_IO_BATCH];
+	int n = rt__io_wait(w->rt, ev, RT_IO_BATCH, 0);
+	return n > 0 ? rt__io_dispatch(w, ev, n, false) : 0;
+}
+
+void rt__io_break(rt_runtime *rt)
+{
+	int zero = 0;
+	/* one write until the poller drains it (rt__io_dispatch) */
+	if (!atomic_compare_exchange_strong(&rt->io_break_pending, &zero, 1))
+		return;
+	uint64_t one = 1;
+	ssize_t r = write(rt->evfd, &one, sizeof(one));
+	(void)r; /* EAGAIN only at a counter of 2^64-2: it is readable then */
+}
+
+/* ---- waiting for a descriptor ------------------------------------------ */
+
+/* Registers fd with epoll (under e->lock).  Returns 0, or -errno. */
+static int io_register(rt_runtime *rt, int fd, io_fd *e)
+{
+	struct epoll_event ev = {
+	        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+	        .data.u64 = (uint64_t)fd,
+	};
+	if (epoll_ctl(rt->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+		e->reg = IO_REG_EPOLL;
+		return 0;
+	}
+	int err = errno;
+	/* still registered through a file this entry forgot (closed with
+	 * close(2) while a duplicate kept it open): re-arm it */
+	if (err == EEXIST && epoll_ctl(rt->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+		e->reg = IO_REG_EPOLL;
+		return 0;
+	}
+	if (err == EPERM) {
+		e->reg = IO_REG_NEVER; /* regular files and the like */
+		return 0;
+	}
+	return -err;
+}
+
+/* Blocks the worker in poll(2) for a descriptor epoll cannot watch. */
+static int wait_blocking(int fd, int dirs, int64_t deadline)
+{
+	struct pollfd p = {.fd = fd,
+	                   .events = (short)((dirs & IO_DIR_RD ? POLLIN : 0) |
+	                                     (dirs & IO_DIR_WR ? POLLOUT : 0))};
+	int ms = -1;
+	if (deadline != TSK_FOREVER) {
+		int64_t rel = deadline - tsk_now();
+		ms = rel <= 0 ? 0 : (int)((rel + 999999) / 1000000);
+	}
+	int r = poll(&p, 1, ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	return p.revents & POLLNVAL ? -EBADF : 0;
+}
+
+int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site)
+{
+	int rc = rt__can_wait(deadline);
+	if (rc < 0)
+		return rc;
+	tsk_task *self = rt__self();
+	rt_runtime *rt = rt__worker()->rt;
+	io_fd *e = io_entry(rt, fd, true);
+	if (!e)
+		return fd < 0 ? -EBADF : -ENOMEM;
+
+	rt_waiter wr, ww;
+	rt__spin_lock(&e->lock);
+	if (e->reg == IO_REG_NONE && (rc = io_register(rt, fd, e)) < 0) {
+		rt__spin_unlock(&e->lock);
+		return rc;
+	}
+	if (e->reg == IO_REG_NEVER) {
+		rt__spin_unlock(&e->lock);
+		return wait_blocking(fd, dirs, deadline);
+	}
+	/* an edge since the caller's last try: try again */
+	if ((dirs & IO_DIR_RD) && e->rd_ready) {
+		e->rd_ready = false;
+		rt__spin_unlock(&e->lock);
+		return 0;
+	}
+	if ((dirs & IO_DIR_WR) && e->wr_ready) {
+		e->wr_ready = false;
+		rt__spin_unlock(&e->lock);
+		return 0;
+	}
+	/* one token, one or two waiters: either direction's wake ends it */
+	rt__wait_prepare(&wr, self, 0, NULL);
+	ww = wr;
+	if (dirs & IO_DIR_RD)
+		rt__waitq_push(&e->rd, &wr);
+	if (dirs & IO_DIR_WR)
+		rt__waitq_push(&e->wr, &ww);
+	rt__spin_unlock(&e->lock);
+
+	rt_wait_info wi = {
+	        .kind = RT_WAIT_IO,
+	        .obj = e,
+	        .site = site,
+	        .obj_id = (uint64_t)(unsigned)fd | (dirs & IO_DIR_RD ? TSK_IO_RD : 0) |
+	                  (dirs & IO_DIR_WR ? TSK_IO_WR : 0),
+	};
+	/* relaxed: a hint for busy workers (sched.c), ordered by nothing */
+	atomic_fetch_add_explicit(&rt->io_waiters, 1, memory_order_relaxed);
+	rc = rt__wait(deadline, &wi);
+	atomic_fetch_sub_explicit(&rt->io_waiters, 1, memory_order_relaxed);
+
+	/* unlink what no waker popped (the other direction, or all of it
+	 * after a timeout or cancel); the waker's result is in the popped one */
+	rt__spin_lock(&e->lock);
+	if (wr.linked)
+		rt__waitq_remove(&e->rd, &wr);
+	if (ww.linked)
+		rt__waitq_remove(&e->wr, &ww);
+	rt__spin_unlock(&e->lock);
+	if (rc < 0)
+		return rc;
+	/* the winner set the result of the waiter it popped; the other one
+	 * still holds prepare's 0 */
+	return wr.result < 0 ? wr.result : ww.result;
+}
+
+/* ---- descriptor kinds and flags --------------------------------------- */
+
+int tsk_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Makes fd non-blocking once per entry (read/write/accept/connect would
+ * otherwise block the worker).  Returns 0 or -errno. */
+static int ensure_nonblock(io_fd *e, int fd)
+{
+	if (e && atomic_load_explicit(&e->nonblock, memory_order_relaxed))
+		return 0;
+	int rc = tsk_set_nonblock(fd);
+	if (rc == 0 && e)
+		atomic_store_explicit(&e->nonblock, true, memory_order_relaxed);
+	return rc;
+}
+
+/* The entry for a call on fd, or NULL outside a runtime (the call then
+ * works on the descriptor alone). */
+static io_fd *call_entry(int fd)
+{
+	rt_runtime *rt = io_rt();
+	return rt ? io_entry(rt, fd, true) : NULL;
+}
+
+static int entry_kind(const io_fd *e)
+{
+	return e ? atomic_load_explicit(&e->kind, memory_order_relaxed) : IO_KIND_UNKNOWN;
+}
+
+static void set_kind(io_fd *e, int kind)
+{
+	if (e)
+		atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
+}
+
+/* One non-blocking read attempt: a count, or -errno (-EAGAIN: wait). */
+static ssize_t read_once(io_fd *e, int fd, void *buf, size_t n)
+{
+	ssize_t r;
+	if (entry_kind(e) != IO_KIND_OTHER) {
+		r = recv(fd, buf, n, MSG_DONTWAIT);
+		if (r >= 0 || errno != ENOTSOCK) {
+			if (entry_kind(e) == IO_KIND_UNKNOWN)
+				set_kind(e, IO_KIND_SOCKET);
+			return r < 0 ? -errno : r;
+		}
+		set_kind(e, IO_KIND_OTHER);
+	}
+	int rc = ensure_nonblock(e, fd);
+	if (rc < 0)
+		return rc;
+	r = read(fd, buf, n);
+	if (r < 0 && errno == ENOTSOCK)
+		return -EBADF; /* cannot happen; keeps -errno meaningful */
+	return r < 0 ? -errno : r;
+}
+
+/* A write to a pipe whose reader is gone raised SIGPIPE at this thread,
+ * where it is blocked (sched.c): take it back so that it is never
+ * delivered later. */
+static void consume_sigpipe(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigset_t pending;
+	if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = {0, 0};
+		sigtimedwait(&set, NULL, &zero);
+	}
+}
+
+/* One non-blocking write attempt: a count, or -errno (-EAGAIN: wait). */
+static ssize_t write_once(io_fd *e, int fd, const void *buf, size_t n)
+{
+	ssize_t r;
+	if (entry_kind(e) != IO_KIND_OTHER) {
+		r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r >= 0 || errno != ENOTSOCK) {
+			if (entry_kind(e) == IO_KIND_UNKNOWN)
+				set_kind(e, IO_KIND_SOCKET);
+			return r < 0 ? -errno : r;
+		}
+		set_kind(e, IO_KIND_OTHER);
+	}
+	int rc = ensure_nonblock(e, fd);
+	if (rc < 0)
+		return rc;
+	r = write(fd, buf, n);
+	if (r < 0 && errno == EPIPE) {
+		consume_sigpipe();
+		return -EPIPE;
+	}
+	return r < 0 ? -errno : r;
+}
+
+/* ---- the calls -------------------------------------------------------- */
+
+ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_site *site)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (n == 0)
+		return 0;
+	io_fd *e = call_entry(fd);
+	for (;;) {
+		ssize_t r = read_once(e, fd, buf, n);
+		if (r >= 0)
+			return r;
+		if (r == -EINTR)
+			continue;
+		if (r != -EAGAIN)
+			return r;
+		int rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+ssize_t(tsk_read)(int fd, void *buf, size_t n, int64_t deadline)
+{
+	return tsk_read_at(fd, buf, n, deadline, NULL);
+}
+
+ssize_t tsk_write_all_at(int fd, const void *buf, size_t n, int64_t deadline, size_t *written,
+                         const tsk_site *site)
+{
+	size_t done = 0;
+	ssize_t rc = 0;
+
+	if (fd < 0)
+		rc = -EBADF;
+	else if (n > SSIZE_MAX)
+		rc = -EINVAL;
+	io_fd *e = rc == 0 ? call_entry(fd) : NULL;
+	while (rc == 0 && done < n) {
+		ssize_t r = write_once(e, fd, (const char *)buf + done, n - done);
+		if (r >= 0)
+			done += (size_t)r;
+		else if (r == -EAGAIN)
+			rc = rt__io_wait_fd(fd, IO_DIR_WR, deadline, site);
+		else if (r != -EINTR)
+			rc = r;
+	}
+	if (written)
+		*written = done;
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+ssize_t(tsk_write_all)(int fd, const void *buf, size_t n, int64_t deadline, size_t *written)
+{
+	return tsk_write_all_at(fd, buf, n, deadline, written, NULL);
+}
+
+ssize_t(tsk_write)(int fd, const void *buf, size_t n, int64_t deadline)
+{
+	return tsk_write_all_at(fd, buf, n, deadline, NULL, NULL);
+}
+
+int tsk_accept_at(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline,
+                  const tsk_site *site)
+{
+	if (fd < 0)
+		return -EBADF;
+	io_fd *e = call_entry(fd);
+	int rc = ensure_nonblock(e, fd);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c >= 0) {
+			rt__io_fresh(c, true);
+			return c;
+		}
+		int err = errno;
+		/* a connection reset before we took it: take the next one */
+		if (err == EINTR || err == ECONNABORTED)
+			continue;
+		if (err != EAGAIN && err != EWOULDBLOCK)
+			return -err;
+		if ((rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site)) < 0)
+			return rc;
+	}
+}
+
+int(tsk_accept)(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline)
+{
+	return tsk_accept_at(fd, addr, len, deadline, NULL);
+}
+
+/* The outcome of a connection attempt in progress: 0 connected, -EAGAIN
+ * still in progress, or its error. */
+static int connect_status(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	if (err)
+		return -err;
+	struct sockaddr_storage peer;
+	len = sizeof(peer);
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+		return 0;
+	/* a stale output edge woke us before the handshake ended */
+	return errno == ENOTCONN ? -EAGAIN : -errno;
+}
+
+int tsk_connect_at(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline,
+                   const tsk_site *site)
+{
+	if (fd < 0)
+		return -EBADF;
+	io_fd *e = call_entry(fd);
+	int rc = ensure_nonblock(e, fd);
+	if (rc < 0)
+		return rc;
+	set_kind(e, IO_KIND_SOCKET);
+	if (connect(fd, addr, len) == 0)
+		return 0;
+	/* EINTR: the attempt goes on in the background, as EINPROGRESS */
+	if (errno != EINPROGRESS && errno != EINTR)
+		return errno == EISCONN ? 0 : -errno;
+	for (;;) {
+		if ((rc = rt__io_wait_fd(fd, IO_DIR_WR, deadline, site)) < 0)
+			return rc;
+		if ((rc = connect_status(fd)) != -EAGAIN)
+			return rc;
+	}
+}
+
+int(tsk_connect)(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline)
+{
+	return tsk_connect_at(fd, addr, len, deadline, NULL);
+}
+
+int tsk_fd_wait_at(int fd, int events, int64_t deadline, const tsk_site *site)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (!events || (events & ~(POLLIN | POLLOUT)))
+		return -EINVAL;
+	int dirs = (events & POLLIN ? IO_DIR_RD : 0) | (events & POLLOUT ? IO_DIR_WR : 0);
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = (short)events};
+		int r = poll(&p, 1, 0);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0)
+			return p.revents & POLLNVAL ? -EBADF : p.revents;
+		int rc = rt__io_wait_fd(fd, dirs, deadline, site);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int(tsk_fd_wait)(int fd, int events, int64_t deadline)
+{
+	return tsk_fd_wait_at(fd, events, deadline, NULL);
+}
+
+int tsk_close(int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	rt_runtime *rt = io_rt();
+	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
+	if (e && entry_reset(e, IO_KIND_UNKNOWN, false))
+		/* a duplicate may keep the file open, and registered, after
+		 * close(2): take it out of the set ourselves */
+		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
+	/* no retry on EINTR: Linux closes the descriptor anyway */
+	return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+int tsk_pipe(int fds[2])
+{
+	if (!fds)
+		return -EINVAL;
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -errno;
+	rt__io_fresh(fds[0], false);
+	rt__io_fresh(fds[1], false);
+	return 0;
+}

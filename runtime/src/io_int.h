@@ -1,0 +1,51 @@
+/*
+ * io_int.h - the reactor's interface to the scheduler (sched.c) and to the
+ * socket helpers (net.c).  See io.c for the design.
+ */
+#ifndef IO_INT_H
+#define IO_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include "sched_int.h"
+
+#define IO_DIR_RD   1  /* waits for input (read, accept) */
+#define IO_DIR_WR   2  /* waits for output (write, connect) */
+#define RT_IO_BATCH 64 /* events taken per epoll_wait */
+
+/* Creates the runtime's epoll instance, eventfd and descriptor table.
+ * Returns 0 or -errno; rt__io_fini undoes a partial init too. */
+int rt__io_init(rt_runtime *rt);
+void rt__io_fini(rt_runtime *rt);
+
+/* Waits for up to max events until `deadline` (absolute tsk_now() ns;
+ * INT64_MAX: no limit; 0: do not block).  Returns their number (0 on a
+ * timeout or a signal). */
+int rt__io_wait(rt_runtime *rt, struct epoll_event *ev, int max, int64_t deadline);
+
+/* Wakes the tasks waiting on the descriptors of ev[0..n) onto the back of
+ * w's queue (or records the edges); the watcher (the worker that blocked in
+ * rt__io_wait) also drains the eventfd.  Call on w's thread, outside any
+ * task.  Returns tasks readied. */
+int rt__io_dispatch(rt_worker *w, const struct epoll_event *ev, int n, bool watcher);
+
+/* rt__io_wait without blocking, then rt__io_dispatch. */
+int rt__io_poll(rt_worker *w);
+
+/* Makes a worker blocked in rt__io_wait return (one write until it has
+ * drained the eventfd). */
+void rt__io_break(rt_runtime *rt);
+
+/* Parks the calling task until fd may be ready for `dirs` (IO_DIR_*), the
+ * deadline passes or it is cancelled.  Returns 0 (try again), -ETIMEDOUT,
+ * -ECANCELED, -EBADF (tsk_close), -EPERM (not in a task), -ENOMEM, or
+ * epoll_ctl's error. */
+int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site);
+
+/* fd was just created by the runtime (non-blocking): forget what the table
+ * knew of an earlier descriptor with that number. */
+void rt__io_fresh(int fd, bool socket);
+
+#endif /* IO_INT_H */
