@@ -307,7 +307,7 @@ static uint64_t io_fnv(uint64_t h, const unsigned char *p, size_t n)
 
 /* ---- a task waiting in one call -------------------------------------------- */
 
-enum io_op { OP_READ, OP_WRITE, OP_ACCEPT, OP_WAIT_IN, OP_WAIT_OUT };
+enum io_op { OP_READ, OP_WRITE, OP_ACCEPT, OP_WAIT_IN, OP_WAIT_OUT, OP_WAIT_BOTH };
 
 /* One blocking call made by io_waiter_task; the results are read after
  * joining it. */
@@ -347,6 +347,9 @@ static void *io_waiter_task(void *arg)
 		break;
 	case OP_WAIT_OUT:
 		w->rc = tsk_fd_wait(w->fd, POLLOUT, w->deadline);
+		break;
+	case OP_WAIT_BOTH:
+		w->rc = tsk_fd_wait(w->fd, POLLIN | POLLOUT, w->deadline);
 		break;
 	}
 	w->end = tsk_now();
@@ -519,27 +522,33 @@ static void *echo_write_task(void *arg)
 	return NULL;
 }
 
-/* Reads len bytes of fd and compares them with p. */
+/* Reads len bytes of fd and compares them with p.  The small payloads
+ * are read in pieces of at most ECHO_BUF; a big one is asked for whole
+ * (all that is missing, each time), so tsk_read must return the partial
+ * chunks that have arrived. */
 static bool echo_expect(echo_ctx *x, int fd, const unsigned char *p, size_t len, bool big)
 {
-	unsigned char buf[ECHO_BUF];
+	unsigned char small[ECHO_BUF], *buf = big ? malloc(len) : small;
 	size_t got = 0;
+	bool ok = buf != NULL;
 
-	while (got < len) {
-		size_t want = len - got < sizeof(buf) ? len - got : sizeof(buf);
+	TSK_EXPECT(buf != NULL);
+	while (ok && got < len) {
+		size_t want = big ? len - got : len - got < ECHO_BUF ? len - got : ECHO_BUF;
 		ssize_t n = tsk_read(fd, buf, want, tsk_after_ms(IO_LONG_MS));
 		if (n <= 0) {
 			fprintf(stderr, "echo client: read: %s after %zu of %zu bytes\n",
 			        n ? tsk_errname((int)n) : "EOF", got, len);
 			TSK_EXPECT(n > 0);
-			return false;
+			ok = false;
+			break;
 		}
 		TSK_EXPECT((size_t)n <= want);
 		if (memcmp(buf, p + got, (size_t)n) != 0) {
 			fprintf(stderr, "echo client: bytes %zu..%zu of %zu differ\n", got,
 			        got + (size_t)n, len);
 			TSK_EXPECT(!"the echo matches");
-			return false;
+			ok = false;
 		}
 		got += (size_t)n;
 		if (big) {
@@ -548,7 +557,9 @@ static bool echo_expect(echo_ctx *x, int fd, const unsigned char *p, size_t len,
 				atomic_fetch_add(&x->partial, 1);
 		}
 	}
-	return true;
+	if (big)
+		free(buf);
+	return ok;
 }
 
 /* One round trip: the big payload is written by a second task while this
@@ -670,8 +681,12 @@ static void test_echo_tcp(void **state)
 		assert_int_equal(atomic_load(&x.clients_ok), x.nconn);
 		assert_int_equal(atomic_load(&x.max_live), x.nconn);
 		assert_int_equal(atomic_load(&x.live), 0);
-		/* 64 KiB + 1 bytes in reads of at most ECHO_BUF: at least 9 each */
-		assert_true(atomic_load(&x.big_reads) >= 9L * x.nconn);
+		/* how many reads returned part of what was asked depends on
+		 * the scheduling (on one worker the whole echo is usually
+		 * there by the time the client runs): printed, not asserted;
+		 * short reads are asserted where they are deterministic
+		 * (io_expect_works, reset_root) */
+		assert_true(atomic_load(&x.big_reads) >= x.nconn);
 	}
 }
 
@@ -1076,9 +1091,9 @@ static bool io_pair_with_number(int l, int want, int *mine, int *peer)
 
 static void *close_root(void *arg)
 {
-	int p[2], q[2], l, old, mine, peer;
-	io_waiter w[4], r;
-	tsk_task *t[4], *rt;
+	int p[2], l, old, mine, peer;
+	io_waiter w[5], r;
+	tsk_task *t[5], *rt;
 	unsigned char *big = calloc(1, IO_BIG);
 
 	(void)arg;
@@ -1086,7 +1101,7 @@ static void *close_root(void *arg)
 	l = tsk_listen_tcp("127.0.0.1", 0, 64);
 	TSK_EXPECT(l >= 0);
 
-	/* two readers, a poller and a writer wait on one socket */
+	/* two readers, two pollers and a writer wait on one socket */
 	TSK_EXPECT_EQ(io_tcp_pair(p, true), 0);
 	old = p[0];
 	w[0] = (io_waiter){.op = OP_READ, .fd = old, .deadline = TSK_FOREVER};
@@ -1094,11 +1109,12 @@ static void *close_root(void *arg)
 	w[2] = (io_waiter){.op = OP_WAIT_IN, .fd = old, .deadline = TSK_FOREVER};
 	w[3] = (io_waiter){
 	        .op = OP_WRITE, .fd = old, .deadline = TSK_FOREVER, .n = IO_BIG, .src = big};
-	for (int i = 0; i < 4; i++)
+	w[4] = (io_waiter){.op = OP_WAIT_BOTH, .fd = old, .deadline = TSK_FOREVER};
+	for (int i = 0; i < 5; i++)
 		t[i] = io_start(&w[i], i + 1);
 	int64_t t0 = tsk_now();
 	TSK_EXPECT_EQ(tsk_close(old), 0);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		io_join(t[i]);
 		TSK_EXPECT_EQ(w[i].rc, -EBADF);
 		TSK_EXPECT(w[i].end - t0 < IO_LATE_MS * CT_MS);
@@ -1123,32 +1139,6 @@ static void *close_root(void *arg)
 		TSK_EXPECT_EQ(tsk_close(peer), 0);
 	}
 
-	/* a descriptor the reactor knows (it was waited on) closed with
-	 * close(2); tsk_pipe hands the number out again with a clean slate */
-	TSK_EXPECT_EQ(tsk_pipe(q), 0);
-	TSK_EXPECT_EQ(tsk_fd_wait(q[0], POLLIN, tsk_after_ms(10)), -ETIMEDOUT);
-	old = q[0];
-	close(q[0]);
-	close(q[1]);
-	int extra[32], nextra = 0;
-	while (nextra + 2 <= 32) {
-		TSK_EXPECT_EQ(tsk_pipe(q), 0);
-		if (q[0] == old)
-			break;
-		extra[nextra++] = q[0];
-		extra[nextra++] = q[1];
-	}
-	for (int i = 0; i < nextra; i++)
-		TSK_EXPECT_EQ(tsk_close(extra[i]), 0);
-	TSK_EXPECT_EQ(q[0], old);
-	r = (io_waiter){.op = OP_READ, .fd = q[0], .deadline = tsk_after_ms(IO_LONG_MS)};
-	rt = io_start(&r, 1);
-	TSK_EXPECT_EQ(tsk_write(q[1], "clean", 5, tsk_after_ms(IO_LONG_MS)), 5);
-	io_join(rt);
-	TSK_EXPECT_EQ(r.rc, 5);
-	TSK_EXPECT_EQ(tsk_close(q[0]), 0);
-	TSK_EXPECT_EQ(tsk_close(q[1]), 0);
-
 	TSK_EXPECT_EQ(tsk_close(-1), -EBADF);
 	TSK_EXPECT_EQ(tsk_close(l), 0);
 	free(big);
@@ -1160,6 +1150,273 @@ static void test_close_while_waiting(void **state)
 	(void)state;
 	io_run(close_root, NULL, 2);
 	io_run(close_root, NULL, 1);
+}
+
+/* ---- a clean slate for new descriptors ------------------------------------------ */
+
+/* A pipe's read end the reactor knows (a wait on it timed out, so it is
+ * registered with epoll); the write end is closed.  Returns the number. */
+static int io_known_fd(void)
+{
+	int q[2];
+
+	TSK_EXPECT_EQ(tsk_pipe(q), 0);
+	TSK_EXPECT_EQ(tsk_fd_wait(q[0], POLLIN, tsk_after_ms(5)), -ETIMEDOUT);
+	TSK_EXPECT_EQ(tsk_close(q[1]), 0);
+	return q[0];
+}
+
+#define IO_MAX_FILL 64
+
+/* Closes fd with close(2), behind the reactor's back, after filling every
+ * free number below it with /dev/null (fill[0..*nfill)): the next
+ * descriptor created is numbered fd. */
+static void io_hole_at(int fd, int *fill, int *nfill)
+{
+	*nfill = 0;
+	for (;;) {
+		int d = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (d < 0 || d > fd || *nfill == IO_MAX_FILL) {
+			if (d >= 0)
+				close(d);
+			break;
+		}
+		fill[(*nfill)++] = d;
+	}
+	close(fd);
+}
+
+static void io_unfill(const int *fill, int nfill)
+{
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+}
+
+/* A reader waits on `fd`; `peer` writes: the read must see it. */
+static void io_expect_works(int fd, int peer)
+{
+	io_waiter r = {.op = OP_READ, .fd = fd, .deadline = tsk_after_ms(IO_LONG_MS)};
+	tsk_task *t = io_start(&r, 1);
+
+	TSK_EXPECT_EQ(tsk_write(peer, "slate", 5, tsk_after_ms(IO_LONG_MS)), 5);
+	io_join(t);
+	TSK_EXPECT_EQ(r.rc, 5);
+	TSK_EXPECT(memcmp(r.buf, "slate", 5) == 0);
+}
+
+/* Each maker of descriptors (tsk_pipe, tsk_dial_tcp, tsk_accept,
+ * tsk_listen_tcp) hands out a number whose earlier descriptor the reactor
+ * knew and that was closed with close(2): the new one must work. */
+static void *slate_root(void *arg)
+{
+	int fill[IO_MAX_FILL], nfill, old, q[2], l, c, a, l2;
+	io_waiter w;
+	tsk_task *t;
+
+	(void)arg;
+	l = tsk_listen_tcp("127.0.0.1", 0, 16);
+	TSK_EXPECT(l >= 0);
+
+	old = io_known_fd();
+	io_hole_at(old, fill, &nfill);
+	TSK_EXPECT_EQ(tsk_pipe(q), 0);
+	io_unfill(fill, nfill);
+	TSK_EXPECT_EQ(q[0], old);
+	io_expect_works(q[0], q[1]);
+	TSK_EXPECT_EQ(tsk_close(q[0]), 0);
+	TSK_EXPECT_EQ(tsk_close(q[1]), 0);
+
+	old = io_known_fd();
+	io_hole_at(old, fill, &nfill);
+	c = tsk_dial_tcp("127.0.0.1", io_port(l), tsk_after_ms(IO_LONG_MS));
+	io_unfill(fill, nfill);
+	TSK_EXPECT_EQ(c, old);
+	a = tsk_accept(l, NULL, NULL, tsk_after_ms(IO_LONG_MS));
+	TSK_EXPECT(a >= 0);
+	io_expect_works(c, a);
+	TSK_EXPECT_EQ(tsk_close(c), 0);
+	TSK_EXPECT_EQ(tsk_close(a), 0);
+
+	c = tsk_dial_tcp("127.0.0.1", io_port(l), tsk_after_ms(IO_LONG_MS));
+	TSK_EXPECT(c >= 0);
+	old = io_known_fd();
+	io_hole_at(old, fill, &nfill);
+	a = tsk_accept(l, NULL, NULL, tsk_after_ms(IO_LONG_MS));
+	io_unfill(fill, nfill);
+	TSK_EXPECT_EQ(a, old);
+	io_expect_works(a, c);
+	TSK_EXPECT_EQ(tsk_close(c), 0);
+	TSK_EXPECT_EQ(tsk_close(a), 0);
+
+	old = io_known_fd();
+	io_hole_at(old, fill, &nfill);
+	l2 = tsk_listen_tcp("127.0.0.1", 0, 4);
+	io_unfill(fill, nfill);
+	TSK_EXPECT_EQ(l2, old);
+	w = (io_waiter){.op = OP_ACCEPT, .fd = l2, .deadline = tsk_after_ms(IO_LONG_MS)};
+	t = io_start(&w, 1);
+	c = tsk_dial_tcp("127.0.0.1", io_port(l2), tsk_after_ms(IO_LONG_MS));
+	TSK_EXPECT(c >= 0);
+	io_join(t);
+	TSK_EXPECT(w.rc >= 0);
+	TSK_EXPECT_EQ(tsk_close(c), 0);
+	TSK_EXPECT_EQ(tsk_close(l2), 0);
+	TSK_EXPECT_EQ(tsk_close(l), 0);
+	return NULL;
+}
+
+static void test_clean_slate(void **state)
+{
+	(void)state;
+	io_run(slate_root, NULL, 2);
+	io_run(slate_root, NULL, 1);
+}
+
+/* ---- tsk_close from a plain thread ------------------------------------------------ */
+
+typedef struct closer {
+	int fd; /* to close */
+	int rc; /* tsk_close's result */
+} closer;
+
+static void *closer_thread(void *arg)
+{
+	closer *c = arg;
+
+	c->rc = tsk_close(c->fd);
+	return NULL;
+}
+
+/* Closes fd from a new plain thread while a task waits on it in `op`;
+ * the waiter must end with -EBADF at once. */
+static void io_close_from_thread(int op, int fd)
+{
+	io_waiter w = {.op = op, .fd = fd, .deadline = tsk_after_ms(5000)};
+	tsk_task *t = io_start(&w, 1);
+	closer c = {.fd = fd};
+	pthread_t th;
+	int64_t t0 = tsk_now();
+
+	TSK_EXPECT_EQ(pthread_create(&th, NULL, closer_thread, &c), 0);
+	TSK_EXPECT_EQ(pthread_join(th, NULL), 0);
+	TSK_EXPECT_EQ(c.rc, 0);
+	io_join(t);
+	if (w.rc != -EBADF)
+		fprintf(stderr, "%s after tsk_close from a plain thread: %s after %.0f ms\n",
+		        op == OP_ACCEPT ? "accept" : "read",
+		        w.rc < 0 ? tsk_errname((int)w.rc) : "success", ct_ms(t0, w.end));
+	TSK_EXPECT_EQ(w.rc, -EBADF);
+	TSK_EXPECT(w.end - t0 < IO_LATE_MS * CT_MS);
+}
+
+/* A thread that is no worker of the runtime (a signal-handling thread,
+ * say, stopping a server by closing its listener) closes a descriptor a
+ * task waits on.  tsk_close "works outside tasks too" and "wakes the tasks
+ * waiting on fd with -EBADF".  The waits have a 5 s deadline so that a
+ * waiter nobody wakes fails the test with -ETIMEDOUT instead of hanging. */
+static void *foreign_close_root(void *arg)
+{
+	int p[2], l = tsk_listen_tcp("127.0.0.1", 0, 4);
+
+	(void)arg;
+	TSK_EXPECT(l >= 0);
+	io_close_from_thread(OP_ACCEPT, l);
+	TSK_EXPECT_EQ(tsk_pipe(p), 0);
+	io_close_from_thread(OP_READ, p[0]);
+	TSK_EXPECT_EQ(tsk_close(p[1]), 0);
+	return NULL;
+}
+
+static void test_close_from_thread(void **state)
+{
+	(void)state;
+	io_run(foreign_close_root, NULL, 2);
+}
+
+/* ---- busy workers notice readiness ------------------------------------------------ */
+
+typedef struct busy_ctx {
+	int p[2];        /* the reader waits on p[0]; a plain thread writes p[1] */
+	atomic_bool got; /* the reader returned */
+	long rc;         /* its tsk_read */
+	int64_t written; /* when the thread wrote */
+	int64_t woke;    /* when the read returned */
+} busy_ctx;
+
+static void *busy_yielder(void *arg)
+{
+	busy_ctx *x = arg;
+	int64_t end = tsk_after_ms(5000);
+
+	while (!atomic_load(&x->got) && tsk_now() < end)
+		tsk_yield();
+	return NULL;
+}
+
+static void *busy_reader(void *arg)
+{
+	busy_ctx *x = arg;
+	char c;
+
+	x->rc = tsk_read(x->p[0], &c, 1, tsk_after_ms(IO_LONG_MS));
+	x->woke = tsk_now();
+	atomic_store(&x->got, true);
+	return NULL;
+}
+
+static void *busy_writer_thread(void *arg)
+{
+	busy_ctx *x = arg;
+
+	usleep(50000);
+	x->written = tsk_now();
+	if (write(x->p[1], "b", 1) != 1)
+		perror("busy writer");
+	return NULL;
+}
+
+/* Every worker runs a task that yields and never runs dry: nobody sleeps
+ * in epoll_wait, so the busy workers themselves must poll for the byte a
+ * plain thread writes. */
+static void *busy_root(void *arg)
+{
+	busy_ctx *x = arg;
+	int nworkers = tsk_self()->rt->nworkers;
+	tsk_task *r, *y[4];
+	pthread_t th;
+
+	TSK_EXPECT(nworkers <= 4);
+	TSK_EXPECT_EQ(tsk_pipe(x->p), 0);
+	TSK_EXPECT_EQ(tsk_spawn(&r, "reader", busy_reader, x), 0);
+	IO_WAIT_PARKED(1);
+	for (int i = 0; i < nworkers; i++)
+		TSK_EXPECT_EQ(tsk_spawn(&y[i], "yielder", busy_yielder, x), 0);
+	TSK_EXPECT_EQ(pthread_create(&th, NULL, busy_writer_thread, x), 0);
+	TSK_EXPECT_EQ(tsk_join(r, NULL, TSK_FOREVER), 0);
+	for (int i = 0; i < nworkers; i++)
+		TSK_EXPECT_EQ(tsk_join(y[i], NULL, TSK_FOREVER), 0);
+	TSK_EXPECT_EQ(pthread_join(th, NULL), 0);
+	TSK_EXPECT_EQ(tsk_close(x->p[0]), 0);
+	TSK_EXPECT_EQ(tsk_close(x->p[1]), 0);
+	return NULL;
+}
+
+static void test_busy_workers_poll(void **state)
+{
+	busy_ctx x[2];
+
+	(void)state;
+	memset(x, 0, sizeof(x));
+	for (int w = 1; w <= 2; w++) {
+		io_run(busy_root, &x[w - 1], w);
+		print_message("  %d worker(s), all busy yielding: the read returned %.2f ms after "
+		              "the write\n",
+		              w, ct_ms(x[w - 1].written, x[w - 1].woke));
+	}
+	for (int w = 1; w <= 2; w++) {
+		assert_int_equal(x[w - 1].rc, 1);
+		assert_true(x[w - 1].woke - x[w - 1].written < IO_LATE_MS * CT_MS);
+	}
 }
 
 /* ---- several waiters on one descriptor ---------------------------------------- */
@@ -2111,6 +2368,9 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_sigpipe),
 	        cmocka_unit_test(test_cancel),
 	        cmocka_unit_test(test_close_while_waiting),
+	        cmocka_unit_test(test_clean_slate),
+	        cmocka_unit_test(test_close_from_thread),
+	        cmocka_unit_test(test_busy_workers_poll),
 	        cmocka_unit_test(test_crowd),
 	        cmocka_unit_test(test_connect),
 	        cmocka_unit_test(test_fd_wait),
@@ -2125,5 +2385,9 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(ct_test_no_leaks),
 	};
 
+	/* TSK_TEST_ONLY=test_cancel (a cmocka pattern, * and ? allowed) runs
+	 * only the matching tests, for reproducing one failure */
+	if (getenv("TSK_TEST_ONLY"))
+		cmocka_set_test_filter(getenv("TSK_TEST_ONLY"));
 	return cmocka_run_group_tests(tests, io_setup, NULL);
 }
