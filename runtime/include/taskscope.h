@@ -295,11 +295,13 @@ int tsk_cond_destroy(tsk_cond *c);
 
 /* Descriptors and the reactor.  The runtime waits for descriptors with one
  * edge-triggered epoll instance; a descriptor is registered the first time
- * a task has to wait for it and stays registered until tsk_close.  Calls
- * make a descriptor non-blocking when it is not (the flag belongs to the
- * open file, so a descriptor shared with another process changes there
- * too).  Descriptors that epoll cannot watch (regular files) are always
- * ready: the call then blocks its worker like read(2) would.
+ * a task has to wait for it and stays registered until tsk_close.  The
+ * calls never block their worker, whatever the descriptor's flags: sockets
+ * are read and written with MSG_DONTWAIT, and other descriptors are made
+ * non-blocking (O_NONBLOCK) on first use; that flag belongs to the open
+ * file, so a descriptor shared with another process changes there too.
+ * Descriptors that epoll cannot watch (regular files) are always ready: a
+ * call on one blocks its worker like read(2) would.
  *
  * Close a descriptor that tasks may wait on with tsk_close, not close(2):
  * tsk_close wakes its waiters with -EBADF before the number can be reused.

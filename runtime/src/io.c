@@ -35,12 +35,21 @@
  * scheduling steps while tasks wait for descriptors and no worker sleeps in
  * epoll_wait.  Readied tasks go to the back of the polling worker's queue.
  *
+ * Kinds: each entry learns once (getsockopt, fstat) whether its
+ * descriptor is a stream socket, another socket, a pipe or something else.
  * Sockets are read and written with recv/send and MSG_DONTWAIT |
  * MSG_NOSIGNAL: never blocking, whatever the descriptor's flags, and never
  * raising SIGPIPE.  Other descriptors are made O_NONBLOCK once (the entry
  * remembers it) and use read/write; SIGPIPE is blocked on the workers
  * (sched.c), and a write that fails with EPIPE consumes the SIGPIPE it
  * raised.
+ *
+ * The drained hint (tsk_read): a read of a stream that returns less than
+ * asked for has emptied its buffer, so the next read waits for an edge
+ * (recorded in `ready`, or still to come) rather than first making a read
+ * that fails with EAGAIN; a keep-alive server saves a system call per
+ * request.  Only for streams: a datagram or an inotify read can come up
+ * short with more queued behind it.
  *
  * Closing: tsk_close wakes the descriptor's waiters with -EBADF, resets the
  * entry and closes.  A descriptor closed with close(2) leaves a stale entry;
@@ -58,6 +67,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,16 +82,15 @@
 
 /* Registration states (io_fd.reg). */
 enum { IO_REG_NONE, IO_REG_EPOLL, IO_REG_NEVER };
-/* What kind of descriptor (io_fd.kind, atomic: read without the lock). */
-enum { IO_KIND_UNKNOWN, IO_KIND_SOCKET, IO_KIND_OTHER };
 
 typedef struct io_fd {
 	rt_spin lock;         /* guards reg, the ready flags and the queues */
 	uint8_t reg;          /* IO_REG_* */
 	bool rd_ready;        /* an input edge came while nobody waited */
 	bool wr_ready;        /* an output edge came while nobody waited */
-	_Atomic uint8_t kind; /* IO_KIND_*: socket calls or read/write */
+	_Atomic uint8_t kind; /* IO_KIND_*, detected on first use */
 	atomic_bool nonblock; /* known to be O_NONBLOCK (non-sockets) */
+	atomic_bool drained;  /* a stream read came up short: wait for an edge first */
 	rt_waitq rd;          /* tasks waiting to read or accept */
 	rt_waitq wr;          /* tasks waiting to write or connect */
 } io_fd;
@@ -189,6 +198,7 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	e->rd_ready = e->wr_ready = false;
 	atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
 	atomic_store_explicit(&e->nonblock, nonblock, memory_order_relaxed);
+	atomic_store_explicit(&e->drained, false, memory_order_relaxed);
 	wake_queue(&e->rd, -EBADF, &link);
 	wake_queue(&e->wr, -EBADF, &link);
 	rt__spin_unlock(&e->lock);
@@ -196,12 +206,12 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	return was;
 }
 
-void rt__io_fresh(int fd, bool socket)
+void rt__io_fresh(int fd, int kind)
 {
 	rt_runtime *rt = io_rt();
 	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
 	if (e)
-		entry_reset(e, socket ? IO_KIND_SOCKET : IO_KIND_OTHER, true);
+		entry_reset(e, kind, true);
 }
 
 /* ---- polling ---------------------------------------------------------- */
@@ -440,36 +450,46 @@ static io_fd *call_entry(int fd)
 	return rt ? io_entry(rt, fd, true) : NULL;
 }
 
-static int entry_kind(const io_fd *e)
+/* The kind of fd: the entry's, or found out (and remembered) with
+ * getsockopt and fstat.  Returns IO_KIND_* or -errno (-EBADF). */
+static int fd_kind(io_fd *e, int fd)
 {
-	return e ? atomic_load_explicit(&e->kind, memory_order_relaxed) : IO_KIND_UNKNOWN;
-}
-
-static void set_kind(io_fd *e, int kind)
-{
+	int kind = e ? atomic_load_explicit(&e->kind, memory_order_relaxed) : IO_KIND_UNKNOWN;
+	if (kind != IO_KIND_UNKNOWN)
+		return kind;
+	int type;
+	socklen_t len = sizeof(type);
+	struct stat st;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
+		kind = type == SOCK_STREAM ? IO_KIND_STREAM : IO_KIND_SOCKET;
+	else if (errno != ENOTSOCK)
+		return -errno;
+	else if (fstat(fd, &st) < 0)
+		return -errno;
+	else
+		kind = S_ISFIFO(st.st_mode) ? IO_KIND_PIPE : IO_KIND_OTHER;
 	if (e)
 		atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
+	return kind;
+}
+
+static bool kind_is_socket(int kind)
+{
+	return kind == IO_KIND_STREAM || kind == IO_KIND_SOCKET;
 }
 
 /* One non-blocking read attempt: a count, or -errno (-EAGAIN: wait). */
-static ssize_t read_once(io_fd *e, int fd, void *buf, size_t n)
+static ssize_t read_once(io_fd *e, int fd, int kind, void *buf, size_t n)
 {
 	ssize_t r;
-	if (entry_kind(e) != IO_KIND_OTHER) {
+	if (kind_is_socket(kind)) {
 		r = recv(fd, buf, n, MSG_DONTWAIT);
-		if (r >= 0 || errno != ENOTSOCK) {
-			if (entry_kind(e) == IO_KIND_UNKNOWN)
-				set_kind(e, IO_KIND_SOCKET);
-			return r < 0 ? -errno : r;
-		}
-		set_kind(e, IO_KIND_OTHER);
+	} else {
+		int rc = ensure_nonblock(e, fd);
+		if (rc < 0)
+			return rc;
+		r = read(fd, buf, n);
 	}
-	int rc = ensure_nonblock(e, fd);
-	if (rc < 0)
-		return rc;
-	r = read(fd, buf, n);
-	if (r < 0 && errno == ENOTSOCK)
-		return -EBADF; /* cannot happen; keeps -errno meaningful */
 	return r < 0 ? -errno : r;
 }
 
@@ -489,18 +509,11 @@ static void consume_sigpipe(void)
 }
 
 /* One non-blocking write attempt: a count, or -errno (-EAGAIN: wait). */
-static ssize_t write_once(io_fd *e, int fd, const void *buf, size_t n)
+static ssize_t write_once(io_fd *e, int fd, int kind, const void *buf, size_t n)
 {
 	ssize_t r;
-	if (entry_kind(e) != IO_KIND_OTHER) {
-		r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (r >= 0 || errno != ENOTSOCK) {
-			if (entry_kind(e) == IO_KIND_UNKNOWN)
-				set_kind(e, IO_KIND_SOCKET);
-			return r < 0 ? -errno : r;
-		}
-		set_kind(e, IO_KIND_OTHER);
-	}
+	if (kind_is_socket(kind))
+		return (r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 ? -errno : r;
 	int rc = ensure_nonblock(e, fd);
 	if (rc < 0)
 		return rc;
@@ -521,14 +534,37 @@ ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_sit
 	if (n == 0)
 		return 0;
 	io_fd *e = call_entry(fd);
+	int kind = fd_kind(e, fd);
+	if (kind < 0)
+		return kind;
+	bool stream = kind == IO_KIND_STREAM || kind == IO_KIND_PIPE;
+	int late = 0; /* a timeout or cancel that a ready read still beats */
+
+	/* The drained hint: the last read of this stream came up short, so
+	 * its buffer was empty then, and whatever came since raised an edge
+	 * that the reactor has recorded or will deliver.  Wait for that edge
+	 * instead of a read that would fail with EAGAIN (one system call less
+	 * per request for a keep-alive server). */
+	if (stream && e && atomic_load_explicit(&e->drained, memory_order_relaxed)) {
+		atomic_store_explicit(&e->drained, false, memory_order_relaxed);
+		int rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site);
+		if (rc == -ETIMEDOUT || rc == -ECANCELED)
+			late = rc; /* data already there still returns */
+		else if (rc < 0)
+			return rc;
+	}
 	for (;;) {
-		ssize_t r = read_once(e, fd, buf, n);
+		ssize_t r = read_once(e, fd, kind, buf, n);
+		if (r > 0 && (size_t)r < n && stream && e)
+			atomic_store_explicit(&e->drained, true, memory_order_relaxed);
 		if (r >= 0)
 			return r;
 		if (r == -EINTR)
 			continue;
 		if (r != -EAGAIN)
 			return r;
+		if (late)
+			return late;
 		int rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site);
 		if (rc < 0)
 			return rc;
@@ -551,8 +587,11 @@ ssize_t tsk_write_all_at(int fd, const void *buf, size_t n, int64_t deadline, si
 	else if (n > SSIZE_MAX)
 		rc = -EINVAL;
 	io_fd *e = rc == 0 ? call_entry(fd) : NULL;
+	int kind = rc == 0 ? fd_kind(e, fd) : IO_KIND_UNKNOWN;
+	if (kind < 0)
+		rc = kind;
 	while (rc == 0 && done < n) {
-		ssize_t r = write_once(e, fd, (const char *)buf + done, n - done);
+		ssize_t r = write_once(e, fd, kind, (const char *)buf + done, n - done);
 		if (r >= 0)
 			done += (size_t)r;
 		else if (r == -EAGAIN)
@@ -582,12 +621,13 @@ int tsk_accept_at(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadlin
 		return -EBADF;
 	io_fd *e = call_entry(fd);
 	int rc = ensure_nonblock(e, fd);
-	if (rc < 0)
-		return rc;
+	int kind = fd_kind(e, fd); /* a connection is of its listener's type */
+	if (rc < 0 || kind < 0)
+		return rc < 0 ? rc : kind;
 	for (;;) {
 		int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (c >= 0) {
-			rt__io_fresh(c, true);
+			rt__io_fresh(c, kind);
 			return c;
 		}
 		int err = errno;
@@ -633,7 +673,6 @@ int tsk_connect_at(int fd, const struct sockaddr *addr, socklen_t len, int64_t d
 	int rc = ensure_nonblock(e, fd);
 	if (rc < 0)
 		return rc;
-	set_kind(e, IO_KIND_SOCKET);
 	if (connect(fd, addr, len) == 0)
 		return 0;
 	/* EINTR: the attempt goes on in the background, as EINPROGRESS */
@@ -697,7 +736,7 @@ int tsk_pipe(int fds[2])
 		return -EINVAL;
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
-	rt__io_fresh(fds[0], false);
-	rt__io_fresh(fds[1], false);
+	rt__io_fresh(fds[0], IO_KIND_PIPE);
+	rt__io_fresh(fds[1], IO_KIND_PIPE);
 	return 0;
 }

@@ -15,6 +15,11 @@
 #define IO_DIR_WR   2  /* waits for output (write, connect) */
 #define RT_IO_BATCH 64 /* events taken per epoll_wait */
 
+/* What a descriptor is (io.c learns it once per descriptor): sockets use
+ * recv/send, the others read/write; streams (stream sockets, pipes) allow
+ * tsk_read's drained hint. */
+enum { IO_KIND_UNKNOWN, IO_KIND_STREAM, IO_KIND_SOCKET, IO_KIND_PIPE, IO_KIND_OTHER };
+
 /* Creates the runtime's epoll instance, eventfd and descriptor table.
  * Returns 0 or -errno; rt__io_fini undoes a partial init too. */
 int rt__io_init(rt_runtime *rt);
@@ -44,8 +49,8 @@ void rt__io_break(rt_runtime *rt);
  * epoll_ctl's error. */
 int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site);
 
-/* fd was just created by the runtime (non-blocking): forget what the table
- * knew of an earlier descriptor with that number. */
-void rt__io_fresh(int fd, bool socket);
+/* fd was just created by the runtime (non-blocking), of kind IO_KIND_*:
+ * forget what the table knew of an earlier descriptor with that number. */
+void rt__io_fresh(int fd, int kind);
 
 #endif /* IO_INT_H */

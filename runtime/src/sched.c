@@ -960,6 +960,7 @@ static int nworkers_default(void)
 
 static void runtime_free(rt_runtime *rt)
 {
+	rt__pool_fini(rt);
 	if (rt->shards) {
 		for (int i = 0; i < rt->nworkers; i++) {
 			/* tasks never joined (their handles leaked) */
@@ -995,6 +996,7 @@ static rt_runtime *runtime_new(const tsk_config *cfg)
 	if (ss < 4 * ps)
 		ss = 4 * ps;
 	rt->stack_size = (ss + ps - 1) / ps * ps;
+	rt->bpool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 64;
 	rt__copy_name(rt->name, sizeof(rt->name), cfg ? cfg->name : NULL,
 	              program_invocation_short_name);
 	rt->workers = calloc((size_t)rt->nworkers, sizeof(rt_worker));
@@ -1025,7 +1027,8 @@ int tsk_run(void *(*root)(void *), void *arg, const tsk_config *cfg, void **resu
 	int rc, started;
 	tsk_task *t;
 
-	if (!root || (cfg && (cfg->workers > 1024 || cfg->stack_size > ((size_t)1 << 30))))
+	if (!root || (cfg && (cfg->workers > 1024 || cfg->stack_size > ((size_t)1 << 30) ||
+	                      cfg->pool_threads > 4096)))
 		return -EINVAL;
 	if (rt__worker())
 		return -EBUSY;
