@@ -89,7 +89,7 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int io_fds_base = -1; /* descriptors open before the first test */
+static int io_fds_base = -1; /* descriptors open when the current test began */
 static long io_fd_limit;     /* RLIMIT_NOFILE soft limit after raising it */
 
 /* Descriptors open in this process (counting the one that lists them). */
@@ -868,6 +868,73 @@ static void test_reset_and_eof(void **state)
 	io_run(reset_root, NULL, 1);
 }
 
+/* ---- end of file right behind the last data ------------------------------------------ */
+
+typedef struct tail_ctx {
+	int fd;       /* the reader's end */
+	long rc1;     /* the first read: the data */
+	long rc2;     /* the second read: end of file */
+	int64_t end2; /* when the second read returned */
+} tail_ctx;
+
+static void *tail_reader(void *arg)
+{
+	tail_ctx *x = arg;
+	char buf[64];
+
+	x->rc1 = tsk_read(x->fd, buf, sizeof(buf), tsk_after_ms(IO_LONG_MS));
+	x->rc2 = tsk_read(x->fd, buf, sizeof(buf), tsk_after_ms(5000));
+	x->end2 = tsk_now();
+	return NULL;
+}
+
+/* A reader waits; the writer sends 3 bytes and closes, both before the
+ * reader runs again, so that one edge reports the data and the end of
+ * file together.  The reader's first read gets the 3 bytes (fewer than it
+ * asked for); its second read must return 0 at once: the end of file is
+ * already there and no further edge will come.  The second read has a 5 s
+ * deadline so that a reader waiting for an edge fails the test instead of
+ * hanging (with TSK_FOREVER it would never return). */
+static void *tail_root(void *arg)
+{
+	int p[2];
+	tsk_task *t;
+	int64_t t0;
+
+	for (int kind = 0; kind < 2; kind++) {
+		tail_ctx x = {0};
+		if (kind == 0)
+			TSK_EXPECT_EQ(tsk_pipe(p), 0);
+		else
+			TSK_EXPECT_EQ(io_tcp_pair(p, false), 0);
+		x.fd = p[0];
+		TSK_EXPECT_EQ(tsk_spawn(&t, "reader", tail_reader, &x), 0);
+		IO_WAIT_PARKED(1);
+		TSK_EXPECT_EQ(tsk_write(p[1], "abc", 3, tsk_after_ms(IO_LONG_MS)), 3);
+		t0 = tsk_now();
+		TSK_EXPECT_EQ(tsk_close(p[1]), 0);
+		TSK_EXPECT_EQ(tsk_join(t, NULL, TSK_FOREVER), 0);
+		if (x.rc2 != 0 || x.end2 - t0 >= IO_LATE_MS * CT_MS)
+			fprintf(stderr,
+			        "%s, %d worker(s): data then end of file: reads returned %ld, "
+			        "then %ld after %.0f ms\n",
+			        kind ? "TCP" : "pipe", (int)(intptr_t)arg, x.rc1, x.rc2,
+			        ct_ms(t0, x.end2));
+		TSK_EXPECT_EQ(x.rc1, 3);
+		TSK_EXPECT_EQ(x.rc2, 0);
+		TSK_EXPECT(x.end2 - t0 < IO_LATE_MS * CT_MS);
+		TSK_EXPECT_EQ(tsk_close(p[0]), 0);
+	}
+	return NULL;
+}
+
+static void test_eof_after_short_read(void **state)
+{
+	(void)state;
+	io_run(tail_root, (void *)2, 2);
+	io_run(tail_root, (void *)1, 1); /* deterministic: one edge for both */
+}
+
 /* ---- SIGPIPE --------------------------------------------------------------- */
 
 static void *sigpipe_root(void *arg)
@@ -1107,15 +1174,16 @@ static void test_cancel(void **state)
  * listener and the sockets in fill[0..*nfill) (to close). */
 static int io_full_listener(struct sockaddr_in *sa, int *fill, int *nfill)
 {
-	int l = tsk_listen_tcp("127.0.0.1", 0, 0);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	*nfill = 0;
-	TSK_EXPECT(l >= 0);
-	if (l < 0)
-		return l;
 	*sa = (struct sockaddr_in){.sin_family = AF_INET,
-	                           .sin_port = htons((uint16_t)io_port(l)),
 	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	/* listen(2) itself: tsk_listen_tcp takes a backlog of 0 as "default" */
+	TSK_EXPECT(l >= 0);
+	TSK_EXPECT_EQ(bind(l, (struct sockaddr *)sa, sizeof(*sa)), 0);
+	TSK_EXPECT_EQ(listen(l, 0), 0);
+	sa->sin_port = htons((uint16_t)io_port(l));
 	while (*nfill < IO_MAX_FILL) {
 		int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		TSK_EXPECT(c >= 0);
@@ -1914,6 +1982,8 @@ typedef struct stream_ctx {
 	long reads;     /* tsk_read calls that returned data */
 	long bad;       /* bytes read that differ from those sent */
 	long eof_again; /* a read after end of file: 0 expected */
+	int64_t closed; /* when the producer closed its end */
+	int64_t eof;    /* when the consumer's read returned 0 */
 } stream_ctx;
 
 static void *stream_producer(void *arg)
@@ -1938,6 +2008,7 @@ static void *stream_producer(void *arg)
 	}
 	x->sum_w = h;
 	x->nw = pos;
+	x->closed = tsk_now();
 	TSK_EXPECT_EQ(tsk_close(x->fds[1]), 0);
 	return NULL;
 }
@@ -1970,6 +2041,7 @@ static void *stream_consumer(void *arg)
 		pos += (size_t)n;
 		x->reads++;
 	}
+	x->eof = tsk_now();
 	if (n < 0)
 		fprintf(stderr, "stream: read: %s after %zu bytes\n", tsk_errname((int)n), pos);
 	TSK_EXPECT_EQ(n, 0);
@@ -2004,13 +2076,16 @@ static void test_pipe_stream(void **state)
 		stream_ctx x = {.total = total};
 		int64_t t0 = tsk_now();
 		io_run(stream_root, &x, w);
-		print_message("  %d worker(s): %zu bytes in %ld writes and %ld reads, %.0f ms\n", w,
-		              x.nr, x.writes, x.reads, ct_ms(t0, tsk_now()));
+		print_message("  %d worker(s): %zu bytes in %ld writes and %ld reads, %.0f ms; end "
+		              "of file read %.2f ms after the close\n",
+		              w, x.nr, x.writes, x.reads, ct_ms(t0, tsk_now()),
+		              ct_ms(x.closed, x.eof));
 		assert_int_equal(x.nw, total);
 		assert_int_equal(x.nr, total);
 		assert_int_equal(x.bad, 0);
 		assert_true(x.sum_w == x.sum_r);
 		assert_int_equal(x.eof_again, 0);
+		assert_true(x.eof - x.closed < IO_LATE_MS * CT_MS);
 	}
 }
 
@@ -2584,34 +2659,45 @@ static int io_setup(void **state)
 	return 0;
 }
 
+/* Each test's setup: the descriptors open now are the baseline io_run
+ * checks against (a test that leaks fails alone, not every later one). */
+static int io_test_setup(void **state)
+{
+	(void)state;
+	io_fds_base = io_fds();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
 		return child_main(argv[2]);
 
+#define IO_TEST(f) cmocka_unit_test_setup(f, io_test_setup)
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_outside_task),
-	        cmocka_unit_test(test_timeouts),
-	        cmocka_unit_test(test_reset_and_eof),
-	        cmocka_unit_test(test_sigpipe),
-	        cmocka_unit_test(test_cancel),
-	        cmocka_unit_test(test_cancel_races_data),
-	        cmocka_unit_test(test_connect_hangs),
-	        cmocka_unit_test(test_close_while_waiting),
-	        cmocka_unit_test(test_clean_slate),
-	        cmocka_unit_test(test_close_from_thread),
-	        cmocka_unit_test(test_busy_workers_poll),
-	        cmocka_unit_test(test_crowd),
-	        cmocka_unit_test(test_connect),
-	        cmocka_unit_test(test_fd_wait),
-	        cmocka_unit_test(test_pipe_stream),
-	        cmocka_unit_test(test_blocking_fds),
-	        cmocka_unit_test(test_regular_files),
-	        cmocka_unit_test(test_fd_outlives_runtime),
-	        cmocka_unit_test(test_idle_cpu),
-	        cmocka_unit_test(test_echo_tcp),
-	        cmocka_unit_test(test_exit_while_reading),
-	        cmocka_unit_test(test_io_no_leaks),
+	        IO_TEST(test_outside_task),
+	        IO_TEST(test_timeouts),
+	        IO_TEST(test_reset_and_eof),
+	        IO_TEST(test_eof_after_short_read),
+	        IO_TEST(test_sigpipe),
+	        IO_TEST(test_cancel),
+	        IO_TEST(test_cancel_races_data),
+	        IO_TEST(test_connect_hangs),
+	        IO_TEST(test_close_while_waiting),
+	        IO_TEST(test_clean_slate),
+	        IO_TEST(test_close_from_thread),
+	        IO_TEST(test_busy_workers_poll),
+	        IO_TEST(test_crowd),
+	        IO_TEST(test_connect),
+	        IO_TEST(test_fd_wait),
+	        IO_TEST(test_pipe_stream),
+	        IO_TEST(test_blocking_fds),
+	        IO_TEST(test_regular_files),
+	        IO_TEST(test_fd_outlives_runtime),
+	        IO_TEST(test_idle_cpu),
+	        IO_TEST(test_echo_tcp),
+	        IO_TEST(test_exit_while_reading),
+	        IO_TEST(test_io_no_leaks),
 	        cmocka_unit_test(ct_test_no_leaks),
 	};
 
