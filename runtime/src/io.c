@@ -66,6 +66,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,13 @@ typedef struct io_fd {
 
 /* ---- the table -------------------------------------------------------- */
 
+/* Every running runtime, so that a thread that is no worker (a signal
+ * thread closing a listener, a pool thread making a pipe) can reach the
+ * tables: io_rts_lock guards the list and keeps each runtime's table alive
+ * while held (rt__io_fini unlinks under it before freeing). */
+static pthread_mutex_t io_rts_lock = PTHREAD_MUTEX_INITIALIZER;
+static rt_runtime *io_rts;
+
 int rt__io_init(rt_runtime *rt)
 {
 	rt->epfd = rt->evfd = -1;
@@ -120,11 +128,25 @@ int rt__io_init(rt_runtime *rt)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = IO_EVFD_KEY};
 	if (epoll_ctl(rt->epfd, EPOLL_CTL_ADD, rt->evfd, &ev) < 0)
 		return -errno;
+	pthread_mutex_lock(&io_rts_lock);
+	rt->io_next = io_rts;
+	io_rts = rt;
+	rt->io_linked = true;
+	pthread_mutex_unlock(&io_rts_lock);
 	return 0;
 }
 
 void rt__io_fini(rt_runtime *rt)
 {
+	if (rt->io_linked) {
+		pthread_mutex_lock(&io_rts_lock);
+		rt_runtime **p = &io_rts;
+		while (*p != rt)
+			p = &(*p)->io_next;
+		*p = rt->io_next;
+		rt->io_linked = false;
+		pthread_mutex_unlock(&io_rts_lock);
+	}
 	if (rt->io_chunks) {
 		for (int i = 0; i < IO_NCHUNKS; i++)
 			free(atomic_load_explicit(&rt->io_chunks[i], memory_order_relaxed));
@@ -213,12 +235,31 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	return was;
 }
 
-void rt__io_fresh(int fd, int kind)
+/* Calls fn(rt, fd, arg) for the calling worker's runtime, or for every
+ * running runtime from a thread that is no worker. */
+static void each_runtime(int fd, int arg, void (*fn)(rt_runtime *, int, int))
 {
 	rt_runtime *rt = io_rt();
-	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
+	if (rt) {
+		fn(rt, fd, arg);
+		return;
+	}
+	pthread_mutex_lock(&io_rts_lock);
+	for (rt = io_rts; rt; rt = rt->io_next)
+		fn(rt, fd, arg);
+	pthread_mutex_unlock(&io_rts_lock);
+}
+
+static void fresh_in(rt_runtime *rt, int fd, int kind)
+{
+	io_fd *e = io_entry(rt, fd, false);
 	if (e)
 		entry_reset(e, kind, true);
+}
+
+void rt__io_fresh(int fd, int kind)
+{
+	each_runtime(fd, kind, fresh_in);
 }
 
 /* ---- polling ---------------------------------------------------------- */
@@ -726,16 +767,21 @@ int(tsk_fd_wait)(int fd, int events, int64_t deadline)
 	return tsk_fd_wait_at(fd, events, deadline, NULL);
 }
 
-int tsk_close(int fd)
+static void forget_in(rt_runtime *rt, int fd, int unused)
 {
-	if (fd < 0)
-		return -EBADF;
-	rt_runtime *rt = io_rt();
-	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
+	(void)unused;
+	io_fd *e = io_entry(rt, fd, false);
 	if (e && entry_reset(e, IO_KIND_UNKNOWN, false))
 		/* a duplicate may keep the file open, and registered, after
 		 * close(2): take it out of the set ourselves */
 		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int tsk_close(int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	each_runtime(fd, 0, forget_in);
 	/* no retry on EINTR: Linux closes the descriptor anyway */
 	return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
