@@ -5,9 +5,7 @@
  * Server (the default mode): the root task accepts; each connection gets a
  * detached task that reads with tsk_read and writes back what it read with
  * tsk_write until the peer closes, an error, or 30 s without a byte.  An
- * error on one connection ends that connection only.  SIGINT and SIGTERM
- * keep their default action (the process ends; the kernel closes the
- * sockets).
+ * error on one connection ends that connection only.
  *
  * Client (--client): N tasks each dial the server with tsk_dial_tcp and
  * do round trips until the time is up: send a message of B bytes, read B
@@ -22,23 +20,34 @@
  * Self-test (--self-test): the server on a free loopback port and the
  * client against it, in one runtime, for a quick demonstration.
  *
+ * SIGINT and SIGTERM (read from a signalfd by a task, in every mode) stop
+ * the program cleanly: the listener is closed and every socket in use is
+ * shut down, so that blocked reads and writes return, the tasks end and
+ * tsk_run returns.  A client prints what it measured until then.  (A
+ * process killed outright would leave its flight-recorder segment in
+ * /dev/shm for post-mortem reading.)
+ *
  * Usage:
  *   echo_server [--host H] [--port P] [--workers N]
  *   echo_server --client [--host H] [--port P] [--conns N] [--seconds S] [--size B]
  *               [--workers N]
  *   echo_server --self-test [--conns N] [--seconds S] [--size B] [--workers N]
- * Exit status: 0 success (the client: every connection did its round trips
- * and every echo was right), 1 failure (cannot listen, connect, a wrong
- * echo, a connection error), 2 bad command line.
+ * Exit status: 0 success (the server: stopped by SIGINT/SIGTERM; the
+ * client: every connection did its round trips and every echo was right),
+ * 1 failure (cannot listen, connect, a wrong echo, a connection error, a
+ * client interrupted by a signal), 2 bad command line.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "taskscope.h"
@@ -77,18 +86,100 @@ struct client {
 	uint32_t hist[HIST_BUCKETS];
 };
 
+/* A socket a task is using, listed so that stopping can shut it down. */
+struct sock {
+	struct sock *prev, *next; /* app.socks, under app.lock */
+	int fd;
+};
+
+/* What every task shares. */
+static struct {
+	_Atomic int lfd;       /* listening socket; -1 once closed (whoever swaps it closes it) */
+	int sig_fd;            /* signalfd for SIGINT and SIGTERM, -1 if none */
+	tsk_mutex *lock;       /* guards socks */
+	struct sock socks;     /* list head of the sockets in use */
+	tsk_wg *conns;         /* one count per server connection task */
+	_Atomic bool stopping; /* a signal came: every task winds down */
+} app;
+
+/* ---- stopping ---------------------------------------------------------- */
+
+/* Lists fd, which the calling task uses, in s until sock_del. */
+static void sock_add(struct sock *s, int fd)
+{
+	s->fd = fd;
+	tsk_mutex_lock(app.lock, TSK_FOREVER);
+	s->next = &app.socks;
+	s->prev = app.socks.prev;
+	s->prev->next = s;
+	app.socks.prev = s;
+	tsk_mutex_unlock(app.lock);
+	/* app_stop sets stopping before it walks the list under the lock:
+	 * a socket listed after the walk sees the flag here */
+	if (atomic_load(&app.stopping))
+		shutdown(fd, SHUT_RDWR);
+}
+
+/* Unlists s; call it before closing s->fd (app_stop must never shut down a
+ * number that may have been reused). */
+static void sock_del(struct sock *s)
+{
+	tsk_mutex_lock(app.lock, TSK_FOREVER);
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	tsk_mutex_unlock(app.lock);
+}
+
+/* Closes the listener once (the root or the signal task may get here). */
+static void close_listener(void)
+{
+	int fd = atomic_exchange(&app.lfd, -1);
+	if (fd >= 0)
+		tsk_close(fd);
+}
+
+/* Stops everything: no more connections, and every socket in use shut
+ * down, which makes its task's blocked read or write return. */
+static void app_stop(void)
+{
+	atomic_store(&app.stopping, true);
+	close_listener();
+	tsk_mutex_lock(app.lock, TSK_FOREVER);
+	for (struct sock *s = app.socks.next; s != &app.socks; s = s->next)
+		shutdown(s->fd, SHUT_RDWR);
+	tsk_mutex_unlock(app.lock);
+}
+
+/* Waits for SIGINT or SIGTERM, then stops everything.  Cancelled by the
+ * root when the program ends for another reason. */
+static void *signal_task(void *arg)
+{
+	struct signalfd_siginfo si;
+	(void)arg;
+
+	if (tsk_read(app.sig_fd, &si, sizeof(si), TSK_FOREVER) == (ssize_t)sizeof(si)) {
+		fprintf(stderr, "echo_server: %s, stopping\n", strsignal((int)si.ssi_signo));
+		app_stop();
+	}
+	return NULL;
+}
+
 /* ---- server ------------------------------------------------------------ */
 
 static void *echo_conn(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	char buf[SERVER_BUF];
+	struct sock s;
 	ssize_t n;
 
+	sock_add(&s, fd);
 	while ((n = tsk_read(fd, buf, sizeof(buf), tsk_after_ms(IDLE_MS))) > 0)
 		if (tsk_write(fd, buf, (size_t)n, tsk_after_ms(IDLE_MS)) < 0)
 			break;
+	sock_del(&s);
 	tsk_close(fd);
+	tsk_wg_done(app.conns);
 	return NULL;
 }
 
@@ -98,10 +189,12 @@ static void accept_loop(int lfd)
 	for (;;) {
 		int fd = tsk_accept(lfd, NULL, NULL, TSK_FOREVER);
 		if (fd >= 0) {
+			tsk_wg_add(app.conns, 1);
 			int rc = tsk_spawn(NULL, "echo", echo_conn, (void *)(intptr_t)fd);
 			if (rc < 0) {
 				fprintf(stderr, "echo_server: spawn: %s\n", tsk_strerror(rc));
 				tsk_close(fd);
+				tsk_wg_done(app.conns);
 			}
 		} else if (fd == -EBADF || fd == -ECANCELED || fd == -EINVAL) {
 			return;
@@ -200,6 +293,7 @@ static void *client_task(void *arg)
 	struct client *c = arg;
 	size_t size = (size_t)c->opt->size;
 	char *msg = malloc(size), *back = malloc(size);
+	struct sock s;
 	int fd = -1;
 
 	if (!msg || !back) {
@@ -208,16 +302,19 @@ static void *client_task(void *arg)
 	}
 	fd = tsk_dial_tcp(c->opt->host, c->opt->port, tsk_after_ms(IO_GRACE_MS));
 	if (fd < 0) {
-		c->error = fd;
+		if (!atomic_load(&app.stopping))
+			c->error = fd;
 		goto out;
 	}
-	for (uint64_t k = 0; tsk_now() < c->end; k++) {
+	sock_add(&s, fd);
+	for (uint64_t k = 0; tsk_now() < c->end && !atomic_load(&app.stopping); k++) {
 		for (size_t i = 0; i < size; i++) /* every message differs */
 			msg[i] = (char)(k * 131 + i * 7 + (uint64_t)c->index * 31);
 		int64_t t0 = tsk_now();
 		int rc = round_trip(fd, msg, back, size);
 		if (rc < 0) {
-			c->error = rc;
+			if (!atomic_load(&app.stopping)) /* else: shut down by app_stop */
+				c->error = rc;
 			break;
 		}
 		uint64_t ns = (uint64_t)(tsk_now() - t0);
@@ -226,6 +323,7 @@ static void *client_task(void *arg)
 			c->max_ns = ns;
 		c->round_trips++;
 	}
+	sock_del(&s);
 out:
 	if (fd >= 0)
 		tsk_close(fd);
@@ -286,11 +384,13 @@ static int run_client(const struct options *opt)
 		       hist_quantile(hist, total, 0.99) / 1e3, (double)max_ns / 1e3);
 	if (failed)
 		printf("echo_server: %d of %d connections failed\n", failed, opt->conns);
+	if (atomic_load(&app.stopping))
+		printf("echo_server: interrupted after %.2f s of %d\n", secs, opt->seconds);
 out:
 	free(cs);
 	free(ts);
 	free(hist);
-	return failed || total == 0 ? 1 : 0;
+	return failed || total == 0 || atomic_load(&app.stopping) ? 1 : 0;
 }
 
 /* ---- modes ------------------------------------------------------------- */
@@ -304,43 +404,72 @@ static int listen_or_complain(const char *host, int port)
 	return lfd;
 }
 
-static void *root(void *arg)
+/* Runs the mode; returns the exit status. */
+static int run_mode(struct options *opt)
 {
-	struct options *opt = arg;
 	tsk_task *acceptor;
 	int lfd, rc;
 
 	switch (opt->mode) {
 	case MODE_SERVER:
 		if ((lfd = listen_or_complain(opt->host, opt->port)) < 0)
-			return (void *)1;
+			return 1;
+		atomic_store(&app.lfd, lfd);
 		printf("echo_server: listening on port %d\n", bound_port(lfd));
 		fflush(stdout);
-		accept_loop(lfd); /* until the process is killed */
-		tsk_close(lfd);
-		return (void *)1;
+		accept_loop(lfd); /* until a signal closes the listener */
+		app_stop();
+		return 0;
 	case MODE_CLIENT:
-		return (void *)(intptr_t)run_client(opt);
+		return run_client(opt);
 	case MODE_SELF_TEST:
 		if ((lfd = listen_or_complain("127.0.0.1", 0)) < 0)
-			return (void *)1;
+			return 1;
+		atomic_store(&app.lfd, lfd);
 		opt->host = "127.0.0.1";
 		opt->port = bound_port(lfd);
 		printf("echo_server: self-test on 127.0.0.1:%d\n", opt->port);
 		if ((rc = tsk_spawn(&acceptor, "acceptor", acceptor_task, (void *)(intptr_t)lfd)) <
 		    0) {
 			fprintf(stderr, "echo_server: spawn: %s\n", tsk_strerror(rc));
-			tsk_close(lfd);
-			return (void *)1;
+			close_listener();
+			return 1;
 		}
 		rc = run_client(opt);
 		/* the acceptor sees -EBADF; the server's connection tasks see
 		 * the clients' end of file and end */
-		tsk_close(lfd);
+		close_listener();
 		tsk_join(acceptor, NULL, TSK_FOREVER);
-		return (void *)(intptr_t)rc;
+		return rc;
 	}
-	return (void *)1;
+	return 1;
+}
+
+static void *root(void *arg)
+{
+	tsk_task *sigtask = NULL;
+	int rc, status = 1;
+
+	app.socks.next = app.socks.prev = &app.socks;
+	if ((rc = tsk_mutex_create(&app.lock, "sockets")) < 0 ||
+	    (rc = tsk_wg_create(&app.conns, "connections")) < 0) {
+		fprintf(stderr, "echo_server: %s\n", tsk_strerror(rc));
+		tsk_mutex_destroy(app.lock);
+		return (void *)1;
+	}
+	if (app.sig_fd >= 0 && (rc = tsk_spawn(&sigtask, "signals", signal_task, NULL)) < 0)
+		fprintf(stderr, "echo_server: spawn: %s (signals will kill the program)\n",
+		        tsk_strerror(rc));
+	status = run_mode(arg);
+	/* the server's connection tasks use app.lock until they end */
+	tsk_wg_wait(app.conns, TSK_FOREVER);
+	if (sigtask) {
+		tsk_cancel(sigtask);
+		tsk_join(sigtask, NULL, TSK_FOREVER);
+	}
+	tsk_wg_destroy(app.conns);
+	tsk_mutex_destroy(app.lock);
+	return (void *)(intptr_t)status;
 }
 
 /* ---- command line ------------------------------------------------------ */
@@ -365,8 +494,10 @@ static void usage(FILE *f)
 	           "  --size B      bytes per message (default 64; at most 16777216)\n"
 	           "  --help        this text\n"
 	           "\n"
-	           "Exit status: 0 success (every echo right, no connection failed), 1 failure,\n"
-	           "2 bad command line.  The server runs until killed.\n");
+	           "SIGINT or SIGTERM stop any mode cleanly (a client prints what it measured).\n"
+	           "Exit status: 0 success (the server: stopped by a signal; the client: every\n"
+	           "echo right, no connection failed), 1 failure or an interrupted client,\n"
+	           "2 bad command line.\n");
 }
 
 static bool parse_int(const char *str, long lo, long hi, int *out)
@@ -480,8 +611,26 @@ int main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
+
+	/* Blocked here, the signals stay blocked in every runtime thread
+	 * (they inherit the mask) and queue on the signalfd instead. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	app.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (app.sig_fd < 0) {
+		perror("echo_server: signalfd (signals will kill the program)");
+		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
+	}
+	atomic_init(&app.lfd, -1);
+
 	tsk_config cfg = {.workers = opt.workers, .name = "echo_server"};
-	if ((rc = tsk_run(root, &opt, &cfg, &result)) < 0) {
+	rc = tsk_run(root, &opt, &cfg, &result);
+	if (app.sig_fd >= 0)
+		tsk_close(app.sig_fd);
+	if (rc < 0) {
 		fprintf(stderr, "echo_server: tsk_run: %s\n", tsk_strerror(rc));
 		return 1;
 	}
