@@ -13,3 +13,9 @@ $(EXAMPLE_BINS): $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A) $(FLAGS
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(TSK_LIB_LDLIBS)
 
 TSK_EXAMPLE_BINS += $(EXAMPLE_BINS)
+
+# The end-to-end tests in tests/examples/ run these programs (found next to
+# the test binary, in the same build directory): building the tests builds
+# the examples.  Order-only: a rebuilt example needs no relinked test.
+# (Here and not in tests/tests.mk, which is read before EXAMPLE_BINS is set.)
+$(filter $(BUILD)/tests/examples/%,$(TSK_TEST_BINS)): | $(EXAMPLE_BINS)

@@ -8,10 +8,14 @@
 # Any other tests/<module>/*.c is a helper (e.g. tests/probes/seg_writer.c)
 # linked into every test binary of that module.
 #
+# tests/examples/test_<name> runs the real $(BUILD)/examples/<name> of the
+# same build directory; examples/examples.mk makes those test binaries wait
+# for the examples (order-only), so `make check' and `make tests' build them.
+#
 # A module whose tests link something else than libtaskscope (the inspector)
 # adds its own TSK_TEST_BINS and link rule in its fragment.
 
-TEST_MODULES := runtime probes
+TEST_MODULES := runtime probes examples
 TEST_SRCS    := $(foreach m,$(TEST_MODULES),$(wildcard tests/$(m)/test_*.c))
 TEST_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_LDLIBS  := -lcmocka

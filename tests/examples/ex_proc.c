@@ -1,0 +1,305 @@
+/*
+ * ex_proc.c - run a real example program from a test (see ex_proc.h).
+ *
+ * The child is forked from the test's main thread; between fork and exec
+ * it only makes async-signal-safe calls (the sanitizer runtimes keep
+ * threads of their own in the test process), so its argv and environment
+ * are built before the fork.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ex_proc.h"
+
+extern char **environ;
+
+#define MAX_ARGS 32
+
+int ex_ms(int ms)
+{
+	const char *s = getenv("TSK_TEST_SCALE");
+	return s && atof(s) > 0 && atof(s) < 1 ? 4 * ms : ms;
+}
+
+long long ex_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* $(BUILD)/examples/<name> for this test binary, $(BUILD)/tests/<module>/test_x.
+ * Returns 0 or -errno. */
+static int example_path(const char *name, char *buf, size_t size)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	for (int up = 0; up < 3; up++) { /* test_x, <module>, tests */
+		char *slash = strrchr(self, '/');
+		if (!slash)
+			return -ENOENT;
+		*slash = '\0';
+	}
+	if ((size_t)snprintf(buf, size, "%s/examples/%s", self, name) >= size)
+		return -ENAMETOOLONG;
+	return access(buf, X_OK) == 0 ? 0 : -errno;
+}
+
+/* The environment without any TASKSCOPE* variable, in envp[0..max). */
+static void child_environment(char **envp, size_t max)
+{
+	size_t n = 0;
+	for (char **e = environ; *e && n + 1 < max; e++)
+		if (strncmp(*e, "TASKSCOPE", 9) != 0)
+			envp[n++] = *e;
+	envp[n] = NULL;
+}
+
+int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
+{
+	char path[4096];
+	char *argv[MAX_ARGS + 2];
+	size_t nenv = 0;
+	int rc, devnull = -1, out = -1, err = -1;
+
+	*p = (ex_proc){0};
+	if ((rc = example_path(name, path, sizeof(path))) < 0) {
+		fprintf(stderr, "ex_proc: no example program %s next to this test: %s\n", name,
+		        strerror(-rc));
+		return rc;
+	}
+	argv[0] = path;
+	size_t argc = 1;
+	for (; args && args[argc - 1]; argc++) {
+		if (argc > MAX_ARGS)
+			return -E2BIG;
+		argv[argc] = (char *)args[argc - 1];
+	}
+	argv[argc] = NULL;
+	while (environ[nenv])
+		nenv++;
+	char **envp = calloc(nenv + 1, sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	child_environment(envp, nenv + 1);
+
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	out = memfd_create("ex-stdout", MFD_CLOEXEC);
+	err = memfd_create("ex-stderr", MFD_CLOEXEC);
+	if (devnull < 0 || out < 0 || err < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (pid == 0) {
+		/* own group, so that ex_proc_fini kills whatever it starts; and
+		 * gone with the test process, whatever kills that */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(127);
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	setpgid(pid, pid); /* either side may come first */
+	close(devnull);
+	free(envp);
+	p->pid = pid;
+	p->started = true;
+	p->out_fd = out;
+	p->err_fd = err;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	return 0;
+
+fail:
+	if (devnull >= 0)
+		close(devnull);
+	if (out >= 0)
+		close(out);
+	if (err >= 0)
+		close(err);
+	free(envp);
+	return rc;
+}
+
+int ex_proc_wait(ex_proc *p, int ms)
+{
+	long long deadline = ex_now_ms() + ms;
+	for (;;) {
+		if (!p->started || p->reaped)
+			return 0;
+		int st;
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid) {
+			p->status = st;
+			p->reaped = true;
+			return 0;
+		}
+		if (r < 0 && errno != EINTR) {
+			p->status = -1; /* not ours any more: nothing to wait for */
+			p->reaped = true;
+			return 0;
+		}
+		if (ex_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(2000);
+	}
+}
+
+int ex_proc_signal_wait(ex_proc *p, int sig, int ms)
+{
+	if (p->started && !p->reaped)
+		kill(p->pid, sig);
+	return ex_proc_wait(p, ms);
+}
+
+/* Reads the whole of memfd fd into *copy (realloc'd, NUL-terminated). */
+static const char *read_all(int fd, char **copy)
+{
+	struct stat st;
+	size_t size = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+	char *b = realloc(*copy, size + 1);
+	if (!b)
+		return *copy ? *copy : "";
+	size_t got = 0;
+	while (got < size) {
+		ssize_t n = pread(fd, b + got, size - got, (off_t)got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	b[got] = '\0';
+	*copy = b;
+	return b;
+}
+
+const char *ex_proc_stdout(ex_proc *p)
+{
+	return p->started ? read_all(p->out_fd, &p->out) : "";
+}
+
+const char *ex_proc_stderr(ex_proc *p)
+{
+	return p->started ? read_all(p->err_fd, &p->err) : "";
+}
+
+const char *ex_proc_wait_stdout(ex_proc *p, const char *needle, int ms)
+{
+	long long deadline = ex_now_ms() + ms;
+	for (;;) {
+		/* check after the exit too: it may have printed and exited */
+		bool gone = ex_proc_wait(p, 0) == 0;
+		const char *hit = strstr(ex_proc_stdout(p), needle);
+		if (hit)
+			return hit;
+		if (gone || ex_now_ms() >= deadline)
+			break;
+		usleep(2000);
+	}
+	fprintf(stderr, "ex_proc: %s did not print \"%s\" within %d ms\n", p->name, needle, ms);
+	ex_proc_dump(p);
+	return NULL;
+}
+
+void ex_proc_dump(ex_proc *p)
+{
+	if (!p->started) {
+		fprintf(stderr, "---- %s: not started\n", p->name);
+		return;
+	}
+	ex_proc_wait(p, 0);
+	if (!p->reaped)
+		fprintf(stderr, "---- %s (pid %d): still running\n", p->name, (int)p->pid);
+	else if (WIFEXITED(p->status))
+		fprintf(stderr, "---- %s (pid %d): exit status %d\n", p->name, (int)p->pid,
+		        WEXITSTATUS(p->status));
+	else if (WIFSIGNALED(p->status))
+		fprintf(stderr, "---- %s (pid %d): killed by signal %d (%s)\n", p->name,
+		        (int)p->pid, WTERMSIG(p->status), strsignal(WTERMSIG(p->status)));
+	fprintf(stderr, "---- %s stdout:\n%s\n---- %s stderr:\n%s\n---- end of %s\n", p->name,
+	        ex_proc_stdout(p), p->name, ex_proc_stderr(p), p->name);
+}
+
+bool ex_proc_exited_with(ex_proc *p, int code)
+{
+	ex_proc_wait(p, 0);
+	if (p->started && p->reaped && WIFEXITED(p->status) && WEXITSTATUS(p->status) == code)
+		return true;
+	fprintf(stderr, "ex_proc: expected %s to exit with status %d\n", p->name, code);
+	ex_proc_dump(p);
+	return false;
+}
+
+/* Calls fn on every /dev/shm/taskscope.<pid>.* path; returns how many. */
+static int for_segments(pid_t pid, int (*fn)(const char *))
+{
+	char pattern[64];
+	glob_t g;
+	int n = 0;
+
+	snprintf(pattern, sizeof(pattern), "/dev/shm/taskscope.%d.*", (int)pid);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc; i++, n++)
+		if (fn)
+			fn(g.gl_pathv[i]);
+	globfree(&g);
+	return n;
+}
+
+bool ex_proc_has_segment(pid_t pid)
+{
+	return for_segments(pid, NULL) > 0;
+}
+
+bool ex_proc_probes_on(void)
+{
+#if defined(TSK_PROBES) && !TSK_PROBES
+	return false;
+#else
+	return true;
+#endif
+}
+
+void ex_proc_fini(ex_proc *p)
+{
+	if (!p->started)
+		return;
+	if (!p->reaped) {
+		int st = -1;
+		kill(-p->pid, SIGKILL);
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+			;
+		p->reaped = true;
+		p->status = st;
+	}
+	for_segments(p->pid, unlink); /* what a killed child left behind */
+	close(p->out_fd);
+	close(p->err_fd);
+	free(p->out);
+	free(p->err);
+	p->out = p->err = NULL;
+	p->started = false;
+}

@@ -1,0 +1,89 @@
+/*
+ * ex_proc.h - run a real example program from a test (prefix ex_proc_).
+ *
+ * The tests in tests/examples/ drive the built examples end to end, so that
+ * the examples cannot rot.  The program is the one of the test's own build
+ * directory, found next to the test binary: $(BUILD)/tests/examples/test_x
+ * runs $(BUILD)/examples/<name>, so every sanitizer stage tests its own
+ * sanitized build of the examples (and a sanitizer report in the example
+ * shows up as a wrong exit status; its stderr is printed then).
+ *
+ * A child runs in its own process group with stdin from /dev/null and its
+ * stdout and stderr in memfds (no temporary files to remove), with every
+ * TASKSCOPE* variable removed from its environment so that it creates its
+ * flight-recorder segment with the defaults.  It gets SIGKILL if the test
+ * process dies (PR_SET_PDEATHSIG), and ex_proc_fini kills and reaps it and
+ * removes any segment it left, on every path: call it from the cmocka
+ * teardown, which also runs after a failed assertion.
+ *
+ * Not thread-safe: start, wait and finish children from the test's main
+ * thread.
+ */
+#ifndef TSK_EX_PROC_H
+#define TSK_EX_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One child process; zero-initialised storage is a valid "not started". */
+typedef struct ex_proc {
+	pid_t pid;     /* the child, 0 before start and once reaped */
+	int status;    /* its wait status once reaped */
+	bool started;  /* out_fd and err_fd are open (until ex_proc_fini) */
+	bool reaped;   /* status is valid */
+	int out_fd;    /* memfd with its stdout */
+	int err_fd;    /* memfd with its stderr */
+	char name[32]; /* the example's name, for messages */
+	char *out;     /* last copy of stdout read by ex_proc_stdout (owned) */
+	char *err;     /* last copy of stderr read by ex_proc_stderr (owned) */
+} ex_proc;
+
+/* ms scaled for slow runs: 4x when TSK_TEST_SCALE < 1 (the sanitizer
+ * stages), else ms. */
+int ex_ms(int ms);
+
+/* Milliseconds on the monotonic clock. */
+long long ex_now_ms(void);
+
+/* Starts example `name' with the NULL-terminated args (argv[1..]).
+ * Returns 0, or -errno (the binary is missing, fork failed...) with *p
+ * left not started.  p is caller storage, finished with ex_proc_fini. */
+int ex_proc_start(ex_proc *p, const char *name, const char *const *args);
+
+/* Waits up to ms for the child to exit.  Returns 0 once reaped (p->status
+ * set; also when it had been reaped before), -ETIMEDOUT if it still runs. */
+int ex_proc_wait(ex_proc *p, int ms);
+
+/* Sends sig to the child (if it runs) and waits up to ms, as ex_proc_wait. */
+int ex_proc_signal_wait(ex_proc *p, int sig, int ms);
+
+/* The child's whole stdout (stderr) so far, NUL-terminated; owned by p and
+ * valid until the next call of the same function or ex_proc_fini. */
+const char *ex_proc_stdout(ex_proc *p);
+const char *ex_proc_stderr(ex_proc *p);
+
+/* Waits up to ms until the child's stdout contains needle.  Returns a
+ * pointer into ex_proc_stdout's copy at the match, or NULL when the child
+ * exited or the time is up (its output is printed then). */
+const char *ex_proc_wait_stdout(ex_proc *p, const char *needle, int ms);
+
+/* Whether the child has exited (reaped) with exit status `code'; when not,
+ * prints why, with its stdout and stderr, so the failing test shows it. */
+bool ex_proc_exited_with(ex_proc *p, int code);
+
+/* Prints the child's status, stdout and stderr to the test's stderr. */
+void ex_proc_dump(ex_proc *p);
+
+/* Whether a flight-recorder segment /dev/shm/taskscope.<pid>.* exists. */
+bool ex_proc_has_segment(pid_t pid);
+
+/* Whether this build has the probes (and so the examples make segments). */
+bool ex_proc_probes_on(void);
+
+/* Kills the child's process group if it still runs, reaps it, removes a
+ * segment it left behind, closes the memfds and frees the copies.  Safe on
+ * a zeroed or already finished p. */
+void ex_proc_fini(ex_proc *p);
+
+#endif
