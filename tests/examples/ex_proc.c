@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +68,32 @@ static void child_environment(char **envp, size_t max)
 	envp[n] = NULL;
 }
 
+/* The start time of process pid, field 22 of /proc/<pid>/stat (what the
+ * runtime puts in its segment's name), or 0. */
+static unsigned long long start_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long v = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (p)
+		p++; /* the space before field 3 */
+	for (int field = 3; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		sscanf(p + 1, "%llu", &v);
+	return v;
+}
+
 int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 {
 	char path[4096];
@@ -123,6 +148,7 @@ int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 		_exit(127);
 	}
 	setpgid(pid, pid); /* either side may come first */
+	p->start_ticks = start_ticks(pid);
 	close(devnull);
 	free(envp);
 	p->pid = pid;
@@ -251,26 +277,18 @@ bool ex_proc_exited_with(ex_proc *p, int code)
 	return false;
 }
 
-/* Calls fn on every /dev/shm/taskscope.<pid>.* path; returns how many. */
-static int for_segments(pid_t pid, int (*fn)(const char *))
+/* The child's segment, /dev/shm/taskscope.<pid>.<start>: the start time
+ * tells it from a leftover of an earlier process with the same pid. */
+static void segment_path(const ex_proc *p, char *buf, size_t size)
 {
-	char pattern[64];
-	glob_t g;
-	int n = 0;
-
-	snprintf(pattern, sizeof(pattern), "/dev/shm/taskscope.%d.*", (int)pid);
-	if (glob(pattern, 0, NULL, &g) != 0)
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc; i++, n++)
-		if (fn)
-			fn(g.gl_pathv[i]);
-	globfree(&g);
-	return n;
+	snprintf(buf, size, "/dev/shm/taskscope.%d.%llu", (int)p->pid, p->start_ticks);
 }
 
-bool ex_proc_has_segment(pid_t pid)
+bool ex_proc_has_segment(const ex_proc *p)
 {
-	return for_segments(pid, NULL) > 0;
+	char path[96];
+	segment_path(p, path, sizeof(path));
+	return p->start_ticks && access(path, F_OK) == 0;
 }
 
 bool ex_proc_probes_on(void)
@@ -295,7 +313,11 @@ void ex_proc_fini(ex_proc *p)
 		p->reaped = true;
 		p->status = st;
 	}
-	for_segments(p->pid, unlink); /* what a killed child left behind */
+	if (p->start_ticks) {
+		char path[96];
+		segment_path(p, path, sizeof(path));
+		unlink(path); /* what a killed child left behind */
+	}
 	close(p->out_fd);
 	close(p->err_fd);
 	free(p->out);

@@ -13,7 +13,7 @@
  * TASKSCOPE* variable removed from its environment so that it creates its
  * flight-recorder segment with the defaults.  It gets SIGKILL if the test
  * process dies (PR_SET_PDEATHSIG), and ex_proc_fini kills and reaps it and
- * removes any segment it left, on every path: call it from the cmocka
+ * removes the segment it left if killed, on every path: call it from the cmocka
  * teardown, which also runs after a failed assertion.
  *
  * Not thread-safe: start, wait and finish children from the test's main
@@ -28,15 +28,16 @@
 
 /* One child process; zero-initialised storage is a valid "not started". */
 typedef struct ex_proc {
-	pid_t pid;     /* the child, 0 before start and once reaped */
-	int status;    /* its wait status once reaped */
-	bool started;  /* out_fd and err_fd are open (until ex_proc_fini) */
-	bool reaped;   /* status is valid */
-	int out_fd;    /* memfd with its stdout */
-	int err_fd;    /* memfd with its stderr */
-	char name[32]; /* the example's name, for messages */
-	char *out;     /* last copy of stdout read by ex_proc_stdout (owned) */
-	char *err;     /* last copy of stderr read by ex_proc_stderr (owned) */
+	pid_t pid;                      /* the child, 0 before start and once reaped */
+	int status;                     /* its wait status once reaped */
+	bool started;                   /* out_fd and err_fd are open (until ex_proc_fini) */
+	bool reaped;                    /* status is valid */
+	int out_fd;                     /* memfd with its stdout */
+	int err_fd;                     /* memfd with its stderr */
+	char name[32];                  /* the example's name, for messages */
+	unsigned long long start_ticks; /* its start time (/proc/<pid>/stat), 0 if unknown */
+	char *out;                      /* last copy of stdout read by ex_proc_stdout (owned) */
+	char *err;                      /* last copy of stderr read by ex_proc_stderr (owned) */
 } ex_proc;
 
 /* ms scaled for slow runs: 4x when TSK_TEST_SCALE < 1 (the sanitizer
@@ -75,8 +76,10 @@ bool ex_proc_exited_with(ex_proc *p, int code);
 /* Prints the child's status, stdout and stderr to the test's stderr. */
 void ex_proc_dump(ex_proc *p);
 
-/* Whether a flight-recorder segment /dev/shm/taskscope.<pid>.* exists. */
-bool ex_proc_has_segment(pid_t pid);
+/* Whether the child's flight-recorder segment exists:
+ * /dev/shm/taskscope.<pid>.<start time>, not a leftover of an earlier
+ * process that had the same pid. */
+bool ex_proc_has_segment(const ex_proc *p);
 
 /* Whether this build has the probes (and so the examples make segments). */
 bool ex_proc_probes_on(void);

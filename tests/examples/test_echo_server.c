@@ -80,7 +80,7 @@ static void es_start(struct es *e)
 	e->port = atoi(out + strlen(banner));
 	assert_true(e->port > 0 && e->port < 65536);
 	if (ex_proc_probes_on())
-		assert_true(ex_proc_has_segment(e->srv.pid));
+		assert_true(ex_proc_has_segment(&e->srv));
 }
 
 /* Stops the server with sig and checks the clean stop. */
@@ -92,7 +92,7 @@ static void es_stop(struct es *e, int sig, const char *signame)
 	assert_true(ex_proc_exited_with(&e->srv, 0));
 	snprintf(want, sizeof(want), "echo_server: %s, stopping\n", signame);
 	assert_string_equal(ex_proc_stderr(&e->srv), want);
-	assert_false(ex_proc_has_segment(e->srv.pid));
+	assert_false(ex_proc_has_segment(&e->srv));
 }
 
 static int es_connect(struct es *e)
@@ -214,7 +214,7 @@ static void test_self_test(void **state)
 	assert_non_null(strstr(out, "echo_server: latency p50 "));
 	assert_null(strstr(out, "failed"));
 	assert_string_equal(ex_proc_stderr(&e->srv), "");
-	assert_false(ex_proc_has_segment(e->srv.pid));
+	assert_false(ex_proc_has_segment(&e->srv));
 }
 
 static void test_echo_payloads(void **state)
@@ -256,7 +256,7 @@ static void test_client_mode(void **state)
 	assert_true(atol(rt + 4) > 0);
 	assert_non_null(strstr(out, "echo_server: latency p50 "));
 	assert_null(strstr(out, "failed"));
-	assert_false(ex_proc_has_segment(e->cli.pid));
+	assert_false(ex_proc_has_segment(&e->cli));
 	es_stop(e, SIGINT, "Interrupt");
 }
 
@@ -273,7 +273,7 @@ static void test_client_interrupted(void **state)
 	/* its segment appears in tsk_run, after it blocked the signals (a
 	 * signal before would kill it) */
 	long long deadline = ex_now_ms() + ex_ms(5000);
-	while (ex_proc_probes_on() && !ex_proc_has_segment(e->cli.pid) && ex_now_ms() < deadline)
+	while (ex_proc_probes_on() && !ex_proc_has_segment(&e->cli) && ex_now_ms() < deadline)
 		usleep(2000);
 	usleep(200 * 1000); /* some round trips */
 	assert_int_equal(ex_proc_signal_wait(&e->cli, SIGTERM, ex_ms(5000)), 0);
@@ -282,7 +282,7 @@ static void test_client_interrupted(void **state)
 	assert_non_null(strstr(out, "echo_server: 2 connections, 64-byte messages, "));
 	assert_non_null(strstr(out, "echo_server: interrupted after "));
 	assert_null(strstr(out, "failed")); /* a stop is no connection failure */
-	assert_false(ex_proc_has_segment(e->cli.pid));
+	assert_false(ex_proc_has_segment(&e->cli));
 	es_stop(e, SIGTERM, "Terminated");
 }
 

@@ -88,7 +88,7 @@ static void hh_start(struct hh *h, const char *workers)
 	h->port = atoi(at + strlen("listening on 127.0.0.1:"));
 	assert_true(h->port > 0 && h->port < 65536);
 	if (ex_proc_probes_on())
-		assert_true(ex_proc_has_segment(h->srv.pid));
+		assert_true(ex_proc_has_segment(&h->srv));
 }
 
 /* A new client connection to the server, closed by the teardown. */
@@ -184,7 +184,7 @@ static void hh_stop(struct hh *h, int sig, int conns, int requests)
 		}
 	}
 	assert_non_null(strstr(ex_proc_stderr(&h->srv), ", stopping\n"));
-	assert_false(ex_proc_has_segment(h->srv.pid));
+	assert_false(ex_proc_has_segment(&h->srv));
 }
 
 /* ---- HTTP ------------------------------------------------------------ */
@@ -572,7 +572,7 @@ static void test_port_in_use(void **state)
 	assert_true(ex_proc_exited_with(&h->srv, 1));
 	snprintf(want, sizeof(want), "listen on 127.0.0.1:%d: ", port);
 	assert_non_null(strstr(ex_proc_stderr(&h->srv), want));
-	assert_false(ex_proc_has_segment(h->srv.pid));
+	assert_false(ex_proc_has_segment(&h->srv));
 }
 
 #define HH_TEST(f) cmocka_unit_test_setup_teardown(f, hh_setup, hh_teardown)
