@@ -497,7 +497,6 @@ ust_version=$(pkg-config --modversion lttng-ust 2>/dev/null)
 			echo "Stream mode: not measured (no build/bench/probe_stream: the reader library"
 			echo "is missing)."
 		fi
-		echo "No HTTP row: the runtime has no I/O yet."
 	fi
 } >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
 

@@ -357,7 +357,8 @@ int(tsk_fd_wait)(int fd, int events, int64_t deadline);
 #define tsk_fd_wait(fd, events, deadline) tsk_fd_wait_at(fd, events, deadline, TSK_SITE)
 
 /* Wakes the tasks waiting on fd with -EBADF, forgets it and closes it.
- * Returns close(2)'s result: 0 or -errno.  Works outside tasks too. */
+ * Returns close(2)'s result: 0 or -errno.  Works from any thread, tasks
+ * or not. */
 int tsk_close(int fd);
 
 /* Makes fd non-blocking.  Returns 0 or -errno. */

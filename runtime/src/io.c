@@ -49,7 +49,12 @@
  * (recorded in `ready`, or still to come) rather than first making a read
  * that fails with EAGAIN; a keep-alive server saves a system call per
  * request.  Only for streams: a datagram or an inotify read can come up
- * short with more queued behind it.
+ * short with more queued behind it.  And only until an event has said
+ * hang-up or error: a read comes up short with the end of file (or a
+ * reset) still queued behind its data, and no edge will announce that.
+ * The event mask is computed when the event is collected, so an end of
+ * file that came before the wake-up that led to the short read is in its
+ * mask (and sets `hup`), and one that came after raises a new edge.
  *
  * Closing: tsk_close wakes the descriptor's waiters with -EBADF, resets the
  * entry and closes.  A descriptor closed with close(2) leaves a stale entry;
@@ -61,6 +66,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,11 +97,19 @@ typedef struct io_fd {
 	_Atomic uint8_t kind; /* IO_KIND_*, detected on first use */
 	atomic_bool nonblock; /* known to be O_NONBLOCK (non-sockets) */
 	atomic_bool drained;  /* a stream read came up short: wait for an edge first */
+	atomic_bool hup;      /* an event said hang-up or error: no drained hint any more */
 	rt_waitq rd;          /* tasks waiting to read or accept */
 	rt_waitq wr;          /* tasks waiting to write or connect */
 } io_fd;
 
 /* ---- the table -------------------------------------------------------- */
+
+/* Every running runtime, so that a thread that is no worker (a signal
+ * thread closing a listener, a pool thread making a pipe) can reach the
+ * tables: io_rts_lock guards the list and keeps each runtime's table alive
+ * while held (rt__io_fini unlinks under it before freeing). */
+static pthread_mutex_t io_rts_lock = PTHREAD_MUTEX_INITIALIZER;
+static rt_runtime *io_rts;
 
 int rt__io_init(rt_runtime *rt)
 {
@@ -114,11 +128,25 @@ int rt__io_init(rt_runtime *rt)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = IO_EVFD_KEY};
 	if (epoll_ctl(rt->epfd, EPOLL_CTL_ADD, rt->evfd, &ev) < 0)
 		return -errno;
+	pthread_mutex_lock(&io_rts_lock);
+	rt->io_next = io_rts;
+	io_rts = rt;
+	rt->io_linked = true;
+	pthread_mutex_unlock(&io_rts_lock);
 	return 0;
 }
 
 void rt__io_fini(rt_runtime *rt)
 {
+	if (rt->io_linked) {
+		pthread_mutex_lock(&io_rts_lock);
+		rt_runtime **p = &io_rts;
+		while (*p != rt)
+			p = &(*p)->io_next;
+		*p = rt->io_next;
+		rt->io_linked = false;
+		pthread_mutex_unlock(&io_rts_lock);
+	}
 	if (rt->io_chunks) {
 		for (int i = 0; i < IO_NCHUNKS; i++)
 			free(atomic_load_explicit(&rt->io_chunks[i], memory_order_relaxed));
@@ -199,6 +227,7 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
 	atomic_store_explicit(&e->nonblock, nonblock, memory_order_relaxed);
 	atomic_store_explicit(&e->drained, false, memory_order_relaxed);
+	atomic_store_explicit(&e->hup, false, memory_order_relaxed);
 	wake_queue(&e->rd, -EBADF, &link);
 	wake_queue(&e->wr, -EBADF, &link);
 	rt__spin_unlock(&e->lock);
@@ -206,12 +235,31 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	return was;
 }
 
-void rt__io_fresh(int fd, int kind)
+/* Calls fn(rt, fd, arg) for the calling worker's runtime, or for every
+ * running runtime from a thread that is no worker. */
+static void each_runtime(int fd, int arg, void (*fn)(rt_runtime *, int, int))
 {
 	rt_runtime *rt = io_rt();
-	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
+	if (rt) {
+		fn(rt, fd, arg);
+		return;
+	}
+	pthread_mutex_lock(&io_rts_lock);
+	for (rt = io_rts; rt; rt = rt->io_next)
+		fn(rt, fd, arg);
+	pthread_mutex_unlock(&io_rts_lock);
+}
+
+static void fresh_in(rt_runtime *rt, int fd, int kind)
+{
+	io_fd *e = io_entry(rt, fd, false);
 	if (e)
 		entry_reset(e, kind, true);
+}
+
+void rt__io_fresh(int fd, int kind)
+{
+	each_runtime(fd, kind, fresh_in);
 }
 
 /* ---- polling ---------------------------------------------------------- */
@@ -265,6 +313,8 @@ int rt__io_dispatch(rt_worker *wk, const struct epoll_event *ev, int n, bool wat
 		uint32_t m = ev[i].events;
 		bool in = m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
 		bool out = m & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+		if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			atomic_store_explicit(&e->hup, true, memory_order_relaxed);
 		rt__spin_lock(&e->lock);
 		if (in) {
 			if (rt__waitq_empty(&e->rd))
@@ -555,7 +605,8 @@ ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_sit
 	}
 	for (;;) {
 		ssize_t r = read_once(e, fd, kind, buf, n);
-		if (r > 0 && (size_t)r < n && stream && e)
+		if (r > 0 && (size_t)r < n && stream && e &&
+		    !atomic_load_explicit(&e->hup, memory_order_relaxed))
 			atomic_store_explicit(&e->drained, true, memory_order_relaxed);
 		if (r >= 0)
 			return r;
@@ -716,16 +767,21 @@ int(tsk_fd_wait)(int fd, int events, int64_t deadline)
 	return tsk_fd_wait_at(fd, events, deadline, NULL);
 }
 
-int tsk_close(int fd)
+static void forget_in(rt_runtime *rt, int fd, int unused)
 {
-	if (fd < 0)
-		return -EBADF;
-	rt_runtime *rt = io_rt();
-	io_fd *e = rt ? io_entry(rt, fd, false) : NULL;
+	(void)unused;
+	io_fd *e = io_entry(rt, fd, false);
 	if (e && entry_reset(e, IO_KIND_UNKNOWN, false))
 		/* a duplicate may keep the file open, and registered, after
 		 * close(2): take it out of the set ourselves */
 		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int tsk_close(int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	each_runtime(fd, 0, forget_in);
 	/* no retry on EINTR: Linux closes the descriptor anyway */
 	return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }

@@ -804,6 +804,11 @@ static int poll_io(rt_worker *w)
 	return rt__io_poll(w);
 }
 
+int rt__duties(rt_worker *w)
+{
+	return rt__fire_timers(w, &w->timers) + poll_io(w);
+}
+
 /* Returns the next task to run, or NULL when the runtime stops. */
 static tsk_task *find_runnable(rt_worker *w)
 {
@@ -816,8 +821,7 @@ static tsk_task *find_runnable(rt_worker *w)
 		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
 		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
 		if ((tick & 31) == 0) {
-			rt__fire_timers(w, &w->timers);
-			poll_io(w);
+			rt__duties(w);
 			RT_PROBE(probe_tick(probe_tsc()));
 		}
 		if (tick % 61 == 0 && (t = global_get(w, 1)))

@@ -200,6 +200,8 @@ struct rt_runtime {
 	atomic_int io_break_pending; /* evfd written and not yet drained */
 	_Atomic long io_waiters;     /* tasks parked on a descriptor */
 	_Atomic(struct io_fd *) *io_chunks; /* descriptor table (io.c) */
+	rt_runtime *io_next;                /* list of running runtimes (io.c) */
+	bool io_linked;                     /* on that list */
 	/* blocking pool (offload.c), created by the first tsk_offload */
 	struct rt_pool *_Atomic bpool; /* NULL until then */
 	int bpool_max;                 /* most threads (tsk_config.pool_threads) */
@@ -227,6 +229,9 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t);
 void rt__ready_tail(tsk_task *t, uint32_t why);
 void rt__timer_added(rt_runtime *rt, int64_t deadline);
 int rt__fire_timers(rt_worker *w, rt_timers *tm);
+/* The periodic duties of a busy worker (every 32 steps): fire its due
+ * timers, poll the reactor if nobody else does.  Returns tasks readied. */
+int rt__duties(rt_worker *w);
 bool rt__cancel(tsk_task *t);
 bool rt__cancel_claim(tsk_task *t);
 void rt__task_init_ctx(tsk_task *t);

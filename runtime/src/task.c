@@ -249,13 +249,14 @@ int tsk_yield(void)
 	if (atomic_load_explicit(&w->cur->cancelled, memory_order_relaxed))
 		return -ECANCELED;
 	/* Nothing else to run here: switching away would only come back.  But
-	 * every 32nd time, fire due timers first: a task that yields in a loop
-	 * must not keep sleepers of its worker from waking. */
+	 * every 32nd time, do the worker's periodic duties first: a task that
+	 * yields in a loop must not keep sleepers of its worker or tasks
+	 * waiting for descriptors from waking. */
 	if (rt__runq_len(&w->q) == 0 && !atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
 	    atomic_load_explicit(&w->rt->gq_len, memory_order_relaxed) == 0) {
 		uint32_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
 		atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
-		if ((tick & 31) != 0 || rt__fire_timers(w, &w->timers) == 0)
+		if ((tick & 31) != 0 || rt__duties(w) == 0)
 			return 0;
 	}
 	rt__suspend(w, RT_POST_YIELD);

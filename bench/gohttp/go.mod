@@ -1,0 +1,3 @@
+module taskscope/bench/gohttp
+
+go 1.19
