@@ -55,7 +55,7 @@ bench_msg         = $(if $(BENCH_Q),@printf '  %-6s %s\n' '$(1)' '$(2)')
 
 BENCH_C_SRCS     := $(wildcard bench/*.c)
 BENCH_BASE_SRCS  := $(filter bench/pthread_%.c,$(BENCH_C_SRCS))
-BENCH_UV_SRCS    := bench/uv_http.c
+BENCH_UV_SRCS    := bench/uv_http.c examples/http_parse.h
 BENCH_TSK_SRCS   := $(filter-out $(BENCH_BASE_SRCS) $(BENCH_UV_SRCS),$(BENCH_C_SRCS))
 BENCH_BASE_BINS  := $(patsubst bench/%.c,$(BENCH_OUT)/%,$(BENCH_BASE_SRCS))
 BENCH_TSK_BINS   := $(patsubst bench/%.c,$(BENCH_OUT)/%,$(BENCH_TSK_SRCS))
@@ -165,7 +165,7 @@ $(BENCH_GOHTTP_BIN): $(BENCH_GOHTTP_SRCS) | $(BENCH_OUT) deps-bench
 
 # The example itself, built with the benchmarks' flags like every program
 # here (build/examples/http_hello is the same source with the build's).
-$(BENCH_HTTP_TSK_BIN): examples/http_hello.c $(BENCH_LIB) | $(BENCH_OUT) deps-bench
+$(BENCH_HTTP_TSK_BIN): examples/http_hello.c examples/http_parse.h $(BENCH_LIB) | $(BENCH_OUT) deps-bench
 	$(call bench_msg,CC,$@)
 	$(BENCH_Q)$(CC) $(BENCH_CPPFLAGS) $(BENCH_CFLAGS) $< -o $@ $(BENCH_LIB) \
 		$(BENCH_LIB_LDLIBS) -pthread
@@ -175,7 +175,7 @@ $(BENCH_HTTP_TSK_BIN): examples/http_hello.c $(BENCH_LIB) | $(BENCH_OUT) deps-be
 $(BENCH_UV_BIN): $(BENCH_UV_SRCS) | $(BENCH_OUT) deps-bench
 	$(call bench_msg,CC,$@)
 	$(BENCH_Q)if pkg-config --exists libuv 2>/dev/null; then \
-		$(CC) $(BENCH_CPPFLAGS) $(BENCH_CFLAGS) $$(pkg-config --cflags libuv) $< -o $@ \
+		$(CC) $(BENCH_CPPFLAGS) -Iexamples $(BENCH_CFLAGS) $$(pkg-config --cflags libuv) $< -o $@ \
 			$$(pkg-config --libs libuv); \
 	else \
 		echo "bench: libuv not found (pkg-config libuv; Debian: libuv1-dev):" \

@@ -406,7 +406,8 @@ int(tsk_offload)(void *(*fn)(void *), void *arg, void **result, int64_t deadline
 
 /* ---- errors ----------------------------------------------------------- */
 
-/* Short name ("ETIMEDOUT") and message for a negative return code. */
+/* Short name ("ETIMEDOUT") and message for a negative return code (any
+ * errno value; "E?" and "unknown error" for other numbers). */
 const char *tsk_strerror(int err);
 const char *tsk_errname(int err);
 

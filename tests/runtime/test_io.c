@@ -12,20 +12,30 @@
  *     writer waiting on one socket at once); every byte checked; 1, 2 and
  *     4 workers;
  *   - deadlines: accept, read and write time out no earlier than their
- *     deadline and well within 2 s of it; a partial write reports its count;
- *     a call that can complete at once does so with a deadline already past;
+ *     deadline and well within 2 s of it; a partial write reports its
+ *     count, and the peer reads exactly that many bytes; a call that can
+ *     complete at once does so with a deadline already past;
  *   - end of stream and reset: EOF (before and while waiting), RST from
- *     SO_LINGER {1, 0} read as -ECONNRESET (before and while waiting);
+ *     SO_LINGER {1, 0} read as -ECONNRESET (before and while waiting) and
+ *     seen by a writer waiting for room; end of file right behind the last
+ *     data (one edge for both): the read after the data returns 0 at once;
  *   - SIGPIPE: writes to a pipe without reader and to a reset or closed
  *     socket fail with -EPIPE / -ECONNRESET and the process lives on, also
  *     once tsk_run has given the caller its signal mask back (a child
  *     process, so that a death is a failure and not the end of the binary);
- *   - cancellation of tasks waiting in read, accept, write and fd_wait:
- *     prompt -ECANCELED, the descriptor fine for the next waiter; a
- *     cancelled task's calls that would wait fail at once;
- *   - tsk_close with readers and a writer waiting: all get -EBADF; the
- *     number, reused by a new socket, works; a number closed with close(2)
- *     behind the reactor's back and reused by tsk_pipe works too;
+ *   - cancellation of tasks waiting in read, accept, write, connect and
+ *     fd_wait: prompt -ECANCELED, the descriptor fine for the next waiter;
+ *     a cancelled task's calls that would wait fail at once; cancels racing
+ *     with data lose no byte;
+ *   - connections that hang (a full accept queue): connect and dial time
+ *     out, are cancelled, are ended by tsk_close;
+ *   - tsk_close with readers, pollers and a writer waiting: all get -EBADF;
+ *     the number, reused by a new socket, works; numbers closed with
+ *     close(2) behind the reactor's back and handed out again by tsk_pipe,
+ *     tsk_dial_tcp, tsk_accept and tsk_listen_tcp work (a clean slate);
+ *     tsk_close from a plain thread wakes the waiters too;
+ *   - busy workers (every one runs a task that yields) still notice a
+ *     descriptor that became ready;
  *   - several tasks reading one pipe or accepting on one listener: each is
  *     served (an edge-triggered wake-up must not be lost);
  *   - connect: a refused port, "localhost", an unknown host, bad arguments;
@@ -41,15 +51,19 @@
  *     < 10 ms of CPU in 1 s (30 ms under sanitizers); the figure is printed;
  *   - outside tasks: calls that would wait give -EPERM, the others work;
  *   - clean exit (child process): the root returns while 100 tasks read
- *     silent sockets; tsk_run returns and every read returned -ECANCELED.
+ *     silent sockets; tsk_run returns and every read returned -ECANCELED;
+ *   - every error code the I/O calls document has a name and a message.
  *
  * Every run (io_run) ends by checking that no descriptor was left open
- * (/proc/self/fd back to its count before the first test) besides what
+ * (/proc/self/fd back to its count when the test began) besides what
  * ct_run checks (threads, task stacks); the last tests check the heap over
  * rounds of I/O work in a child process.  Inside tasks only TSK_EXPECT*.
  * To know that a task really waits on a descriptor before acting on it,
  * tests poll the reactor's count of parked tasks (rt_runtime.io_waiters,
- * sched_int.h) rather than guess with a fixed sleep.
+ * sched_int.h) rather than guess with a fixed sleep.  Waits that a bug
+ * could leave hanging have finite deadlines, so that the bug fails the
+ * test instead of hanging the binary.  TSK_TEST_ONLY=pattern runs only
+ * the matching tests.
  *
  * Longer than the house size: one binary per source file, and io.c has a
  * dozen calls, each with its ready, timeout, cancellation and close paths.
@@ -2408,6 +2422,30 @@ static void test_outside_task(void **state)
 	io_check_fds(io_fds_base);
 }
 
+/* ---- names of the codes the I/O calls return ---------------------------------------- */
+
+/* Every code the I/O section of taskscope.h says its calls return has a
+ * name and a message (tsk_errname, tsk_strerror: "the short name and
+ * message for a negative return code"). */
+static void test_error_names(void **state)
+{
+	static const int codes[] = {ETIMEDOUT, ECANCELED,    EBADF,       EPERM,  ECONNRESET,
+	                            EPIPE,     ECONNREFUSED, ENETUNREACH, EMFILE, ENOENT,
+	                            EINVAL,    EAGAIN,       ENOMEM};
+	int missing = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *name = tsk_errname(-codes[i]), *msg = tsk_strerror(-codes[i]);
+		if (strcmp(name, "E?") == 0 || strcmp(msg, "unknown error") == 0) {
+			print_message("  -%d (%s): tsk_errname \"%s\", tsk_strerror \"%s\"\n",
+			              codes[i], strerror(codes[i]), name, msg);
+			missing++;
+		}
+	}
+	assert_int_equal(missing, 0);
+}
+
 /* ---- clean exit ------------------------------------------------------------------- */
 
 #define NEXIT         100
@@ -2697,6 +2735,7 @@ int main(int argc, char **argv)
 	        IO_TEST(test_idle_cpu),
 	        IO_TEST(test_echo_tcp),
 	        IO_TEST(test_exit_while_reading),
+	        IO_TEST(test_error_names),
 	        IO_TEST(test_io_no_leaks),
 	        cmocka_unit_test(ct_test_no_leaks),
 	};
