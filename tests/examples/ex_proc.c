@@ -96,10 +96,15 @@ static unsigned long long start_ticks(pid_t pid)
 
 int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 {
+	return ex_proc_start_input(p, name, args, -1);
+}
+
+int ex_proc_start_input(ex_proc *p, const char *name, const char *const *args, int in_fd)
+{
 	char path[4096];
 	char *argv[MAX_ARGS + 2];
 	size_t nenv = 0;
-	int rc, devnull = -1, out = -1, err = -1;
+	int rc, in = -1, out = -1, err = -1;
 
 	*p = (ex_proc){0};
 	if ((rc = example_path(name, path, sizeof(path))) < 0) {
@@ -122,10 +127,11 @@ int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 		return -ENOMEM;
 	child_environment(envp, nenv + 1);
 
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	in = in_fd >= 0 ? fcntl(in_fd, F_DUPFD_CLOEXEC, 3)
+	                : open("/dev/null", O_RDONLY | O_CLOEXEC);
 	out = memfd_create("ex-stdout", MFD_CLOEXEC);
 	err = memfd_create("ex-stderr", MFD_CLOEXEC);
-	if (devnull < 0 || out < 0 || err < 0) {
+	if (in < 0 || out < 0 || err < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -142,14 +148,14 @@ int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
-		if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(127);
 		execve(path, argv, envp);
 		_exit(127);
 	}
 	setpgid(pid, pid); /* either side may come first */
 	p->start_ticks = start_ticks(pid);
-	close(devnull);
+	close(in);
 	free(envp);
 	p->pid = pid;
 	p->started = true;
@@ -159,8 +165,8 @@ int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 	return 0;
 
 fail:
-	if (devnull >= 0)
-		close(devnull);
+	if (in >= 0)
+		close(in);
 	if (out >= 0)
 		close(out);
 	if (err >= 0)

@@ -8,8 +8,9 @@
  * sanitized build of the examples (and a sanitizer report in the example
  * shows up as a wrong exit status; its stderr is printed then).
  *
- * A child runs in its own process group with stdin from /dev/null and its
- * stdout and stderr in memfds (no temporary files to remove), with every
+ * A child runs in its own process group with stdin from /dev/null (or a
+ * descriptor of the test's) and its stdout and stderr in memfds (no
+ * temporary files to remove), with every
  * TASKSCOPE* variable removed from its environment so that it creates its
  * flight-recorder segment with the defaults.  It gets SIGKILL if the test
  * process dies (PR_SET_PDEATHSIG), and ex_proc_fini kills and reaps it and
@@ -51,6 +52,10 @@ long long ex_now_ms(void);
  * Returns 0, or -errno (the binary is missing, fork failed...) with *p
  * left not started.  p is caller storage, finished with ex_proc_fini. */
 int ex_proc_start(ex_proc *p, const char *name, const char *const *args);
+
+/* As ex_proc_start, with in_fd (which the caller keeps and closes) as
+ * the child's stdin; in_fd < 0: /dev/null. */
+int ex_proc_start_input(ex_proc *p, const char *name, const char *const *args, int in_fd);
 
 /* Waits up to ms for the child to exit.  Returns 0 once reaped (p->status
  * set; also when it had been reaped before), -ETIMEDOUT if it still runs. */
