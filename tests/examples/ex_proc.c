@@ -96,10 +96,10 @@ static unsigned long long start_ticks(pid_t pid)
 
 int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 {
-	return ex_proc_start_input(p, name, args, -1);
+	return ex_proc_start_io(p, name, args, -1, -1);
 }
 
-int ex_proc_start_input(ex_proc *p, const char *name, const char *const *args, int in_fd)
+int ex_proc_start_io(ex_proc *p, const char *name, const char *const *args, int in_fd, int out_fd)
 {
 	char path[4096];
 	char *argv[MAX_ARGS + 2];
@@ -148,7 +148,7 @@ int ex_proc_start_input(ex_proc *p, const char *name, const char *const *args, i
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
-		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		if (dup2(in, 0) < 0 || dup2(out_fd >= 0 ? out_fd : out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(127);
 		execve(path, argv, envp);
 		_exit(127);

@@ -53,9 +53,10 @@ long long ex_now_ms(void);
  * left not started.  p is caller storage, finished with ex_proc_fini. */
 int ex_proc_start(ex_proc *p, const char *name, const char *const *args);
 
-/* As ex_proc_start, with in_fd (which the caller keeps and closes) as
- * the child's stdin; in_fd < 0: /dev/null. */
-int ex_proc_start_input(ex_proc *p, const char *name, const char *const *args, int in_fd);
+/* As ex_proc_start, with in_fd as the child's stdin (< 0: /dev/null) and
+ * out_fd as its stdout (< 0: a memfd, read with ex_proc_stdout; else
+ * ex_proc_stdout stays empty).  The caller keeps and closes both. */
+int ex_proc_start_io(ex_proc *p, const char *name, const char *const *args, int in_fd, int out_fd);
 
 /* Waits up to ms for the child to exit.  Returns 0 once reaped (p->status
  * set; also when it had been reaped before), -ETIMEDOUT if it still runs. */

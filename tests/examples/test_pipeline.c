@@ -12,7 +12,8 @@
  * input with several worker and thread counts, no input, --print, a file,
  * standard input from a pipe, lines straddling the 4 KiB chunks, a last
  * line without its newline.  Then the failures: a line over the 1 MiB
- * limit (exit 1, and every stage stops), a missing file (exit 1), --help
+ * limit (exit 1, and every stage stops), an output pipe closed by its
+ * reader (exit 1, no hang), a missing file (exit 1), --help
  * (exit 0) and bad usage (exit 2, the error first on stderr).  Every run
  * must leave no flight-recorder segment behind.
  *
@@ -164,7 +165,7 @@ static void ref_summary(const struct ref *r, char *buf, size_t size)
 static void pl_run(struct pl *t, const char *const *args, int in_fd)
 {
 	ex_proc_fini(&t->prog);
-	assert_int_equal(ex_proc_start_input(&t->prog, "pipeline", args, in_fd), 0);
+	assert_int_equal(ex_proc_start_io(&t->prog, "pipeline", args, in_fd, -1), 0);
 	if (ex_proc_wait(&t->prog, ex_ms(30000)) < 0)
 		ex_proc_dump(&t->prog);
 	assert_true(t->prog.reaped);
@@ -347,6 +348,30 @@ static void test_line_too_long(void **state)
 	assert_string_equal(ex_proc_stdout(&t->prog), "");
 }
 
+/* --print into a pipe whose reader goes away: the writer's error, exit 1,
+ * and the stages before it stop too (no hang). */
+static void test_output_closed(void **state)
+{
+	struct pl *t = *state;
+	const char *args[] = {"--print", "--lines", "100000000", NULL};
+	char first[64];
+	int fds[2];
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	int rc = ex_proc_start_io(&t->prog, "pipeline", args, -1, fds[1]);
+	close(fds[1]);
+	ssize_t n = rc == 0 ? read(fds[0], first, sizeof(first)) : -1;
+	close(fds[0]); /* its next write gets EPIPE */
+	assert_int_equal(rc, 0);
+	static const char rec0[] = "0 0 0 cbf29ce484222325\n"; /* the first record */
+	assert_true(n > 0);
+	assert_memory_equal(first, rec0, (size_t)n < strlen(rec0) ? (size_t)n : strlen(rec0));
+	assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
+	assert_true(ex_proc_exited_with(&t->prog, 1));
+	assert_string_equal(ex_proc_stderr(&t->prog), "pipeline: write the records: Broken pipe\n");
+	assert_false(ex_proc_has_segment(&t->prog));
+}
+
 static void test_missing_input(void **state)
 {
 	struct pl *t = *state;
@@ -407,9 +432,11 @@ static void test_bad_usage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        PL_TEST(test_generated),     PL_TEST(test_no_lines),   PL_TEST(test_print),
-	        PL_TEST(test_file_input),    PL_TEST(test_stdin_pipe), PL_TEST(test_line_too_long),
-	        PL_TEST(test_missing_input), PL_TEST(test_help),       PL_TEST(test_bad_usage),
+	        PL_TEST(test_generated),     PL_TEST(test_no_lines),
+	        PL_TEST(test_print),         PL_TEST(test_file_input),
+	        PL_TEST(test_stdin_pipe),    PL_TEST(test_line_too_long),
+	        PL_TEST(test_output_closed), PL_TEST(test_missing_input),
+	        PL_TEST(test_help),          PL_TEST(test_bad_usage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
