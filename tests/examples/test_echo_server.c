@@ -12,8 +12,8 @@
  *                    against a closed port exits 1; interrupted, exits 1
  *                    and says so;
  *   SIGTERM/SIGINT   stop the server cleanly (exit 0 within a few seconds,
- *                    also with connections open, and no flight-recorder
- *                    segment left in /dev/shm);
+ *                    also with connections open or busy, and no
+ *                    flight-recorder segment left in /dev/shm);
  *   --help, bad command lines: exit 0 with the usage on stdout; exit 2
  *                    with one line on stderr.
  *
@@ -335,6 +335,30 @@ static void test_stop_with_open_connections(void **state)
 		assert_int_equal(ex_net_wait_eof(fds[i], ex_ms(5000)), 0);
 }
 
+/* SIGTERM to the server while a --client keeps 20 connections busy: the
+ * server stops cleanly all the same; the client reports the cut
+ * connections and exits 1. */
+static void test_stop_under_load(void **state)
+{
+	struct es *e = *state;
+	char port[16];
+	es_start(e);
+
+	snprintf(port, sizeof(port), "%d", e->port);
+	const char *args[] = {"--client", "--port", port, "--conns", "20", "--seconds", "60", NULL};
+	assert_int_equal(ex_proc_start(&e->cli, "echo_server", args), 0);
+	long long deadline = ex_now_ms() + ex_ms(5000);
+	while (ex_proc_probes_on() && !ex_proc_has_segment(&e->cli) && ex_now_ms() < deadline)
+		usleep(2000);
+	usleep(200 * 1000); /* round trips under way */
+	es_stop(e, SIGTERM, "Terminated");
+	assert_int_equal(ex_proc_wait(&e->cli, ex_ms(10000)), 0);
+	assert_true(ex_proc_exited_with(&e->cli, 1));
+	assert_non_null(
+	        strstr(ex_proc_stdout(&e->cli), "echo_server: 20 of 20 connections failed\n"));
+	assert_false(ex_proc_has_segment(&e->cli));
+}
+
 /* ---- command line ---------------------------------------------------------- */
 
 static void run_to_exit(struct es *e, const char *const *args)
@@ -398,10 +422,11 @@ static void test_bad_command_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        ES_TEST(test_self_test),      ES_TEST(test_echo_payloads),
-	        ES_TEST(test_client_mode),    ES_TEST(test_client_interrupted),
-	        ES_TEST(test_client_refused), ES_TEST(test_stop_with_open_connections),
-	        ES_TEST(test_help),           ES_TEST(test_bad_command_lines),
+	        ES_TEST(test_self_test),         ES_TEST(test_echo_payloads),
+	        ES_TEST(test_client_mode),       ES_TEST(test_client_interrupted),
+	        ES_TEST(test_client_refused),    ES_TEST(test_stop_with_open_connections),
+	        ES_TEST(test_stop_under_load),   ES_TEST(test_help),
+	        ES_TEST(test_bad_command_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,13 +47,18 @@
 #define GET     "GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 #define MAX_FDS 16
 
-/* One test's server and client sockets. */
+struct load;
+
+/* One test's server, client sockets and client threads. */
 struct hh {
 	ex_proc srv;      /* the server (or the program a command-line test runs) */
 	int port;         /* where it listens */
 	int fds[MAX_FDS]; /* client sockets, closed by the teardown */
 	int nfds;
+	struct load *load; /* client threads, reaped by the teardown */
 };
+
+static int load_join(struct hh *h, int *failed, bool print);
 
 static int hh_setup(void **state)
 {
@@ -70,7 +75,9 @@ static int hh_teardown(void **state)
 	for (int i = 0; i < h->nfds; i++)
 		if (h->fds[i] >= 0)
 			close(h->fds[i]);
-	ex_proc_fini(&h->srv);
+	ex_proc_fini(&h->srv); /* first: the client threads' reads end */
+	int failed;
+	load_join(h, &failed, false);
 	free(h);
 	return 0;
 }
@@ -393,44 +400,50 @@ static void test_split_request(void **state)
 
 /* ---- many connections at once ------------------------------------------ */
 
-/* Opens when every client is connected (or no more will be started). */
-struct gate {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int connected; /* clients past their connect */
-	bool open;
-};
-
+/* One client thread: connects, waits for the others, then does its
+ * requests one after the other on its connection. */
 struct client {
 	pthread_t thread;
-	int port, requests;
-	struct gate *gate;
+	struct load *load;
 	int answered;   /* right answers */
 	char error[96]; /* the first thing that went wrong, "" if nothing */
+};
+
+/* Client threads doing requests at once; owned by the test's state so
+ * that the teardown can reap them after a failed assertion (it kills the
+ * server first: their reads end). */
+struct load {
+	int port, requests; /* requests per connection */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int connected; /* clients past their connect, under lock */
+	bool go;       /* every client may start, under lock */
+	int started;   /* threads running */
+	struct client clients[];
 };
 
 static void *client_thread(void *arg)
 {
 	struct client *c = arg;
-	struct gate *g = c->gate;
+	struct load *l = c->load;
 	char buf[sizeof(OK_11)];
-	int fd = ex_net_connect(c->port, ex_ms(5000));
+	int fd = ex_net_connect(l->port, ex_ms(5000));
 
 	if (fd < 0)
 		snprintf(c->error, sizeof(c->error), "connect: %s", strerror(-fd));
 	/* every connection is open before the first request */
-	pthread_mutex_lock(&g->lock);
-	g->connected++;
-	pthread_cond_broadcast(&g->cond);
-	while (!g->open)
-		pthread_cond_wait(&g->cond, &g->lock);
-	pthread_mutex_unlock(&g->lock);
-	for (int i = 0; fd >= 0 && i < c->requests; i++) {
+	pthread_mutex_lock(&l->lock);
+	l->connected++;
+	pthread_cond_broadcast(&l->cond);
+	while (!l->go)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+	for (int i = 0; fd >= 0 && i < l->requests; i++) {
 		int rc = ex_net_send_all(fd, GET, strlen(GET));
 		ssize_t n = rc < 0 ? rc : ex_net_recv_exact(fd, buf, strlen(OK_11));
 		if (n != (ssize_t)strlen(OK_11) || memcmp(buf, OK_11, strlen(OK_11)) != 0) {
 			snprintf(c->error, sizeof(c->error), "request %d: %s", i,
-			         n < 0 ? strerror((int)-n) : "wrong or short answer");
+			         n < 0 ? strerror((int)-n) : "short answer or end of stream");
 			break;
 		}
 		c->answered++;
@@ -440,40 +453,68 @@ static void *client_thread(void *arg)
 	return NULL;
 }
 
+/* Starts nconns client threads of `requests' requests each against the
+ * server, and returns once every one is connected and has been let go. */
+static void load_start(struct hh *h, int nconns, int requests)
+{
+	struct load *l = calloc(1, sizeof(*l) + (size_t)nconns * sizeof(struct client));
+	assert_non_null(l);
+	l->port = h->port;
+	l->requests = requests;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	h->load = l;
+	for (int i = 0; i < nconns; i++) {
+		l->clients[i].load = l;
+		if (pthread_create(&l->clients[i].thread, NULL, client_thread, &l->clients[i]) != 0)
+			break;
+		l->started++;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (l->connected < l->started)
+		pthread_cond_wait(&l->cond, &l->lock);
+	l->go = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	assert_int_equal(l->started, nconns);
+}
+
+/* Joins the client threads and frees h->load (if any); returns the right
+ * answers in all and the connections that ended with an error, printing
+ * the first few of those when `print'. */
+static int load_join(struct hh *h, int *failed, bool print)
+{
+	struct load *l = h->load;
+	int answered = 0;
+
+	*failed = 0;
+	if (!l)
+		return 0;
+	for (int i = 0; i < l->started; i++) {
+		pthread_join(l->clients[i].thread, NULL);
+		answered += l->clients[i].answered;
+		if (l->clients[i].error[0] && (*failed)++ < 5 && print)
+			fprintf(stderr, "connection %d: %s\n", i, l->clients[i].error);
+	}
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	free(l);
+	h->load = NULL;
+	return answered;
+}
+
 static void test_concurrent_connections(void **state)
 {
 	struct hh *h = *state;
 	/* the 50 connections at once are the point: only their requests
 	 * shrink in the sanitizer stages */
-	int nconns = 50, nreq = (int)tsk_test_scale(20);
+	int nconns = 50, nreq = (int)tsk_test_scale(20), failed;
 	if (nreq < 5)
 		nreq = 5;
-	struct client *cs = calloc((size_t)nconns, sizeof(*cs));
-	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
-	int started = 0, answered = 0, failed = 0;
 
-	assert_non_null(cs);
 	hh_start(h, "2");
-	for (int i = 0; i < nconns; i++) {
-		cs[i] = (struct client){.port = h->port, .requests = nreq, .gate = &g};
-		if (pthread_create(&cs[i].thread, NULL, client_thread, &cs[i]) != 0)
-			break;
-		started++;
-	}
-	pthread_mutex_lock(&g.lock);
-	while (g.connected < started)
-		pthread_cond_wait(&g.cond, &g.lock);
-	g.open = true;
-	pthread_cond_broadcast(&g.cond);
-	pthread_mutex_unlock(&g.lock);
-	for (int i = 0; i < started; i++) {
-		pthread_join(cs[i].thread, NULL);
-		answered += cs[i].answered;
-		if (cs[i].error[0] && failed++ < 5)
-			fprintf(stderr, "connection %d: %s\n", i, cs[i].error);
-	}
-	free(cs);
-	assert_int_equal(started, nconns);
+	load_start(h, nconns, nreq);
+	int answered = load_join(h, &failed, true);
 	assert_int_equal(failed, 0);
 	assert_int_equal(answered, nconns * nreq);
 	hh_stop(h, SIGTERM, nconns, nconns * nreq);
@@ -503,6 +544,33 @@ static void test_stop_with_open_connections(void **state)
 	 * the server not have read the piece before the signal */
 	int rc = ex_net_wait_eof(fds[3], ex_ms(5000));
 	assert_true(rc == 0 || rc == -ECONNRESET);
+}
+
+/* SIGTERM while 50 clients send requests as fast as they can: a clean
+ * stop all the same, and the server counts at least every answer the
+ * clients got. */
+static void test_stop_under_load(void **state)
+{
+	struct hh *h = *state;
+	int failed;
+
+	hh_start(h, "2");
+	load_start(h, 50, 1 << 30); /* until the server stops */
+	usleep(100 * 1000);
+	hh_stop(h, SIGTERM, -1, 0);
+	int answered = load_join(h, &failed, false);
+	assert_int_equal(failed, 50); /* every connection was cut */
+	assert_true(answered > 0);
+	const char *line =
+	        strstr(ex_proc_stdout(&h->srv), "http_hello: stopped after 50 connections, ");
+	if (!line)
+		ex_proc_dump(&h->srv);
+	assert_non_null(line);
+	long served = atol(line + strlen("http_hello: stopped after 50 connections, "));
+	if (served < answered)
+		fprintf(stderr, "the server counts %ld requests, the clients got %d answers\n",
+		        served, answered);
+	assert_true(served >= answered);
 }
 
 /* ---- command line ---------------------------------------------------------- */
@@ -590,6 +658,7 @@ int main(void)
 	        HH_TEST(test_split_request),
 	        HH_TEST(test_concurrent_connections),
 	        HH_TEST(test_stop_with_open_connections),
+	        HH_TEST(test_stop_under_load),
 	        HH_TEST(test_help),
 	        HH_TEST(test_bad_command_lines),
 	        HH_TEST(test_port_in_use),
