@@ -8,12 +8,20 @@
  * SIGTERM or SIGINT and checks the clean stop: exit status 0 within a few
  * seconds, the exact "stopped after N connections, M requests" count, and
  * no flight-recorder segment left in /dev/shm (while it ran, there was
- * one).  The command-line tests check --help and the exit status 2 and
- * one-line message of a bad command line.
+ * one).  Covered: GET and HEAD, keep-alive, pipelining, Connection: close,
+ * HTTP/1.0, bodies skipped by Content-Length, the error answers (400, 431,
+ * 501, 505) each followed by a close, requests cut into pieces, 50
+ * connections at once, SIGTERM with connections idle, half-sent or busy;
+ * then the command line: --help, exit status 2 and a one-line message for
+ * a bad one, exit status 1 for a port in use.
  *
  * The server is the build's own (ex_proc.h): in the sanitizer stages it is
  * sanitized too, and a report makes its exit status non-zero.  The
- * teardown kills whatever still runs and closes every client socket.
+ * teardown kills whatever still runs, then reaps the client threads and
+ * closes every client socket.
+ *
+ * Longer than most files: one test per behaviour that http_hello.c's
+ * header comment promises, with the byte-exact answers they expect.
  */
 #include <errno.h>
 #include <pthread.h>
