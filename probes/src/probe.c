@@ -387,16 +387,23 @@ void probe_tick(uint64_t tsc)
 	uint64_t next = atomic_load_explicit(&P.calib_next, memory_order_relaxed);
 	if (tsc < next)
 		return;
-	/* one thread refreshes: whoever moves calib_next */
+	/* one thread refreshes: whoever moves calib_next (and takes the seqlock) */
 	uint64_t period = atomic_load_explicit(&P.tsc_per_100ms, memory_order_relaxed);
 	if (!period)
 		period = 100000000;
 	if (!atomic_compare_exchange_strong(&P.calib_next, &next, tsc + period))
 		return;
-	int64_t mono = clock_ns(CLOCK_MONOTONIC);
 	tsk_seg_header *h = probe__hdr;
+	/* A second thread passes the CAS above too when the first one stalls
+	 * for a whole period between it and here: the seqlock itself must
+	 * exclude writers.  Taking it is moving its count from even to odd;
+	 * acquire: pairs with the release that ended the previous write. */
 	uint32_t s = atomic_load_explicit(&h->calib_seq, memory_order_relaxed);
-	atomic_store_explicit(&h->calib_seq, s + 1, memory_order_relaxed);
+	if ((s & 1) ||
+	    !atomic_compare_exchange_strong_explicit(&h->calib_seq, &s, s + 1, memory_order_acquire,
+	                                             memory_order_relaxed))
+		return;
+	int64_t mono = clock_ns(CLOCK_MONOTONIC);
 	PROBE_FENCE_RELEASE();
 	h->cal_tsc1 = tsc;
 	h->cal_mono1 = mono;
