@@ -1,6 +1,6 @@
 /*
- * io.c - the epoll reactor and the descriptor calls built on it: tsk_read,
- * tsk_write_all, tsk_accept, tsk_connect, tsk_fd_wait, tsk_close, tsk_pipe.
+ * io.c - the epoll reactor: the descriptor table, polling, and parking a
+ * task until a descriptor is ready (the calls built on it are in fd.c).
  *
  * What and why: a task that would block on a descriptor parks with the
  * runtime's wait protocol (rt_int.h) instead of blocking its worker; one
@@ -35,45 +35,26 @@
  * scheduling steps while tasks wait for descriptors and no worker sleeps in
  * epoll_wait.  Readied tasks go to the back of the polling worker's queue.
  *
- * Kinds: each entry learns once (getsockopt, fstat) whether its
- * descriptor is a stream socket, another socket, a pipe or something else.
- * Sockets are read and written with recv/send and MSG_DONTWAIT |
- * MSG_NOSIGNAL: never blocking, whatever the descriptor's flags, and never
- * raising SIGPIPE.  Other descriptors are made O_NONBLOCK once (the entry
- * remembers it) and use read/write; SIGPIPE is blocked on the workers
- * (sched.c), and a write that fails with EPIPE consumes the SIGPIPE it
- * raised.
+ * Kinds, the drained hint and the calls themselves: fd.c.  Entries also
+ * remember a descriptor's kind, whether it is non-blocking, and two flags
+ * of tsk_read's drained hint (`drained`, and `hup`, set here when an event
+ * says hang-up or error).
  *
- * The drained hint (tsk_read): a read of a stream that returns less than
- * asked for has emptied its buffer, so the next read waits for an edge
- * (recorded in `ready`, or still to come) rather than first making a read
- * that fails with EAGAIN; a keep-alive server saves a system call per
- * request.  Only for streams: a datagram or an inotify read can come up
- * short with more queued behind it.  And only until an event has said
- * hang-up or error: a read comes up short with the end of file (or a
- * reset) still queued behind its data, and no edge will announce that.
- * The event mask is computed when the event is collected, so an end of
- * file that came before the wake-up that led to the short read is in its
- * mask (and sets `hup`), and one that came after raises a new edge.
- *
- * Closing: tsk_close wakes the descriptor's waiters with -EBADF, resets the
- * entry and closes.  A descriptor closed with close(2) leaves a stale entry;
+ * Closing: tsk_close (rt__io_forget) wakes the descriptor's waiters with
+ * -EBADF, resets the entry and closes.  A descriptor closed with close(2) leaves a stale entry;
  * descriptors made here (accept, pipe, net.c's sockets) reset it.
  *
  * Workload: many connections, each with one reader and at most one writer
- * task; the fast path (data already there) is one system call and no lock.
+ * task; a wait costs the entry's lock twice, and the poller's batch of up
+ * to 64 events one epoll_wait.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,19 +69,6 @@
 
 /* Registration states (io_fd.reg). */
 enum { IO_REG_NONE, IO_REG_EPOLL, IO_REG_NEVER };
-
-typedef struct io_fd {
-	rt_spin lock;         /* guards reg, the ready flags and the queues */
-	uint8_t reg;          /* IO_REG_* */
-	bool rd_ready;        /* an input edge came while nobody waited */
-	bool wr_ready;        /* an output edge came while nobody waited */
-	_Atomic uint8_t kind; /* IO_KIND_*, detected on first use */
-	atomic_bool nonblock; /* known to be O_NONBLOCK (non-sockets) */
-	atomic_bool drained;  /* a stream read came up short: wait for an edge first */
-	atomic_bool hup;      /* an event said hang-up or error: no drained hint any more */
-	rt_waitq rd;          /* tasks waiting to read or accept */
-	rt_waitq wr;          /* tasks waiting to write or connect */
-} io_fd;
 
 /* ---- the table -------------------------------------------------------- */
 
@@ -468,304 +436,7 @@ int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site)
 	return wr.result < 0 ? wr.result : ww.result;
 }
 
-/* ---- descriptor kinds and flags --------------------------------------- */
-
-int tsk_set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Makes fd non-blocking once per entry (read/write/accept/connect would
- * otherwise block the worker).  Returns 0 or -errno. */
-static int ensure_nonblock(io_fd *e, int fd)
-{
-	if (e && atomic_load_explicit(&e->nonblock, memory_order_relaxed))
-		return 0;
-	int rc = tsk_set_nonblock(fd);
-	if (rc == 0 && e)
-		atomic_store_explicit(&e->nonblock, true, memory_order_relaxed);
-	return rc;
-}
-
-/* The entry for a call on fd, or NULL outside a runtime (the call then
- * works on the descriptor alone). */
-static io_fd *call_entry(int fd)
-{
-	rt_runtime *rt = io_rt();
-	return rt ? io_entry(rt, fd, true) : NULL;
-}
-
-/* The kind of fd: the entry's, or found out (and remembered) with
- * getsockopt and fstat.  Returns IO_KIND_* or -errno (-EBADF). */
-static int fd_kind(io_fd *e, int fd)
-{
-	int kind = e ? atomic_load_explicit(&e->kind, memory_order_relaxed) : IO_KIND_UNKNOWN;
-	if (kind != IO_KIND_UNKNOWN)
-		return kind;
-	int type;
-	socklen_t len = sizeof(type);
-	struct stat st;
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
-		kind = type == SOCK_STREAM ? IO_KIND_STREAM : IO_KIND_SOCKET;
-	else if (errno != ENOTSOCK)
-		return -errno;
-	else if (fstat(fd, &st) < 0)
-		return -errno;
-	else
-		kind = S_ISFIFO(st.st_mode) ? IO_KIND_PIPE : IO_KIND_OTHER;
-	if (e)
-		atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
-	return kind;
-}
-
-static bool kind_is_socket(int kind)
-{
-	return kind == IO_KIND_STREAM || kind == IO_KIND_SOCKET;
-}
-
-/* One non-blocking read attempt: a count, or -errno (-EAGAIN: wait). */
-static ssize_t read_once(io_fd *e, int fd, int kind, void *buf, size_t n)
-{
-	ssize_t r;
-	if (kind_is_socket(kind)) {
-		r = recv(fd, buf, n, MSG_DONTWAIT);
-	} else {
-		int rc = ensure_nonblock(e, fd);
-		if (rc < 0)
-			return rc;
-		r = read(fd, buf, n);
-	}
-	return r < 0 ? -errno : r;
-}
-
-/* A write to a pipe whose reader is gone raised SIGPIPE at this thread,
- * where it is blocked (sched.c): take it back so that it is never
- * delivered later. */
-static void consume_sigpipe(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigset_t pending;
-	if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-		struct timespec zero = {0, 0};
-		sigtimedwait(&set, NULL, &zero);
-	}
-}
-
-/* One non-blocking write attempt: a count, or -errno (-EAGAIN: wait). */
-static ssize_t write_once(io_fd *e, int fd, int kind, const void *buf, size_t n)
-{
-	ssize_t r;
-	if (kind_is_socket(kind))
-		return (r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 ? -errno : r;
-	int rc = ensure_nonblock(e, fd);
-	if (rc < 0)
-		return rc;
-	r = write(fd, buf, n);
-	if (r < 0 && errno == EPIPE) {
-		consume_sigpipe();
-		return -EPIPE;
-	}
-	return r < 0 ? -errno : r;
-}
-
-/* ---- the calls -------------------------------------------------------- */
-
-ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_site *site)
-{
-	if (fd < 0)
-		return -EBADF;
-	if (n == 0)
-		return 0;
-	io_fd *e = call_entry(fd);
-	int kind = fd_kind(e, fd);
-	if (kind < 0)
-		return kind;
-	bool stream = kind == IO_KIND_STREAM || kind == IO_KIND_PIPE;
-	int late = 0; /* a timeout or cancel that a ready read still beats */
-
-	/* The drained hint: the last read of this stream came up short, so
-	 * its buffer was empty then, and whatever came since raised an edge
-	 * that the reactor has recorded or will deliver.  Wait for that edge
-	 * instead of a read that would fail with EAGAIN (one system call less
-	 * per request for a keep-alive server). */
-	if (stream && e && atomic_load_explicit(&e->drained, memory_order_relaxed)) {
-		atomic_store_explicit(&e->drained, false, memory_order_relaxed);
-		int rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site);
-		if (rc == -ETIMEDOUT || rc == -ECANCELED)
-			late = rc; /* data already there still returns */
-		else if (rc < 0)
-			return rc;
-	}
-	for (;;) {
-		ssize_t r = read_once(e, fd, kind, buf, n);
-		if (r > 0 && (size_t)r < n && stream && e &&
-		    !atomic_load_explicit(&e->hup, memory_order_relaxed))
-			atomic_store_explicit(&e->drained, true, memory_order_relaxed);
-		if (r >= 0)
-			return r;
-		if (r == -EINTR)
-			continue;
-		if (r != -EAGAIN)
-			return r;
-		if (late)
-			return late;
-		int rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-ssize_t(tsk_read)(int fd, void *buf, size_t n, int64_t deadline)
-{
-	return tsk_read_at(fd, buf, n, deadline, NULL);
-}
-
-ssize_t tsk_write_all_at(int fd, const void *buf, size_t n, int64_t deadline, size_t *written,
-                         const tsk_site *site)
-{
-	size_t done = 0;
-	ssize_t rc = 0;
-
-	if (fd < 0)
-		rc = -EBADF;
-	else if (n > SSIZE_MAX)
-		rc = -EINVAL;
-	io_fd *e = rc == 0 ? call_entry(fd) : NULL;
-	int kind = rc == 0 ? fd_kind(e, fd) : IO_KIND_UNKNOWN;
-	if (kind < 0)
-		rc = kind;
-	while (rc == 0 && done < n) {
-		ssize_t r = write_once(e, fd, kind, (const char *)buf + done, n - done);
-		if (r >= 0)
-			done += (size_t)r;
-		else if (r == -EAGAIN)
-			rc = rt__io_wait_fd(fd, IO_DIR_WR, deadline, site);
-		else if (r != -EINTR)
-			rc = r;
-	}
-	if (written)
-		*written = done;
-	return rc < 0 ? rc : (ssize_t)n;
-}
-
-ssize_t(tsk_write_all)(int fd, const void *buf, size_t n, int64_t deadline, size_t *written)
-{
-	return tsk_write_all_at(fd, buf, n, deadline, written, NULL);
-}
-
-ssize_t(tsk_write)(int fd, const void *buf, size_t n, int64_t deadline)
-{
-	return tsk_write_all_at(fd, buf, n, deadline, NULL, NULL);
-}
-
-int tsk_accept_at(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline,
-                  const tsk_site *site)
-{
-	if (fd < 0)
-		return -EBADF;
-	io_fd *e = call_entry(fd);
-	int rc = ensure_nonblock(e, fd);
-	int kind = fd_kind(e, fd); /* a connection is of its listener's type */
-	if (rc < 0 || kind < 0)
-		return rc < 0 ? rc : kind;
-	for (;;) {
-		int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c >= 0) {
-			rt__io_fresh(c, kind);
-			return c;
-		}
-		int err = errno;
-		/* a connection reset before we took it: take the next one */
-		if (err == EINTR || err == ECONNABORTED)
-			continue;
-		if (err != EAGAIN && err != EWOULDBLOCK)
-			return -err;
-		if ((rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site)) < 0)
-			return rc;
-	}
-}
-
-int(tsk_accept)(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline)
-{
-	return tsk_accept_at(fd, addr, len, deadline, NULL);
-}
-
-/* The outcome of a connection attempt in progress: 0 connected, -EAGAIN
- * still in progress, or its error. */
-static int connect_status(int fd)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -errno;
-	if (err)
-		return -err;
-	struct sockaddr_storage peer;
-	len = sizeof(peer);
-	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
-		return 0;
-	/* a stale output edge woke us before the handshake ended */
-	return errno == ENOTCONN ? -EAGAIN : -errno;
-}
-
-int tsk_connect_at(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline,
-                   const tsk_site *site)
-{
-	if (fd < 0)
-		return -EBADF;
-	io_fd *e = call_entry(fd);
-	int rc = ensure_nonblock(e, fd);
-	if (rc < 0)
-		return rc;
-	if (connect(fd, addr, len) == 0)
-		return 0;
-	/* EINTR: the attempt goes on in the background, as EINPROGRESS */
-	if (errno != EINPROGRESS && errno != EINTR)
-		return errno == EISCONN ? 0 : -errno;
-	for (;;) {
-		if ((rc = rt__io_wait_fd(fd, IO_DIR_WR, deadline, site)) < 0)
-			return rc;
-		if ((rc = connect_status(fd)) != -EAGAIN)
-			return rc;
-	}
-}
-
-int(tsk_connect)(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline)
-{
-	return tsk_connect_at(fd, addr, len, deadline, NULL);
-}
-
-int tsk_fd_wait_at(int fd, int events, int64_t deadline, const tsk_site *site)
-{
-	if (fd < 0)
-		return -EBADF;
-	if (!events || (events & ~(POLLIN | POLLOUT)))
-		return -EINVAL;
-	int dirs = (events & POLLIN ? IO_DIR_RD : 0) | (events & POLLOUT ? IO_DIR_WR : 0);
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = (short)events};
-		int r = poll(&p, 1, 0);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r > 0)
-			return p.revents & POLLNVAL ? -EBADF : p.revents;
-		int rc = rt__io_wait_fd(fd, dirs, deadline, site);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-int(tsk_fd_wait)(int fd, int events, int64_t deadline)
-{
-	return tsk_fd_wait_at(fd, events, deadline, NULL);
-}
+/* ---- forgetting a descriptor ------------------------------------------ */
 
 static void forget_in(rt_runtime *rt, int fd, int unused)
 {
@@ -777,22 +448,13 @@ static void forget_in(rt_runtime *rt, int fd, int unused)
 		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-int tsk_close(int fd)
+void rt__io_forget(int fd)
 {
-	if (fd < 0)
-		return -EBADF;
 	each_runtime(fd, 0, forget_in);
-	/* no retry on EINTR: Linux closes the descriptor anyway */
-	return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
-int tsk_pipe(int fds[2])
+io_fd *rt__io_entry(int fd)
 {
-	if (!fds)
-		return -EINVAL;
-	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
-		return -errno;
-	rt__io_fresh(fds[0], IO_KIND_PIPE);
-	rt__io_fresh(fds[1], IO_KIND_PIPE);
-	return 0;
+	rt_runtime *rt = io_rt();
+	return rt ? io_entry(rt, fd, true) : NULL;
 }

@@ -20,6 +20,29 @@
  * tsk_read's drained hint. */
 enum { IO_KIND_UNKNOWN, IO_KIND_STREAM, IO_KIND_SOCKET, IO_KIND_PIPE, IO_KIND_OTHER };
 
+/* What the runtime knows of one descriptor number (io.c's table). */
+typedef struct io_fd {
+	rt_spin lock;         /* guards reg, the ready flags and the queues */
+	uint8_t reg;          /* IO_REG_* */
+	bool rd_ready;        /* an input edge came while nobody waited */
+	bool wr_ready;        /* an output edge came while nobody waited */
+	_Atomic uint8_t kind; /* IO_KIND_*, detected on first use */
+	atomic_bool nonblock; /* known to be O_NONBLOCK (non-sockets) */
+	atomic_bool drained;  /* a stream read came up short: wait for an edge first */
+	atomic_bool hup;      /* an event said hang-up or error: no drained hint any more */
+	rt_waitq rd;          /* tasks waiting to read or accept */
+	rt_waitq wr;          /* tasks waiting to write or connect */
+} io_fd;
+
+/* The entry of fd in the calling worker's runtime (allocated on first
+ * use), or NULL outside the runtime's threads or for a number out of
+ * range: a call then works on the descriptor alone. */
+io_fd *rt__io_entry(int fd);
+
+/* Wakes fd's waiters with -EBADF and forgets it, in the calling worker's
+ * runtime or, from another thread, in every running runtime. */
+void rt__io_forget(int fd);
+
 /* Creates the runtime's epoll instance, eventfd and descriptor table.
  * Returns 0 or -errno; rt__io_fini undoes a partial init too. */
 int rt__io_init(rt_runtime *rt);
