@@ -314,6 +314,7 @@ help:
 	@echo '  test            deps, then unit tests plain + ASan/UBSan + UBSan + TSan'
 	@echo '  demo            deps, all, then run the demo example'
 	@echo '  bench           deps-bench, all, then the benchmarks (bench/bench.mk)'
+	@echo '  bench-http      only the HTTP table: taskscope vs Go net/http vs libuv under wrk'
 	@echo '  deps            install missing Debian packages (needs root)'
 	@echo '  deps-bench      also the benchmark packages'
 	@echo '  install         PREFIX=/usr/local DESTDIR= : header, libraries, taskscope.pc'
