@@ -36,15 +36,25 @@
 
 #include "io_int.h"
 
+/* errno, read afresh.  GCC takes errno's address to be constant within a
+ * function (__errno_location is declared const), but a task that parked
+ * may resume on another thread: an errno read after a wait must not reuse
+ * an address computed before it.  Every read of errno here goes through
+ * this call. */
+static __attribute__((noinline)) int err_now(void)
+{
+	return errno;
+}
+
 /* ---- descriptor kinds and flags --------------------------------------- */
 
 int tsk_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
-		return -errno;
+		return -err_now();
 	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
+		return -err_now();
 	return 0;
 }
 
@@ -72,10 +82,10 @@ static int fd_kind(io_fd *e, int fd)
 	struct stat st;
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
 		kind = type == SOCK_STREAM ? IO_KIND_STREAM : IO_KIND_SOCKET;
-	else if (errno != ENOTSOCK)
-		return -errno;
+	else if (err_now() != ENOTSOCK)
+		return -err_now();
 	else if (fstat(fd, &st) < 0)
-		return -errno;
+		return -err_now();
 	else
 		kind = S_ISFIFO(st.st_mode) ? IO_KIND_PIPE : IO_KIND_OTHER;
 	if (e)
@@ -100,7 +110,7 @@ static ssize_t read_once(io_fd *e, int fd, int kind, void *buf, size_t n)
 			return rc;
 		r = read(fd, buf, n);
 	}
-	return r < 0 ? -errno : r;
+	return r < 0 ? -err_now() : r;
 }
 
 /* A write to a pipe whose reader is gone raised SIGPIPE at this thread,
@@ -123,16 +133,16 @@ static ssize_t write_once(io_fd *e, int fd, int kind, const void *buf, size_t n)
 {
 	ssize_t r;
 	if (kind_is_socket(kind))
-		return (r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 ? -errno : r;
+		return (r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 ? -err_now() : r;
 	int rc = ensure_nonblock(e, fd);
 	if (rc < 0)
 		return rc;
 	r = write(fd, buf, n);
-	if (r < 0 && errno == EPIPE) {
+	if (r < 0 && err_now() == EPIPE) {
 		consume_sigpipe();
 		return -EPIPE;
 	}
-	return r < 0 ? -errno : r;
+	return r < 0 ? -err_now() : r;
 }
 
 /* ---- the calls -------------------------------------------------------- */
@@ -151,23 +161,31 @@ ssize_t tsk_read_at(int fd, void *buf, size_t n, int64_t deadline, const tsk_sit
 	int late = 0; /* a timeout or cancel that a ready read still beats */
 
 	/* The drained hint: the last read of this stream came up short, so
-	 * its buffer was empty then, and whatever came since raised an edge
-	 * that the reactor has recorded or will deliver.  Wait for that edge
-	 * instead of a read that would fail with EAGAIN (one system call less
-	 * per request for a keep-alive server). */
+	 * its buffer was empty then; if no input edge has been dispatched
+	 * since that read began, whatever came since will raise one.  Wait
+	 * for it instead of a read that would fail with EAGAIN (one system
+	 * call less per request for a keep-alive server).  The check is made
+	 * under the entry's lock (rt__io_wait_fd_since): an edge spent on
+	 * another waiter (tsk_fd_wait, a second reader) moves the count. */
 	if (stream && e && atomic_load_explicit(&e->drained, memory_order_relaxed)) {
 		atomic_store_explicit(&e->drained, false, memory_order_relaxed);
-		int rc = rt__io_wait_fd(fd, IO_DIR_RD, deadline, site);
+		unsigned at = atomic_load_explicit(&e->drained_at, memory_order_relaxed);
+		int rc = rt__io_wait_fd_since(fd, deadline, site, at);
 		if (rc == -ETIMEDOUT || rc == -ECANCELED)
 			late = rc; /* data already there still returns */
 		else if (rc < 0)
 			return rc;
 	}
 	for (;;) {
+		/* acquire: pairs with the dispatcher's release, so hup below is
+		 * at least as new as this count */
+		unsigned seen = e ? atomic_load_explicit(&e->rd_edges, memory_order_acquire) : 0;
 		ssize_t r = read_once(e, fd, kind, buf, n);
 		if (r > 0 && (size_t)r < n && stream && e &&
-		    !atomic_load_explicit(&e->hup, memory_order_relaxed))
+		    !atomic_load_explicit(&e->hup, memory_order_relaxed)) {
+			atomic_store_explicit(&e->drained_at, seen, memory_order_relaxed);
 			atomic_store_explicit(&e->drained, true, memory_order_relaxed);
+		}
 		if (r >= 0)
 			return r;
 		if (r == -EINTR)
@@ -241,7 +259,7 @@ int tsk_accept_at(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadlin
 			rt__io_fresh(c, kind);
 			return c;
 		}
-		int err = errno;
+		int err = err_now();
 		/* a connection reset before we took it: take the next one */
 		if (err == EINTR || err == ECONNABORTED)
 			continue;
@@ -264,7 +282,7 @@ static int connect_status(int fd)
 	int err = 0;
 	socklen_t len = sizeof(err);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -errno;
+		return -err_now();
 	if (err)
 		return -err;
 	struct sockaddr_storage peer;
@@ -272,7 +290,7 @@ static int connect_status(int fd)
 	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
 		return 0;
 	/* a stale output edge woke us before the handshake ended */
-	return errno == ENOTCONN ? -EAGAIN : -errno;
+	return err_now() == ENOTCONN ? -EAGAIN : -err_now();
 }
 
 int tsk_connect_at(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline,
@@ -287,8 +305,8 @@ int tsk_connect_at(int fd, const struct sockaddr *addr, socklen_t len, int64_t d
 	if (connect(fd, addr, len) == 0)
 		return 0;
 	/* EINTR: the attempt goes on in the background, as EINPROGRESS */
-	if (errno != EINPROGRESS && errno != EINTR)
-		return errno == EISCONN ? 0 : -errno;
+	if (err_now() != EINPROGRESS && err_now() != EINTR)
+		return err_now() == EISCONN ? 0 : -err_now();
 	for (;;) {
 		if ((rc = rt__io_wait_fd(fd, IO_DIR_WR, deadline, site)) < 0)
 			return rc;
@@ -312,8 +330,8 @@ int tsk_fd_wait_at(int fd, int events, int64_t deadline, const tsk_site *site)
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = (short)events};
 		int r = poll(&p, 1, 0);
-		if (r < 0 && errno != EINTR)
-			return -errno;
+		if (r < 0 && err_now() != EINTR)
+			return -err_now();
 		if (r > 0)
 			return p.revents & POLLNVAL ? -EBADF : p.revents;
 		int rc = rt__io_wait_fd(fd, dirs, deadline, site);
@@ -333,7 +351,7 @@ int tsk_close(int fd)
 		return -EBADF;
 	rt__io_forget(fd);
 	/* no retry on EINTR: Linux closes the descriptor anyway */
-	return close(fd) < 0 && errno != EINTR ? -errno : 0;
+	return close(fd) < 0 && err_now() != EINTR ? -err_now() : 0;
 }
 
 int tsk_pipe(int fds[2])
@@ -341,7 +359,7 @@ int tsk_pipe(int fds[2])
 	if (!fds)
 		return -EINVAL;
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
-		return -errno;
+		return -err_now();
 	rt__io_fresh(fds[0], IO_KIND_PIPE);
 	rt__io_fresh(fds[1], IO_KIND_PIPE);
 	return 0;

@@ -49,6 +49,7 @@
  * to 64 events one epoll_wait.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@ enum { IO_REG_NONE, IO_REG_EPOLL, IO_REG_NEVER };
  * while held (rt__io_fini unlinks under it before freeing). */
 static pthread_mutex_t io_rts_lock = PTHREAD_MUTEX_INITIALIZER;
 static rt_runtime *io_rts;
+static atomic_int io_nrts; /* their number (changed under io_rts_lock) */
 
 int rt__io_init(rt_runtime *rt)
 {
@@ -100,6 +102,7 @@ int rt__io_init(rt_runtime *rt)
 	rt->io_next = io_rts;
 	io_rts = rt;
 	rt->io_linked = true;
+	atomic_fetch_add(&io_nrts, 1);
 	pthread_mutex_unlock(&io_rts_lock);
 	return 0;
 }
@@ -113,6 +116,7 @@ void rt__io_fini(rt_runtime *rt)
 			p = &(*p)->io_next;
 		*p = rt->io_next;
 		rt->io_linked = false;
+		atomic_fetch_sub(&io_nrts, 1);
 		pthread_mutex_unlock(&io_rts_lock);
 	}
 	if (rt->io_chunks) {
@@ -182,14 +186,18 @@ static void ready_batch(tsk_task *t)
 	}
 }
 
-/* Forgets what the runtime knew of fd (it is new, or being closed) and
- * wakes its waiters with -EBADF.  kind: what the new descriptor is.
- * Returns whether fd was registered with epoll. */
-static bool entry_reset(io_fd *e, int kind, bool nonblock)
+/* Forgets what rt knew of fd (it is new, or `closing`) and wakes its
+ * waiters with -EBADF.  kind: what the new descriptor is; nonblock: it is
+ * known to be non-blocking. */
+static void entry_reset(rt_runtime *rt, io_fd *e, int fd, int kind, bool nonblock, bool closing)
 {
 	tsk_task *batch = NULL, **link = &batch;
 	rt__spin_lock(&e->lock);
-	bool was = e->reg == IO_REG_EPOLL;
+	/* a duplicate may keep a closing file open, and registered, after
+	 * close(2): take it out of the set ourselves, under the lock, so that
+	 * a waiter that registers again meanwhile is not undone */
+	if (closing && e->reg == IO_REG_EPOLL)
+		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
 	e->reg = IO_REG_NONE;
 	e->rd_ready = e->wr_ready = false;
 	atomic_store_explicit(&e->kind, (uint8_t)kind, memory_order_relaxed);
@@ -200,7 +208,6 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 	wake_queue(&e->wr, -EBADF, &link);
 	rt__spin_unlock(&e->lock);
 	ready_batch(batch);
-	return was;
 }
 
 /* Calls fn(rt, fd, arg) for the calling worker's runtime, or for every
@@ -208,7 +215,8 @@ static bool entry_reset(io_fd *e, int kind, bool nonblock)
 static void each_runtime(int fd, int arg, void (*fn)(rt_runtime *, int, int))
 {
 	rt_runtime *rt = io_rt();
-	if (rt) {
+	/* the usual case, a worker of the only runtime: no global lock */
+	if (rt && atomic_load_explicit(&io_nrts, memory_order_relaxed) == 1) {
 		fn(rt, fd, arg);
 		return;
 	}
@@ -222,7 +230,7 @@ static void fresh_in(rt_runtime *rt, int fd, int kind)
 {
 	io_fd *e = io_entry(rt, fd, false);
 	if (e)
-		entry_reset(e, kind, true);
+		entry_reset(rt, e, fd, kind, true, false);
 }
 
 void rt__io_fresh(int fd, int kind)
@@ -247,34 +255,49 @@ int rt__io_wait(rt_runtime *rt, struct epoll_event *ev, int max, int64_t deadlin
 	int n;
 	if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
 		n = epoll_pwait2(rt->epfd, ev, max, tp, NULL);
-		if (n >= 0 || errno != ENOSYS)
+		if (n >= 0 || errno == EINTR)
 			return n < 0 ? 0 : n; /* EINTR: nothing happened */
+		/* ENOSYS before Linux 5.11; EPERM from seccomp filters that
+		 * do not know it: use epoll_wait from now on */
 		atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
 	}
-	/* kernels before 5.11: millisecond timeouts, rounded up */
-	int ms = tp ? (int)((ts.tv_sec * 1000000000 + ts.tv_nsec + 999999) / 1000000) : -1;
+	/* millisecond timeouts, rounded up */
+	int ms = -1;
+	if (tp) {
+		int64_t rel_ms = (ts.tv_sec * 1000000000 + ts.tv_nsec + 999999) / 1000000;
+		ms = rel_ms > INT_MAX ? INT_MAX : (int)rel_ms;
+	}
 	n = epoll_wait(rt->epfd, ev, max, ms);
 	return n < 0 ? 0 : n;
 }
 
-int rt__io_dispatch(rt_worker *wk, const struct epoll_event *ev, int n, bool watcher)
+void rt__io_drain_break(rt_runtime *rt, const struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 != IO_EVFD_KEY)
+			continue;
+		uint64_t v;
+		ssize_t r = read(rt->evfd, &v, sizeof(v));
+		(void)r; /* EAGAIN: drained already */
+		/* after the read: a break written between the two is either
+		 * seen by a failed CAS (and we are awake anyway) or written
+		 * after this store, for the next watcher */
+		atomic_store(&rt->io_break_pending, 0);
+		return;
+	}
+}
+
+int rt__io_dispatch(rt_worker *wk, const struct epoll_event *ev, int n)
 {
 	rt_runtime *rt = wk->rt;
 	tsk_task *batch = NULL, **link = &batch;
 	int woken = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.u64 == IO_EVFD_KEY) {
-			/* only the watcher drains it: a busy poller taking the
-			 * break would leave the watcher asleep */
-			if (!watcher)
-				continue;
-			uint64_t v;
-			ssize_t r = read(rt->evfd, &v, sizeof(v));
-			(void)r; /* EAGAIN: another poller drained it */
-			atomic_store(&rt->io_break_pending, 0);
+		/* the watcher drained it before it stopped watching; a busy
+		 * poller must not (the watcher would sleep on) */
+		if (ev[i].data.u64 == IO_EVFD_KEY)
 			continue;
-		}
 		io_fd *e = io_entry(rt, (int)ev[i].data.u64, false);
 		if (!e)
 			continue;
@@ -285,6 +308,8 @@ int rt__io_dispatch(rt_worker *wk, const struct epoll_event *ev, int n, bool wat
 			atomic_store_explicit(&e->hup, true, memory_order_relaxed);
 		rt__spin_lock(&e->lock);
 		if (in) {
+			/* release: a reader that sees the count sees hup */
+			atomic_fetch_add_explicit(&e->rd_edges, 1, memory_order_release);
 			if (rt__waitq_empty(&e->rd))
 				e->rd_ready = true;
 			else
@@ -308,7 +333,7 @@ int rt__io_poll(rt_worker *w)
 {
 	struct epoll_event ev[RT_IO_BATCH];
 	int n = rt__io_wait(w->rt, ev, RT_IO_BATCH, 0);
-	return n > 0 ? rt__io_dispatch(w, ev, n, false) : 0;
+	return n > 0 ? rt__io_dispatch(w, ev, n) : 0;
 }
 
 void rt__io_break(rt_runtime *rt)
@@ -358,7 +383,8 @@ static int wait_blocking(int fd, int dirs, int64_t deadline)
 	int ms = -1;
 	if (deadline != TSK_FOREVER) {
 		int64_t rel = deadline - tsk_now();
-		ms = rel <= 0 ? 0 : (int)((rel + 999999) / 1000000);
+		int64_t rel_ms = rel <= 0 ? 0 : (rel + 999999) / 1000000;
+		ms = rel_ms > INT_MAX ? INT_MAX : (int)rel_ms;
 	}
 	int r = poll(&p, 1, ms);
 	if (r < 0)
@@ -368,7 +394,7 @@ static int wait_blocking(int fd, int dirs, int64_t deadline)
 	return p.revents & POLLNVAL ? -EBADF : 0;
 }
 
-int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site)
+static int wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site, const unsigned *since)
 {
 	int rc = rt__can_wait(deadline);
 	if (rc < 0)
@@ -388,6 +414,16 @@ int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site)
 	if (e->reg == IO_REG_NEVER) {
 		rt__spin_unlock(&e->lock);
 		return wait_blocking(fd, dirs, deadline);
+	}
+	if (since) {
+		/* an input edge since the short read began: read first */
+		if (*since != atomic_load_explicit(&e->rd_edges, memory_order_relaxed)) {
+			rt__spin_unlock(&e->lock);
+			return 0;
+		}
+		/* a ready flag now was set by an edge counted before that
+		 * read began, whose data it consumed: stale */
+		e->rd_ready = false;
 	}
 	/* an edge since the caller's last try: try again */
 	if ((dirs & IO_DIR_RD) && e->rd_ready) {
@@ -436,16 +472,24 @@ int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site)
 	return wr.result < 0 ? wr.result : ww.result;
 }
 
+int rt__io_wait_fd(int fd, int dirs, int64_t deadline, const tsk_site *site)
+{
+	return wait_fd(fd, dirs, deadline, site, NULL);
+}
+
+int rt__io_wait_fd_since(int fd, int64_t deadline, const tsk_site *site, unsigned since)
+{
+	return wait_fd(fd, IO_DIR_RD, deadline, site, &since);
+}
+
 /* ---- forgetting a descriptor ------------------------------------------ */
 
 static void forget_in(rt_runtime *rt, int fd, int unused)
 {
 	(void)unused;
 	io_fd *e = io_entry(rt, fd, false);
-	if (e && entry_reset(e, IO_KIND_UNKNOWN, false))
-		/* a duplicate may keep the file open, and registered, after
-		 * close(2): take it out of the set ourselves */
-		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (e)
+		entry_reset(rt, e, fd, IO_KIND_UNKNOWN, false, true);
 }
 
 void rt__io_forget(int fd)

@@ -767,6 +767,9 @@ static void park(rt_worker *w)
 	atomic_store(&w->polling, true);
 	if (atomic_load(&w->futex) == 0)
 		n = rt__io_wait(rt, ev, RT_IO_BATCH, deadline);
+	/* drain a break while still the watcher: drained later, it could
+	 * swallow the break written for the next watcher */
+	rt__io_drain_break(rt, ev, n);
 	atomic_store(&w->polling, false);
 	atomic_store(&rt->watch_until, INT64_MAX);
 	atomic_store(&rt->watcher, -1);
@@ -774,7 +777,7 @@ static void park(rt_worker *w)
 	unpark_self(w);
 	/* off the idle list first: the tasks readied are ours to run */
 	if (n > 0)
-		rt__io_dispatch(w, ev, n, true);
+		rt__io_dispatch(w, ev, n);
 }
 
 /* A worker woken to spin (counted in nspinning by its waker) that found work
