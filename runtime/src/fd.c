@@ -13,9 +13,12 @@
  *
  * The drained hint (tsk_read): a read of a stream that returns less than
  * asked for has emptied its buffer, so the next read waits for an edge
- * (recorded in `ready`, or still to come) rather than first making a read
- * that fails with EAGAIN; a keep-alive server saves a system call per
- * request.  Only for streams: a datagram or an inotify read can come up
+ * rather than first making a read that fails with EAGAIN; a keep-alive
+ * server saves a system call per request.  The entry counts the input
+ * events dispatched (rd_edges); the read remembers the count from before
+ * its read, and the next read parks only if, under the entry's lock, the
+ * count has not moved: any edge since (even one spent on another waiter)
+ * sends it to read first.  Only for streams: a datagram or an inotify read can come up
  * short with more queued behind it.  And only until an event has said
  * hang-up or error: a read comes up short with the end of file (or a
  * reset) still queued behind its data, and no edge will announce that.
