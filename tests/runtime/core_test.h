@@ -62,9 +62,11 @@
 #define CT_MS    1000000LL   /* nanoseconds per millisecond */
 #define CT_STACK (64 * 1024) /* the default task stack size */
 
-static inline int ct_threads(void)
+/* Entries of directory `path` (not . and ..), or -1 if it cannot be read:
+ * threads in /proc/self/task, descriptors in /proc/self/fd. */
+static inline int ct_dir_entries(const char *path)
 {
-	DIR *d = opendir("/proc/self/task");
+	DIR *d = opendir(path);
 	struct dirent *e;
 	int n = 0;
 
@@ -75,6 +77,11 @@ static inline int ct_threads(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+static inline int ct_threads(void)
+{
+	return ct_dir_entries("/proc/self/task");
 }
 
 static inline long ct_stack_maps(size_t usable)
@@ -111,18 +118,25 @@ static inline long ct_stack_maps(size_t usable)
 static int ct_threads_base = 1;
 static long ct_maps_base;
 
-/* Runs root under a fresh runtime and checks what every run must leave
- * behind (see the header comment); returns the root's result. */
-static inline void *ct_run(void *(*root)(void *), void *arg, int workers, size_t stack_size)
+/* Runs root under a fresh runtime configured by cfg and checks what every
+ * run must leave behind (see the header comment); returns the root's
+ * result. */
+static inline void *ct_run_cfg(void *(*root)(void *), void *arg, const tsk_config *cfg)
 {
-	tsk_config cfg = {.workers = workers, .stack_size = stack_size, .name = "ct"};
 	void *res = NULL;
 
-	assert_int_equal(tsk_run(root, arg, &cfg, &res), 0);
+	assert_int_equal(tsk_run(root, arg, cfg, &res), 0);
 	assert_int_equal(atomic_exchange(&tsk_test_failed, 0), 0);
 	assert_int_equal(ct_threads(), ct_threads_base);
 	assert_int_equal(ct_stack_maps(CT_STACK), ct_maps_base);
 	return res;
+}
+
+/* ct_run_cfg with workers and stack_size set, the rest default. */
+static inline void *ct_run(void *(*root)(void *), void *arg, int workers, size_t stack_size)
+{
+	tsk_config cfg = {.workers = workers, .stack_size = stack_size, .name = "ct"};
+	return ct_run_cfg(root, arg, &cfg);
 }
 
 static inline size_t ct_heap_in_use(void)

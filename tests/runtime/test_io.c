@@ -109,17 +109,7 @@ static long io_fd_limit;     /* RLIMIT_NOFILE soft limit after raising it */
 /* Descriptors open in this process (counting the one that lists them). */
 static int io_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return ct_dir_entries("/proc/self/fd");
 }
 
 /* Runs a few runtimes whose tasks wait.  The probes' stack sampling

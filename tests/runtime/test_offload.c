@@ -57,13 +57,7 @@
 static void *ot_run(void *(*root)(void *), void *arg, int workers, int pool_threads)
 {
 	tsk_config cfg = {.workers = workers, .name = "ot", .pool_threads = pool_threads};
-	void *res = NULL;
-
-	assert_int_equal(tsk_run(root, arg, &cfg, &res), 0);
-	assert_int_equal(atomic_exchange(&tsk_test_failed, 0), 0);
-	assert_int_equal(ct_threads(), ct_threads_base);
-	assert_int_equal(ct_stack_maps(CT_STACK), ct_maps_base);
-	return res;
+	return ct_run_cfg(root, arg, &cfg);
 }
 
 /* Raises *max to v if v is larger. */
