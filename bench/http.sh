@@ -47,6 +47,8 @@
 # logs/http-* (wrk's output, the server's output, the check's output).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 OUT=${BENCH_OUT:-build/bench}
 RUNS=${HTTP_RUNS:-${BENCH_RUNS:-3}}
@@ -273,35 +275,10 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- summarise -------------------------------------------------------------
 
-# stats CONNS ID COLUMN: "median min max ok total why" over the samples of
-# column 4 (req/s) or 5 (p99 µs); why: the last failure, or -.
-stats() {
-	awk -F'\t' -v c="$1" -v id="$2" -v col="$3" '
-		$2 == c && $3 == id {
-			total++
-			if ($4 ~ /^FAIL:/) why = substr($4, 6)
-			else v[ok++] = $col + 0
-		}
-		END {
-			if (why == "") why = "-"
-			if (ok == 0) { printf "- - - 0 %d %s\n", total, why; exit }
-			for (i = 1; i < ok; i++)
-				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-			med = ok % 2 ? v[(ok - 1) / 2] : (v[ok / 2 - 1] + v[ok / 2]) / 2
-			printf "%.6g %.6g %.6g %d %d %s\n", med, v[0], v[ok - 1], ok, total, why
-		}' "$RAW"
-}
-
-median() {
-	local med rest
-	read -r med rest <<<"$(stats "$@")"
-	echo "$med"
-}
-
 # rps_cell CONNS ID: "27,351 ±3%", plus failures, or why there is none.
 rps_cell() {
 	local med min max ok total why
-	read -r med min max ok total why <<<"$(stats "$1" "$2" 4)"
+	read -r med min max ok total _ why <<<"$(stats "$1" "$2" 4)"
 	if [ "$ok" -eq 0 ]; then
 		[ $have_wrk = 0 ] && why="wrk not installed"
 		echo "n/a ($why)"
@@ -323,7 +300,7 @@ best_cell() { # the highest req/s sample: the run least disturbed by other load
 
 p99_cell() {
 	local m
-	m=$(median "$1" "$2" 5)
+	m=$(median_of "$1" "$2" 5)
 	[ "$m" = - ] && echo "-" && return
 	awk -v u="$m" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%.0f µs", u }'
 }
@@ -358,11 +335,11 @@ wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')
 		echo
 		echo "| server | threads | conns | req/s | best | p99 | × Go | × libuv |"
 		echo "|---|--:|--:|--:|--:|--:|--:|--:|"
-		uv=$(median "$conns" uv_1 4)
+		uv=$(median_of "$conns" uv_1 4)
 		for spec in "${CONFIGS[@]}"; do
 			IFS='|' read -r id label threads _ _ _ <<<"$spec"
-			t=$(median "$conns" "$id" 4)
-			g=$(median "$conns" "go_$threads" 4)
+			t=$(median_of "$conns" "$id" 4)
+			g=$(median_of "$conns" "go_$threads" 4)
 			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$threads" "$conns" \
 				"$(rps_cell "$conns" "$id")" "$(best_cell "$conns" "$id")" "$(p99_cell "$conns" "$id")" \
 				"$(ratio "$t" "$g")" "$(ratio "$t" "$uv")"
@@ -372,10 +349,10 @@ wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')
 	echo "Targets (issue \"Runtime I/O\", one-thread rows, req/s): taskscope ahead of Go"
 	echo "(× Go > 1) and within 10% of libuv (× libuv ≥ 0.90)."
 	for conns in $CONNS; do
-		g=$(median "$conns" go_1 4)
-		uv=$(median "$conns" uv_1 4)
+		g=$(median_of "$conns" go_1 4)
+		uv=$(median_of "$conns" uv_1 4)
 		for id in tsk_1 tskoff_1; do
-			t=$(median "$conns" "$id" 4)
+			t=$(median_of "$conns" "$id" 4)
 			awk -v t="$t" -v g="$g" -v u="$uv" -v c="$conns" \
 				-v who="$([ $id = tsk_1 ] && echo "probes on" || echo "probes off")" 'BEGIN {
 				if (t == "-" || g == "-" || u == "-") { printf "- %s, %s conns: not measured\n", who, c; exit }

@@ -34,6 +34,8 @@
 # rows say n/a and why.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 OUT=${BENCH_OUT:-build/bench}
 RUNS=${BENCH_RUNS:-5}
@@ -83,17 +85,6 @@ RESULTS=$OUT/probes.md
 mkdir -p "$LOGS" || exit 1
 : >"$RAW"
 declare -A HUNG=() # "id variant" pairs that timed out once
-
-selected() {
-	[ -z "$ONLY" ] && return 0
-	case " $ONLY " in *" $1 "*) return 0 ;; esac
-	return 1
-}
-
-scaled() {
-	local n=$(($1 / DIV))
-	echo $((n > 0 ? n : 1))
-}
 
 # record ROUND ID VARIANT VALUE: one line of raw.tsv.
 record() {
@@ -279,31 +270,6 @@ lttng_cleanup
 
 # ---- summarise ----------------------------------------------------------------
 
-# stats ID VARIANT: "median min max ok total na lastfail" of the samples.
-stats() {
-	awk -F'\t' -v id="$1" -v va="$2" '
-		$2 == id && $3 == va {
-			total++
-			if ($4 == "NA") na++
-			else if ($4 ~ /^FAIL:/) fail = substr($4, 6)
-			else if ($4 ~ /^[0-9.eE+-]+$/) v[ok++] = $4 + 0
-		}
-		END {
-			if (fail == "") fail = "-"
-			if (ok == 0) { printf "- - - 0 %d %d %s\n", total, na, fail; exit }
-			for (i = 1; i < ok; i++)
-				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-			med = ok % 2 ? v[(ok - 1) / 2] : (v[ok / 2 - 1] + v[ok / 2]) / 2
-			printf "%.6g %.6g %.6g %d %d %d %s\n", med, v[0], v[ok - 1], ok, total, na, fail
-		}' "$RAW"
-}
-
-median_of() {
-	local med rest
-	read -r med rest <<<"$(stats "$1" "$2")"
-	echo "$med"
-}
-
 # slowdown ID VARIANT: "median min max" of the per-round % slowdown of
 # VARIANT against base (rounds where both have a number), or "- - -".
 slowdown() {
@@ -368,14 +334,6 @@ slow_cell() {
 
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) print "-"; else printf "%.2f", a / b }'
-}
-
-human() {
-	awk -v n="$1" 'BEGIN {
-		if (n >= 1e6 && n % 1e6 == 0) printf "%dM", n / 1e6
-		else if (n >= 1e3 && n % 1e3 == 0) printf "%dk", n / 1e3
-		else printf "%d", n
-	}'
 }
 
 any_event=""

@@ -24,6 +24,8 @@
 # logs/ (stdout+stderr of every run, INFO lines included).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 OUT=${BENCH_OUT:-build/bench}
 RUNS=${BENCH_RUNS:-5}
@@ -61,18 +63,6 @@ mkdir -p "$OUT/logs" || exit 1
 RAW=$OUT/raw.tsv
 RESULTS=$OUT/results.md
 : >"$RAW"
-
-selected() {
-	[ -z "$ONLY" ] && return 0
-	case " $ONLY " in *" $1 "*) return 0 ;; esac
-	return 1
-}
-
-# scaled N: N / BENCH_DIV, at least 1.
-scaled() {
-	local n=$(($1 / DIV))
-	echo $((n > 0 ? n : 1))
-}
 
 # run_one ROUND ID IMPL SHAPE ITERS WORKERS: appends one sample to raw.tsv:
 # a number, NA (program not built) or FAIL:<exit status> (124: timeout).
@@ -134,26 +124,6 @@ done
 
 # ---- summarise -----------------------------------------------------------
 
-# stats ID IMPL: prints "median min max ok total na lastfail" over the
-# samples (lastfail: the exit status of the last failed run, or -).
-stats() {
-	awk -F'\t' -v id="$1" -v im="$2" '
-		$2 == id && $3 == im {
-			total++
-			if ($4 == "NA") na++
-			else if ($4 ~ /^FAIL:/) fail = substr($4, 6)
-			else if ($4 ~ /^[0-9.eE+-]+$/) v[ok++] = $4 + 0
-		}
-		END {
-			if (fail == "") fail = "-"
-			if (ok == 0) { printf "- - - 0 %d %d %s\n", total, na, fail; exit }
-			for (i = 1; i < ok; i++)        # insertion sort: a handful of samples
-				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-			med = ok % 2 ? v[(ok - 1) / 2] : (v[ok / 2 - 1] + v[ok / 2]) / 2
-			printf "%.6g %.6g %.6g %d %d %d %s\n", med, v[0], v[ok - 1], ok, total, na, fail
-		}' "$RAW"
-}
-
 # fmt_value UNIT VALUE: a number as shown in the table.
 fmt_value() {
 	awk -v u="$1" -v x="$2" 'BEGIN {
@@ -181,21 +151,6 @@ cell() {
 		'BEGIN { printf "%.0f%%", (m > 0 ? (b - a) / 2 / m * 100 : 0) }')"
 	[ "$ok" -lt "$total" ] && s="$s ($((total - ok))/$total failed)"
 	echo "$s"
-}
-
-# human N: 10000000 -> 10M, 300000 -> 300k.
-human() {
-	awk -v n="$1" 'BEGIN {
-		if (n >= 1e6 && n % 1e6 == 0) printf "%dM", n / 1e6
-		else if (n >= 1e3 && n % 1e3 == 0) printf "%dk", n / 1e3
-		else printf "%d", n
-	}'
-}
-
-median_of() {
-	local med rest
-	read -r med rest <<<"$(stats "$1" "$2")"
-	echo "$med"
 }
 
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
