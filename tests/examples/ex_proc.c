@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ex_proc.h"
+#include "tsk_reader.h"
 
 extern char **environ;
 
@@ -68,30 +69,13 @@ static void child_environment(char **envp, size_t max)
 	envp[n] = NULL;
 }
 
-/* The start time of process pid, field 22 of /proc/<pid>/stat (what the
- * runtime puts in its segment's name), or 0. */
+/* The start time of process pid (what the runtime puts in its segment's
+ * name), or 0. */
 static unsigned long long start_ticks(pid_t pid)
 {
-	char path[64], buf[1024];
-	unsigned long long v = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-	if (p)
-		p++; /* the space before field 3 */
-	for (int field = 3; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		sscanf(p + 1, "%llu", &v);
-	return v;
+	uint64_t ticks = 0;
+	char state;
+	return tsk_reader_proc_start(pid, &ticks, &state) == 0 ? ticks : 0;
 }
 
 int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
@@ -287,7 +271,7 @@ bool ex_proc_exited_with(ex_proc *p, int code)
  * tells it from a leftover of an earlier process with the same pid. */
 static void segment_path(const ex_proc *p, char *buf, size_t size)
 {
-	snprintf(buf, size, "/dev/shm/taskscope.%d.%llu", (int)p->pid, p->start_ticks);
+	snprintf(buf, size, TSK_SEG_DIR "/" TSK_SEG_PREFIX "%d.%llu", (int)p->pid, p->start_ticks);
 }
 
 bool ex_proc_has_segment(const ex_proc *p)
