@@ -16,6 +16,7 @@ packages=(
 	libcmocka-dev			# unit tests
 	libncurses-dev			# tui/
 	libsqlite3-dev sqlite3		# inspector/ history
+	jq				# end-to-end tests check JSON output
 	libunwind-dev			# stacks at suspension points
 	valgrind			# valgrind.h stack annotations, leak runs
 	tmux				# TUI tests drive the TUI in tmux

@@ -1,0 +1,132 @@
+/*
+ * db.c - the schema of the history database (docs/SCHEMA.md is its
+ * prose), and opening a DB for reading with identity checks.
+ *
+ * Tuned for ingest: tables are rowid tables appended in time order, with
+ * no secondary index while recording (an index on (task, start) costs 10x
+ * at insert); the indexes are built once at the end.  Times are ns since
+ * the process created its segment (see process.created_mono_ns).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+
+const char db_schema_tables[] =
+        /* one row: the recorded process */
+        "CREATE TABLE IF NOT EXISTS process("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " pid INTEGER NOT NULL,"
+        " name TEXT NOT NULL,"
+        " start_ticks INTEGER,"          /* /proc/<pid>/stat field 22 */
+        " created_realtime_ns INTEGER,"  /* wall clock when the segment was created */
+        " created_mono_ns INTEGER,"      /* CLOCK_MONOTONIC then: time 0 of every *_ns */
+        " segment TEXT,"                 /* path of the segment read */
+        " source TEXT NOT NULL,"         /* 'record' | 'dump' */
+        " workers INTEGER,"
+        " first_ns INTEGER,"             /* oldest event in the DB */
+        " last_ns INTEGER,"              /* newest event in the DB */
+        " events INTEGER NOT NULL DEFAULT 0," /* records read */
+        " lost INTEGER NOT NULL DEFAULT 0,"   /* records the program dropped (stream mode) */
+        " overwritten INTEGER NOT NULL DEFAULT 0," /* records overwritten before they were read */
+        " complete INTEGER NOT NULL DEFAULT 0," /* 1: the recorder finished (indexes built) */
+        " recorder TEXT);"               /* taskscope version that wrote it */
+        /* string table of the process: call sites, labels, symbols */
+        "CREATE TABLE IF NOT EXISTS strings(id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS tasks("
+        " id INTEGER PRIMARY KEY,"
+        " name TEXT,"
+        " parent_id INTEGER,"            /* NULL: a root */
+        " location TEXT,"                /* file:line of the spawn */
+        " function TEXT,"                /* function that spawned it */
+        " spawned_ns INTEGER,"           /* NULL: before the history */
+        " ended_ns INTEGER,"             /* NULL while alive */
+        " flags INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT,"                   /* last known: ready|running|blocked|done|unknown */
+        " polls INTEGER NOT NULL DEFAULT 0,"
+        " busy_ns INTEGER NOT NULL DEFAULT 0,"
+        " sched_ns INTEGER NOT NULL DEFAULT 0,"
+        " idle_ns INTEGER NOT NULL DEFAULT 0,"
+        " wakes INTEGER NOT NULL DEFAULT 0,"
+        " self_wakes INTEGER NOT NULL DEFAULT 0,"
+        " max_run_ns INTEGER NOT NULL DEFAULT 0,"
+        " max_wait_ns INTEGER NOT NULL DEFAULT 0);"
+        /* state intervals: they tile each task's life */
+        "CREATE TABLE IF NOT EXISTS intervals("
+        " task INTEGER NOT NULL,"
+        " state INTEGER NOT NULL,"       /* 0 unknown, 1 ready, 2 running, 3 blocked */
+        " start_ns INTEGER NOT NULL,"
+        " end_ns INTEGER,"               /* NULL: still open when the history ends */
+        " worker INTEGER,"               /* running */
+        " wait INTEGER,"                 /* blocked: wait kind (table wait_kinds) */
+        " resource INTEGER,"             /* blocked: awaited id; ready: the waker task */
+        " site INTEGER,"                 /* blocked: call site (strings.id) */
+        " label INTEGER,"                /* tsk_set_state label (strings.id) */
+        " stack INTEGER,"                /* blocked: stack at the suspension */
+        " deadline_ns INTEGER,"          /* blocked: the wait's deadline */
+        " how INTEGER);"                 /* ready: 0 spawned 1 woken 2 timeout 3 cancelled 4 yielded 5 unseen */
+        "CREATE TABLE IF NOT EXISTS resources("
+        " id INTEGER PRIMARY KEY,"
+        " kind TEXT NOT NULL,"           /* channel|mutex|rwlock|semaphore|waitgroup|condvar */
+        " name TEXT,"
+        " location TEXT,"                /* file:line of the creation */
+        " created_ns INTEGER,"
+        " freed_ns INTEGER,"
+        " capacity INTEGER,"
+        " sends INTEGER NOT NULL DEFAULT 0,"
+        " recvs INTEGER NOT NULL DEFAULT 0,"
+        " acquires INTEGER NOT NULL DEFAULT 0,"
+        " max_len INTEGER NOT NULL DEFAULT 0);"
+        /* who held which lock when */
+        "CREATE TABLE IF NOT EXISTS ownership("
+        " resource INTEGER NOT NULL,"
+        " task INTEGER NOT NULL,"
+        " shared INTEGER NOT NULL,"      /* 1: read lock */
+        " start_ns INTEGER,"             /* NULL: held before the history */
+        " end_ns INTEGER);"              /* NULL: still held */
+        /* raw events that intervals do not carry */
+        "CREATE TABLE IF NOT EXISTS events("
+        " ns INTEGER NOT NULL,"
+        " type TEXT NOT NULL,"           /* cancel|close|signal|wg_add|lost|runtime */
+        " task INTEGER,"
+        " obj INTEGER,"
+        " arg INTEGER);"
+        "CREATE TABLE IF NOT EXISTS stacks(id INTEGER PRIMARY KEY, nframes INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS frames("
+        " stack INTEGER NOT NULL,"
+        " depth INTEGER NOT NULL,"       /* 0: innermost */
+        " pc INTEGER NOT NULL,"
+        " symbol INTEGER,"               /* strings.id of \"function+0xoff\" */
+        " PRIMARY KEY (stack, depth)) WITHOUT ROWID;"
+        "CREATE TABLE IF NOT EXISTS histograms("
+        " task INTEGER NOT NULL,"
+        " kind TEXT NOT NULL,"           /* run|wait */
+        " bucket INTEGER NOT NULL,"      /* durations in [2^bucket, 2^(bucket+1)) ns */
+        " count INTEGER NOT NULL,"
+        " PRIMARY KEY (task, kind, bucket)) WITHOUT ROWID;"
+        /* readable names for the integer codes */
+        "CREATE TABLE IF NOT EXISTS states(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        "INSERT OR IGNORE INTO states VALUES (0,'unknown'),(1,'ready'),(2,'running'),"
+        " (3,'blocked');"
+        "CREATE TABLE IF NOT EXISTS wait_kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        "INSERT OR IGNORE INTO wait_kinds VALUES (1,'sleep'),(2,'join'),(3,'chan_send'),"
+        " (4,'chan_recv'),(5,'select'),(6,'mutex'),(7,'rwlock_rd'),(8,'rwlock_wr'),"
+        " (9,'semaphore'),(10,'waitgroup'),(11,'condvar'),(12,'io'),(13,'offload');"
+        /* the intervals with names instead of codes */
+        "CREATE VIEW IF NOT EXISTS state_intervals AS"
+        " SELECT i.task, t.name AS task_name, s.name AS state, i.start_ns, i.end_ns,"
+        "  i.end_ns - i.start_ns AS dur_ns, w.name AS wait, i.resource,"
+        "  r.name AS resource_name, st.text AS location, i.worker, l.text AS label"
+        " FROM intervals i JOIN tasks t ON t.id = i.task JOIN states s ON s.id = i.state"
+        " LEFT JOIN wait_kinds w ON w.id = i.wait"
+        " LEFT JOIN resources r ON r.id = i.resource AND i.state = 3 AND i.wait BETWEEN 3 AND 11"
+        " LEFT JOIN strings st ON st.id = i.site LEFT JOIN strings l ON l.id = i.label;";
+
+const char db_schema_indexes[] =
+        "CREATE INDEX IF NOT EXISTS intervals_task ON intervals(task, start_ns);"
+        "CREATE INDEX IF NOT EXISTS intervals_resource ON intervals(resource, state)"
+        " WHERE resource IS NOT NULL;"
+        "CREATE INDEX IF NOT EXISTS intervals_open ON intervals(task) WHERE end_ns IS NULL;"
+        "CREATE INDEX IF NOT EXISTS ownership_resource ON ownership(resource, start_ns);"
+        "CREATE INDEX IF NOT EXISTS ownership_task ON ownership(task);"
+        "CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);";
