@@ -7,8 +7,10 @@
  * at insert); the indexes are built once at the end.  Times are ns since
  * the process created its segment (see process.created_mono_ns).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "db.h"
 
@@ -130,3 +132,79 @@ const char db_schema_indexes[] =
         "CREATE INDEX IF NOT EXISTS ownership_resource ON ownership(resource, start_ns);"
         "CREATE INDEX IF NOT EXISTS ownership_task ON ownership(task);"
         "CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);";
+
+/* One integer from a pragma or query; -1 on error. */
+static long long query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+sqlite3 *db_open_read(const char *path, char *err, size_t cap)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	if (stat(path, &sb) < 0) {
+		snprintf(err, cap, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, cap, "%s: not a regular file", path);
+		return NULL;
+	}
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, cap, "%s: cannot open: %s", path,
+		         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(db, 2000);
+	/* the first read of the header tells a non-database or a truncated file */
+	long long app = query_int(db, "PRAGMA application_id");
+	if (app < 0) {
+		snprintf(err, cap, "%s: not a taskscope database (%s)", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (app != DB_APP_ID) {
+		snprintf(err, cap,
+		         "%s: a SQLite database, but not a taskscope history (application_id %#llx)",
+		         path, app);
+		goto fail;
+	}
+	long long ver = query_int(db, "PRAGMA user_version");
+	if (ver != DB_SCHEMA_VERSION) {
+		snprintf(err, cap, "%s: schema version %lld, this taskscope reads version %d", path,
+		         ver, DB_SCHEMA_VERSION);
+		goto fail;
+	}
+	long long n = query_int(db, "SELECT count(*) FROM process");
+	if (n < 0) {
+		snprintf(err, cap, "%s: damaged taskscope database: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (n != 1) {
+		snprintf(err, cap, "%s: damaged taskscope database: no process row", path);
+		goto fail;
+	}
+	return db;
+fail:
+	sqlite3_close(db);
+	return NULL;
+}
+
+int db_build_indexes(sqlite3 *db, char *err, size_t cap)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, db_schema_indexes, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, cap, "building indexes: %s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
