@@ -13,7 +13,9 @@
  *   waiter     condvar    "config-changed"  (mutex "config"): nobody signals
  *   writer     rwlock_wr  "cache"           the root holds a read lock
  *   idle-K     select     "requests"        (--tasks N of them) a select on
- *                                           "requests" and "control"
+ *                                           "requests" and "control" (the
+ *                                           runtime records the first channel
+ *                                           it polled: either may show)
  *   root       semaphore  "permits"         0 units, nobody releases one
  *
  * (the kinds are named as in the inspector's history, table wait_kinds).
