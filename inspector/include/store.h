@@ -100,4 +100,10 @@ struct sqlite3 *store_db(store *s);
  * message in err.  NULL is a no-op returning 0. */
 int store_close(store *s, int complete, char *err, size_t cap);
 
+/* As store_close(s, 1, ...) but keeps the database open and hands it to
+ * the caller in *out (close it with sqlite3_close): report on a pid reads
+ * the in-memory DB of its dump this way.  The store is freed either way.
+ * Returns 0, or -1 with a message in err (*out then NULL). */
+int store_close_keep(store *s, struct sqlite3 **out, char *err, size_t cap);
+
 #endif /* TS_STORE_H */
