@@ -44,13 +44,13 @@ typedef struct coll coll;
 
 /* What a collector counted. */
 typedef struct coll_stats {
-	uint64_t records;     /* read from the rings (LOST records included) */
-	uint64_t applied;     /* applied to the model */
-	uint64_t lost;        /* records the program dropped, by the LOST records read */
-	uint64_t lost_writer; /* the same by the rings' own counters (the program's side) */
-	uint64_t overwritten; /* records overwritten before they were read */
-	uint64_t corrupt;     /* records that failed validation */
-	uint64_t pending;     /* read, waiting for the watermark */
+	uint64_t records;          /* read from the rings (LOST records included) */
+	uint64_t applied;          /* applied to the model */
+	uint64_t lost;             /* records the program dropped, by the LOST records read */
+	uint64_t lost_writer;      /* the same by the rings' own counters (the program's side) */
+	uint64_t overwritten;      /* records overwritten before they were read */
+	uint64_t corrupt;          /* records that failed validation */
+	uint64_t pending;          /* read, waiting for the watermark */
 	int64_t first_ns, last_ns; /* times of the oldest and newest record applied */
 } coll_stats;
 
@@ -59,8 +59,7 @@ typedef struct coll_stats {
  * Returns 0, or -1 with a one-line message in err naming what is wrong: no
  * such process and no segment, a process that is not instrumented, a
  * segment we may not read. */
-int coll_resolve(const char *target, char *path, size_t cap, pid_t *pid, char *err,
-                 size_t errcap);
+int coll_resolve(const char *target, char *path, size_t cap, pid_t *pid, char *err, size_t errcap);
 
 /* Opens the segment at path in the given mode.  st may be NULL (no
  * history: the model only).  On success *out is the collector, which owns

@@ -58,15 +58,15 @@ typedef struct model_hist {
 typedef struct model_interval {
 	uint64_t task;
 	int64_t start_ns;
-	int64_t end_ns;    /* -1: still open */
-	uint8_t state;     /* enum model_state */
-	uint8_t wait_kind; /* enum tsk_wait_kind (BLOCKED), else 0 */
-	uint16_t worker;   /* RUNNING: worker index; else 0xffff */
-	uint32_t site;     /* BLOCKED: string id of the wait's call site; else 0 */
-	uint32_t label;    /* string id of the user label (tsk_set_state) during it, 0 none */
-	uint32_t stack;    /* BLOCKED: stack id at the suspension, 0 none */
-	uint64_t obj;      /* BLOCKED: awaited id (resource, task, fd|bits, fn); READY: the
-	                      waker task (0: timer, runtime, reactor, other thread) */
+	int64_t end_ns;      /* -1: still open */
+	uint8_t state;       /* enum model_state */
+	uint8_t wait_kind;   /* enum tsk_wait_kind (BLOCKED), else 0 */
+	uint16_t worker;     /* RUNNING: worker index; else 0xffff */
+	uint32_t site;       /* BLOCKED: string id of the wait's call site; else 0 */
+	uint32_t label;      /* string id of the user label (tsk_set_state) during it, 0 none */
+	uint32_t stack;      /* BLOCKED: stack id at the suspension, 0 none */
+	uint64_t obj;        /* BLOCKED: awaited id (resource, task, fd|bits, fn); READY: the
+	                        waker task (0: timer, runtime, reactor, other thread) */
 	int64_t deadline_ns; /* BLOCKED: the wait's deadline (process ns), -1 none */
 	uint8_t how;         /* READY: 0 spawned, 1 woken, 2 timed out, 3 cancelled, 4 yielded,
 	                        5 preempted-unknown (a RUN without a WAKE) */
@@ -100,8 +100,8 @@ typedef struct model_task {
 	uint64_t wakes;      /* times made ready by a wake */
 	uint64_t self_wakes; /* wakes whose waker is the task itself */
 	uint64_t nchildren;
-	model_hist run;  /* running intervals */
-	model_hist wait; /* blocked intervals */
+	model_hist run;     /* running intervals */
+	model_hist wait;    /* blocked intervals */
 	uint8_t seen_spawn; /* its SPAWN was seen (so spawned_ns is exact) */
 	uint8_t emitted;    /* its row was handed to the sink */
 } model_task;
@@ -154,8 +154,8 @@ typedef struct model_own {
  * valid during the call only. */
 typedef struct model_sink {
 	void *ctx;
-	void (*task)(void *ctx, const model_task *t);     /* new task, or its final row */
-	void (*res)(void *ctx, const model_res *r);       /* new resource, or its final row */
+	void (*task)(void *ctx, const model_task *t); /* new task, or its final row */
+	void (*res)(void *ctx, const model_res *r);   /* new resource, or its final row */
 	void (*interval)(void *ctx, const model_interval *iv);
 	void (*own)(void *ctx, const model_own *o);
 	void (*event)(void *ctx, const model_event *e);

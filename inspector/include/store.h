@@ -71,7 +71,7 @@ typedef struct store_stats {
 store *store_open(const char *path, const store_opts *opts, char *err, size_t cap);
 
 /* Row producers (calling thread).  Texts are copied. */
-void store_process(store *s, const store_proc *p);      /* insert or replace the one row */
+void store_process(store *s, const store_proc *p); /* insert or replace the one row */
 void store_string(store *s, uint32_t id, const char *text);
 void store_stack(store *s, uint32_t id, const tsk_seg_stack *st); /* + its frames */
 void store_task(store *s, const model_task *t, const char *location, const char *function);

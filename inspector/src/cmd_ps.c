@@ -122,10 +122,17 @@ int cmd_ps(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hd:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = 1; break;
-		case 'd': dir = optarg; break;
-		case 'h': ps_help(); return EXIT_OK;
-		default: ts_usage_err("bad option");
+		case 'j':
+			json = 1;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'h':
+			ps_help();
+			return EXIT_OK;
+		default:
+			ts_usage_err("bad option");
 		}
 	}
 	if (optind < argc)
@@ -149,9 +156,9 @@ int cmd_ps(int argc, char **argv)
 			json_str(row.status);
 			printf(", \"program\": ");
 			json_str(list[i].program);
-			printf(", \"tasks\": %" PRIu64 ", \"running\": %" PRIu64 ", \"ready\": %" PRIu64
-			       ", \"blocked\": %" PRIu64 ", \"resources\": %" PRIu64
-			       ", \"reader_pid\": %d, \"segment\": ",
+			printf(", \"tasks\": %" PRIu64 ", \"running\": %" PRIu64
+			       ", \"ready\": %" PRIu64 ", \"blocked\": %" PRIu64
+			       ", \"resources\": %" PRIu64 ", \"reader_pid\": %d, \"segment\": ",
 			       row.tasks, row.by_state[2], row.by_state[1], row.by_state[3],
 			       row.resources, list[i].reader_pid);
 			json_str(list[i].path);
@@ -215,10 +222,17 @@ int cmd_gc(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "nhd:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': dry = 1; break;
-		case 'd': dir = optarg; break;
-		case 'h': gc_help(); return EXIT_OK;
-		default: ts_usage_err("bad option");
+		case 'n':
+			dry = 1;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'h':
+			gc_help();
+			return EXIT_OK;
+		default:
+			ts_usage_err("bad option");
 		}
 	}
 	if (optind < argc)

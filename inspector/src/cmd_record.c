@@ -85,8 +85,7 @@ static const char *human(double v, char *buf, size_t cap)
 	return buf;
 }
 
-static void progress_line(coll *c, store *st, double secs, uint64_t events_before,
-                          double interval)
+static void progress_line(coll *c, store *st, double secs, uint64_t events_before, double interval)
 {
 	coll_stats cs;
 	store_stats ss;
@@ -205,9 +204,8 @@ static int end_recording(coll *c, store *st, const char *db, int64_t t0, const c
 	        "lost %" PRIu64 " (program side %" PRIu64 "), overwritten %" PRIu64 ", %" PRIu64
 	        " tasks, %" PRIu64 " rows, DB %" PRId64 " bytes (%.1f B/event)%s\n",
 	        ts_cmd, info->pid, info->program, how, cs.applied, secs,
-	        secs > 0 ? (double)cs.applied / secs : 0.0, cs.lost, cs.lost_writer,
-	        cs.overwritten, ms.tasks, ss.rows, bytes,
-	        cs.applied ? (double)bytes / (double)cs.applied : 0.0,
+	        secs > 0 ? (double)cs.applied / secs : 0.0, cs.lost, cs.lost_writer, cs.overwritten,
+	        ms.tasks, ss.rows, bytes, cs.applied ? (double)bytes / (double)cs.applied : 0.0,
 	        ss.dropped ? " - the DB writer fell behind and dropped rows" : "");
 	return EXIT_OK;
 }
@@ -259,7 +257,8 @@ static void record_help(void)
 	       "\n"
 	       "EXAMPLES\n"
 	       "    taskscope record 4242 -o hist.db --duration 30s\n"
-	       "    sqlite3 hist.db 'SELECT name, busy_ns FROM tasks ORDER BY busy_ns DESC LIMIT 5'\n");
+	       "    sqlite3 hist.db 'SELECT name, busy_ns FROM tasks ORDER BY busy_ns DESC LIMIT "
+	       "5'\n");
 }
 
 /* Parses the options of record/run/dump; returns optind. */
@@ -281,31 +280,43 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 	/* '+': stop at the first non-option (run's PROG and its arguments) */
 	while ((c = getopt_long(argc, argv, "+o:d:fh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': o->db = optarg; break;
+		case 'o':
+			o->db = optarg;
+			break;
 		case 'd':
 			if (!allow_duration)
 				ts_usage_err("--duration does not apply here");
 			if (ts_parse_duration(optarg, &o->duration_ns) < 0 || o->duration_ns <= 0)
-				ts_usage_err("bad duration '%s' (e.g. 10, 1.5s, 500ms, 2m)", optarg);
+				ts_usage_err("bad duration '%s' (e.g. 10, 1.5s, 500ms, 2m)",
+				             optarg);
 			break;
 		case 'S':
 			if (ts_parse_size(optarg, &o->so.max_size_bytes) < 0 ||
 			    o->so.max_size_bytes < (1 << 20))
-				ts_usage_err("bad --max-size '%s' (e.g. 64M, 2G; at least 1M)", optarg);
+				ts_usage_err("bad --max-size '%s' (e.g. 64M, 2G; at least 1M)",
+				             optarg);
 			break;
 		case 'A':
-			if (ts_parse_duration(optarg, &o->so.max_age_ns) < 0 || o->so.max_age_ns <= 0)
+			if (ts_parse_duration(optarg, &o->so.max_age_ns) < 0 ||
+			    o->so.max_age_ns <= 0)
 				ts_usage_err("bad --max-age '%s' (e.g. 30s, 1h, 7d)", optarg);
 			break;
-		case 'f': o->so.overwrite = 1; break;
-		case 'P': o->progress = 1; break;
+		case 'f':
+			o->so.overwrite = 1;
+			break;
+		case 'P':
+			o->progress = 1;
+			break;
 		case 'N':
 			if (!no_tui)
 				ts_usage_err("--no-tui applies to run only");
 			*no_tui = 1;
 			break;
-		case 'h': help(); exit(EXIT_OK);
-		default: ts_usage_err("bad option");
+		case 'h':
+			help();
+			exit(EXIT_OK);
+		default:
+			ts_usage_err("bad option");
 		}
 	}
 	return optind;
@@ -415,7 +426,8 @@ static int wait_segment(pid_t child, char *path, size_t cap, int *status)
 		    tsk_reader_find(NULL, child, path, cap) == 0) {
 			/* a dead process's older segment with this pid does not count */
 			char want[64];
-			snprintf(want, sizeof(want), "%s%d.%" PRIu64, TSK_SEG_PREFIX, (int)child, start);
+			snprintf(want, sizeof(want), "%s%d.%" PRIu64, TSK_SEG_PREFIX, (int)child,
+			         start);
 			const char *base = strrchr(path, '/');
 			if (base && strcmp(base + 1, want) == 0) {
 				tsk_reader *r;

@@ -148,8 +148,7 @@ static void proc_name(pid_t pid, char *buf, size_t cap)
 	}
 }
 
-int coll_resolve(const char *target, char *path, size_t cap, pid_t *pid, char *err,
-                 size_t errcap)
+int coll_resolve(const char *target, char *path, size_t cap, pid_t *pid, char *err, size_t errcap)
 {
 	int ipid;
 	*pid = 0;

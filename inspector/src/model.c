@@ -409,8 +409,12 @@ static void end_task(model *m, model_task *t, int64_t ns)
 	m->st.by_state[t->cur.state]--;
 	m->st.by_state[MS_DONE]++;
 	t->ended_ns = t->cur.end_ns;
-	t->cur = (model_interval){.task = t->id, .start_ns = t->ended_ns, .end_ns = -1,
-	                          .state = MS_DONE, .worker = 0xffff, .deadline_ns = -1};
+	t->cur = (model_interval){.task = t->id,
+	                          .start_ns = t->ended_ns,
+	                          .end_ns = -1,
+	                          .state = MS_DONE,
+	                          .worker = 0xffff,
+	                          .deadline_ns = -1};
 	if (m->sink.task)
 		m->sink.task(m->sink.ctx, t);
 	push_ended(m, t->id);
@@ -484,7 +488,9 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		if (!stale) {
 			move(m, t, ns, MS_READY);
 			t->cur.obj = ev->obj;
-			t->cur.how = ev->a32 == 1 ? MR_TIMEOUT : ev->a32 == 2 ? MR_CANCELLED : MR_WOKEN;
+			t->cur.how = ev->a32 == 1   ? MR_TIMEOUT
+			             : ev->a32 == 2 ? MR_CANCELLED
+			                            : MR_WOKEN;
 			t->wakes++;
 			if (ev->obj == t->id)
 				t->self_wakes++;
@@ -556,7 +562,8 @@ static void hold_end(model *m, model_res *r, uint32_t i, int64_t ns)
 	r->holds[i] = r->holds[--r->nholds];
 	if (m->sink.own) {
 		model_own o = {r->id, h.task, h.start_ns,
-		               h.start_ns != INT64_MIN && ns < h.start_ns ? h.start_ns : ns, h.shared};
+		               h.start_ns != INT64_MIN && ns < h.start_ns ? h.start_ns : ns,
+		               h.shared};
 		m->sink.own(m->sink.ctx, &o);
 	}
 }
@@ -810,7 +817,8 @@ static void finish_task(void *ctx, uint64_t id, void *val)
 		else if (iv->state == MS_BLOCKED) {
 			t->idle_ns += d;
 			if (d > t->wait.max_ns)
-				t->wait.max_ns = d; /* the longest wait includes the one still going */
+				t->wait.max_ns =
+				        d; /* the longest wait includes the one still going */
 		}
 		if (f->m->sink.interval)
 			f->m->sink.interval(f->m->sink.ctx, iv);
@@ -825,7 +833,8 @@ static void finish_res(void *ctx, uint64_t id, void *val)
 	model_res *r = val;
 	(void)id;
 	for (uint32_t i = 0; i < r->nholds && f->m->sink.own; i++) {
-		model_own o = {r->id, r->holds[i].task, r->holds[i].start_ns, -1, r->holds[i].shared};
+		model_own o = {r->id, r->holds[i].task, r->holds[i].start_ns, -1,
+		               r->holds[i].shared};
 		f->m->sink.own(f->m->sink.ctx, &o);
 	}
 	if (f->m->sink.res)
