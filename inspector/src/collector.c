@@ -48,9 +48,14 @@ struct coll {
 	idmap syms; /* frame symbol string ids written to the store */
 	int seeded;
 	int finishing;
+	uint64_t overwritten_base, lost_base; /* ring counters at attach */
 	coll_stats stats;
 	char path[256];
 };
+
+static int take_live_state(coll *c, int seed);
+static int on_batch(void *ctx, uint32_t ring, const tsk_rd_rec *recs, size_t n);
+static void ring_totals(coll *c);
 
 /* ---- the sink adapter --------------------------------------------------------- */
 
@@ -241,12 +246,23 @@ int coll_open(const char *path, int mode, store *st, coll **out, char *err, size
 	c->m = model_create(&sink);
 	model_set_epoch(c->m, c->info.created_mono_ns);
 	if (mode == COLL_STREAM) {
-		rc = tsk_reader_ring_attach(r, TSK_RD_FROM_OLDEST);
+		/* the flight recorder's history first, read as a flight reader,
+		 * then attach where that reading stopped: the rings are almost
+		 * empty when the writers start waiting for us, so a backlog of
+		 * history costs the program no drops */
+		take_live_state(c, 0);
+		tsk_reader_ring_drain(r, on_batch, c);
+		rc = tsk_reader_ring_attach(r, TSK_RD_FROM_POSITION);
 		if (rc < 0) {
 			open_error(path, rc, err, cap);
 			coll_close(c);
 			return -1;
 		}
+		/* what was overwritten or dropped before we came is not ours */
+		ring_totals(c);
+		c->overwritten_base = c->stats.overwritten;
+		c->lost_base = c->stats.lost_writer;
+		c->stats.overwritten = c->stats.lost_writer = 0;
 	}
 	*out = c;
 	return 0;
@@ -431,8 +447,8 @@ static void ring_totals(coll *c)
 	}
 	for (uint32_t i = 0; i < c->npend; i++)
 		pend += c->pend[i].n - c->pend[i].head;
-	c->stats.lost_writer = lost_writer;
-	c->stats.overwritten = over;
+	c->stats.lost_writer = lost_writer - c->lost_base;
+	c->stats.overwritten = over - c->overwritten_base;
 	c->stats.corrupt = corrupt;
 	c->stats.pending = pend;
 }

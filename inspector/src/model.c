@@ -747,8 +747,20 @@ void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64
 	model_task *t = idmap_get(&m->tasks, slot->id);
 	if (!t) {
 		t = task_get_or_make(m, slot->id, since_ns);
-	} else if (t->ended_ns >= 0 || since_ns <= t->cur.start_ns) {
-		return; /* the model already knows as much or more */
+	} else {
+		/* what the events did not say (a task first met mid-life) */
+		if (!t->name[0])
+			copy_name(t->name, slot->name);
+		if (!t->parent)
+			t->parent = slot->parent;
+		if (!t->spawn_site) {
+			t->spawn_site = slot->spawn_site;
+			use_string(m, t->spawn_site);
+		}
+		if (t->spawned_ns == INT64_MIN)
+			t->spawned_ns = spawned_ns;
+		if (t->ended_ns >= 0 || since_ns <= t->cur.start_ns)
+			return; /* the model already knows as much or more */
 	}
 	if (slot->state == TSK_TS_DONE) {
 		end_task(m, t, since_ns);
