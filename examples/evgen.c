@@ -48,6 +48,9 @@
  * the pingers stop after their current round trip and the summary covers
  * what was done.
  *
+ * A little over 500 lines: one program meant to be read from top to
+ * bottom, its pacing explained where it is done.
+ *
  * Usage: evgen [--rate R] [--duration S] [--pairs K] [--workers N]
  * Exit status: 0 done (or stopped by a signal), 1 a runtime error or a
  * wrong echo, 2 bad usage.

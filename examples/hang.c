@@ -44,6 +44,9 @@
  * does not handle) it leaves the segment in /dev/shm for `taskscope
  * dump`; TASKSCOPE_KEEP=1 keeps it after a clean stop too.
  *
+ * A little over 500 lines: one blocked task per kind of wait, each short,
+ * and the clean stop that undoes them all.
+ *
  * Usage: hang [--tasks N]
  * Exit status: 0 stopped by SIGINT/SIGTERM, 1 a runtime error (or a
  * blocked call that returned for another reason than its cancellation),
