@@ -20,31 +20,31 @@ const char db_schema_tables[] =
         " id INTEGER PRIMARY KEY CHECK (id = 1),"
         " pid INTEGER NOT NULL,"
         " name TEXT NOT NULL,"
-        " start_ticks INTEGER,"          /* /proc/<pid>/stat field 22 */
-        " created_realtime_ns INTEGER,"  /* wall clock when the segment was created */
-        " created_mono_ns INTEGER,"      /* CLOCK_MONOTONIC then: time 0 of every *_ns */
-        " segment TEXT,"                 /* path of the segment read */
-        " source TEXT NOT NULL,"         /* 'record' | 'dump' */
+        " start_ticks INTEGER,"         /* /proc/<pid>/stat field 22 */
+        " created_realtime_ns INTEGER," /* wall clock when the segment was created */
+        " created_mono_ns INTEGER,"     /* CLOCK_MONOTONIC then: time 0 of every *_ns */
+        " segment TEXT,"                /* path of the segment read */
+        " source TEXT NOT NULL,"        /* 'record' | 'dump' */
         " workers INTEGER,"
-        " first_ns INTEGER,"             /* oldest event in the DB */
-        " last_ns INTEGER,"              /* newest event in the DB */
-        " events INTEGER NOT NULL DEFAULT 0," /* records read */
-        " lost INTEGER NOT NULL DEFAULT 0,"   /* records the program dropped (stream mode) */
+        " first_ns INTEGER,"                       /* oldest event in the DB */
+        " last_ns INTEGER,"                        /* newest event in the DB */
+        " events INTEGER NOT NULL DEFAULT 0,"      /* records read */
+        " lost INTEGER NOT NULL DEFAULT 0,"        /* records the program dropped (stream mode) */
         " overwritten INTEGER NOT NULL DEFAULT 0," /* records overwritten before they were read */
-        " complete INTEGER NOT NULL DEFAULT 0," /* 1: the recorder finished (indexes built) */
-        " recorder TEXT);"               /* taskscope version that wrote it */
+        " complete INTEGER NOT NULL DEFAULT 0,"    /* 1: the recorder finished (indexes built) */
+        " recorder TEXT);"                         /* taskscope version that wrote it */
         /* string table of the process: call sites, labels, symbols */
         "CREATE TABLE IF NOT EXISTS strings(id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS tasks("
         " id INTEGER PRIMARY KEY,"
         " name TEXT,"
-        " parent_id INTEGER,"            /* NULL: a root */
-        " location TEXT,"                /* file:line of the spawn */
-        " function TEXT,"                /* function that spawned it */
-        " spawned_ns INTEGER,"           /* NULL: before the history */
-        " ended_ns INTEGER,"             /* NULL while alive */
+        " parent_id INTEGER,"  /* NULL: a root */
+        " location TEXT,"      /* file:line of the spawn */
+        " function TEXT,"      /* function that spawned it */
+        " spawned_ns INTEGER," /* NULL: before the history */
+        " ended_ns INTEGER,"   /* NULL while alive */
         " flags INTEGER NOT NULL DEFAULT 0,"
-        " state TEXT,"                   /* last known: ready|running|blocked|done|unknown */
+        " state TEXT," /* last known: ready|running|blocked|done|unknown */
         " polls INTEGER NOT NULL DEFAULT 0,"
         " busy_ns INTEGER NOT NULL DEFAULT 0,"
         " sched_ns INTEGER NOT NULL DEFAULT 0,"
@@ -56,22 +56,22 @@ const char db_schema_tables[] =
         /* state intervals: they tile each task's life */
         "CREATE TABLE IF NOT EXISTS intervals("
         " task INTEGER NOT NULL,"
-        " state INTEGER NOT NULL,"       /* 0 unknown, 1 ready, 2 running, 3 blocked */
+        " state INTEGER NOT NULL," /* 0 unknown, 1 ready, 2 running, 3 blocked */
         " start_ns INTEGER NOT NULL,"
-        " end_ns INTEGER,"               /* NULL: still open when the history ends */
-        " worker INTEGER,"               /* running */
-        " wait INTEGER,"                 /* blocked: wait kind (table wait_kinds) */
-        " resource INTEGER,"             /* blocked: awaited id; ready: the waker task */
-        " site INTEGER,"                 /* blocked: call site (strings.id) */
-        " label INTEGER,"                /* tsk_set_state label (strings.id) */
-        " stack INTEGER,"                /* blocked: stack at the suspension */
-        " deadline_ns INTEGER,"          /* blocked: the wait's deadline */
-        " how INTEGER);"                 /* ready: 0 spawned 1 woken 2 timeout 3 cancelled 4 yielded 5 unseen */
+        " end_ns INTEGER,"      /* NULL: still open when the history ends */
+        " worker INTEGER,"      /* running */
+        " wait INTEGER,"        /* blocked: wait kind (table wait_kinds) */
+        " resource INTEGER,"    /* blocked: awaited id; ready: the waker task */
+        " site INTEGER,"        /* blocked: call site (strings.id) */
+        " label INTEGER,"       /* tsk_set_state label (strings.id) */
+        " stack INTEGER,"       /* blocked: stack at the suspension */
+        " deadline_ns INTEGER," /* blocked: the wait's deadline */
+        " how INTEGER);" /* ready: 0 spawned 1 woken 2 timeout 3 cancelled 4 yielded 5 unseen */
         "CREATE TABLE IF NOT EXISTS resources("
         " id INTEGER PRIMARY KEY,"
-        " kind TEXT NOT NULL,"           /* channel|mutex|rwlock|semaphore|waitgroup|condvar */
+        " kind TEXT NOT NULL," /* channel|mutex|rwlock|semaphore|waitgroup|condvar */
         " name TEXT,"
-        " location TEXT,"                /* file:line of the creation */
+        " location TEXT," /* file:line of the creation */
         " created_ns INTEGER,"
         " freed_ns INTEGER,"
         " capacity INTEGER,"
@@ -83,27 +83,27 @@ const char db_schema_tables[] =
         "CREATE TABLE IF NOT EXISTS ownership("
         " resource INTEGER NOT NULL,"
         " task INTEGER NOT NULL,"
-        " shared INTEGER NOT NULL,"      /* 1: read lock */
-        " start_ns INTEGER,"             /* NULL: held before the history */
-        " end_ns INTEGER);"              /* NULL: still held */
+        " shared INTEGER NOT NULL," /* 1: read lock */
+        " start_ns INTEGER,"        /* NULL: held before the history */
+        " end_ns INTEGER);"         /* NULL: still held */
         /* raw events that intervals do not carry */
         "CREATE TABLE IF NOT EXISTS events("
         " ns INTEGER NOT NULL,"
-        " type TEXT NOT NULL,"           /* cancel|close|signal|wg_add|lost|runtime */
+        " type TEXT NOT NULL," /* cancel|close|signal|wg_add|lost|runtime */
         " task INTEGER,"
         " obj INTEGER,"
         " arg INTEGER);"
         "CREATE TABLE IF NOT EXISTS stacks(id INTEGER PRIMARY KEY, nframes INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS frames("
         " stack INTEGER NOT NULL,"
-        " depth INTEGER NOT NULL,"       /* 0: innermost */
+        " depth INTEGER NOT NULL," /* 0: innermost */
         " pc INTEGER NOT NULL,"
-        " symbol INTEGER,"               /* strings.id of \"function+0xoff\" */
+        " symbol INTEGER," /* strings.id of \"function+0xoff\" */
         " PRIMARY KEY (stack, depth)) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS histograms("
         " task INTEGER NOT NULL,"
-        " kind TEXT NOT NULL,"           /* run|wait */
-        " bucket INTEGER NOT NULL,"      /* durations in [2^bucket, 2^(bucket+1)) ns */
+        " kind TEXT NOT NULL,"      /* run|wait */
+        " bucket INTEGER NOT NULL," /* durations in [2^bucket, 2^(bucket+1)) ns */
         " count INTEGER NOT NULL,"
         " PRIMARY KEY (task, kind, bucket)) WITHOUT ROWID;"
         /* readable names for the integer codes */
@@ -172,9 +172,10 @@ sqlite3 *db_open_read(const char *path, char *err, size_t cap)
 		goto fail;
 	}
 	if (app != DB_APP_ID) {
-		snprintf(err, cap,
-		         "%s: a SQLite database, but not a taskscope history (application_id %#llx)",
-		         path, app);
+		snprintf(
+		        err, cap,
+		        "%s: a SQLite database, but not a taskscope history (application_id %#llx)",
+		        path, app);
 		goto fail;
 	}
 	long long ver = query_int(db, "PRAGMA user_version");
