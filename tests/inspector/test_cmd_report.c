@@ -1,5 +1,5 @@
 /*
- * test_report.c - tests of `taskscope report` (cmd_report.c, report_*.c)
+ * test_cmd_report.c - tests of `taskscope report` (cmd_report.c, report_*.c)
  * against the scenario history of history_test.h, whose every answer is
  * known: the JSON keys and values (process, task counts, both blocked
  * tasks with their waits, locations, holders, deadlines, labels and
