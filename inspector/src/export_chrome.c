@@ -6,10 +6,11 @@
  *   pid 1 "tasks (<program> <pid>)": one track per task (tid = task id,
  *         named "<name> #<id>", sorted by id) with an "X" slice for every
  *         state interval ("running", "ready", "blocked: mutex db",
- *         "unknown"), flow arrows ("s" on the waker's track at the wake,
- *         "f" binding to the enclosing slice, i.e. the woken task's ready
- *         slice, which starts then), and instant events for the rows of
- *         `events` (cancel, close, signal, lost, ...).
+ *         "unknown"), flow arrows "wake" and "spawn" from the task that
+ *         woke or spawned another ("s" on its track at that moment, "f"
+ *         binding to the enclosing slice: the other's ready slice, which
+ *         starts then; a task waking itself draws none), and instant events
+ *         for the rows of `events` (cancel, close, signal, lost, ...).
  *   pid 2 "workers": one track per worker (tid = worker index) where each
  *         running interval is drawn again, named after its task.
  * Times are microseconds (the format's unit) written as exact decimals of
@@ -264,8 +265,8 @@ static void put_interval_args(exporter *x, const ivrow *iv)
 	if (iv->state == 1 && iv->how >= 0 && iv->how < 6) {
 		json_key(w, "how");
 		json_string(w, how_names[iv->how]);
-		if (iv->how == 1 && iv->resource > 0) {
-			json_key(w, "waker");
+		if ((iv->how == 1 || iv->how == 0) && iv->resource > 0) {
+			json_key(w, iv->how == 1 ? "waker" : "spawner");
 			json_int(w, iv->resource);
 		}
 	}
@@ -296,7 +297,7 @@ static void put_interval_args(exporter *x, const ivrow *iv)
 }
 
 /* An interval: its slice on the task's track, its copy on the worker's
- * track (running), the flow from its waker (ready, woken). */
+ * track (running), the flow from the task that woke or spawned it (ready). */
 static void put_interval(exporter *x, const ivrow *iv)
 {
 	json_w *w = &x->w;
@@ -335,13 +336,16 @@ static void put_interval(exporter *x, const ivrow *iv)
 		json_end_object(w);
 		json_end_object(w);
 	}
-	if (iv->state == 1 && iv->how == 1 && iv->resource > 0) {
+	/* woken or spawned by a task: an arrow from it, at that moment */
+	if (iv->state == 1 && (iv->how == 1 || iv->how == 0) && iv->resource > 0 &&
+	    iv->resource != iv->task) {
+		const char *what = iv->how == 1 ? "wake" : "spawn";
 		uint64_t id = ++x->flows;
-		put_event_head(x, "s", "wake", "wake", 1, iv->resource, iv->start);
+		put_event_head(x, "s", what, what, 1, iv->resource, iv->start);
 		json_key(w, "id");
 		json_uint(w, id);
 		json_end_object(w);
-		put_event_head(x, "f", "wake", "wake", 1, iv->task, iv->start);
+		put_event_head(x, "f", what, what, 1, iv->task, iv->start);
 		json_key(w, "bp");
 		json_string(w, "e");
 		json_key(w, "id");

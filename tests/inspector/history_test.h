@@ -1,6 +1,6 @@
 /*
  * history_test.h - helpers shared by the tests of the commands that read a
- * history DB (test_report.c, test_export.c).
+ * history DB (test_cmd_report.c, test_cmd_export.c).
  *
  * ht_scenario writes, row by row, the history of a known small program
  * into a fresh DB (the schema of db.c, the identity pragmas), so the
@@ -9,6 +9,7 @@
  *   time (ms)  0    1    2    3    4    5    6    ...  10 (last event)
  *   main   #1  rdy  run w0---- join #4----rdy run w0 -------> (running, holds "db")
  *   worker #4       rdy------- run w0--- ended at 5; wakes #1 at 4.9
+ *   (#2, #3 and #4 are spawned by #1 at 1)
  *   writer #2       rdy  run w1--- blocked on mutex "db" (held by #1) ->
  *   consumer#3      rdy------------ run w1-- blocked on chan_recv "jobs" ->
  *
@@ -38,17 +39,9 @@
 
 #include "db.h"
 
-#define HT_MS 1000000LL
-
-/* The scenario's facts the tests check. */
-#define HT_PID       4242
-#define HT_LAST_NS   (10 * HT_MS)
+/* The scenario's counts the tests check. */
 #define HT_INTERVALS 13 /* state intervals of the four tasks */
 #define HT_RUNNING   5  /* of which running (each drawn again on a worker track) */
-#define HT_WAKES     1  /* ready intervals with a waker: flow arrows */
-#define HT_EVENTS    2  /* rows of `events` */
-#define HT_TASKS     4
-#define HT_WORKERS   2
 
 typedef struct ht_fixture {
 	char dir[64];
@@ -133,12 +126,12 @@ static inline void ht_scenario(const char *path, int indexes)
 	        " (1, 3, 3000000, 4900000, NULL, 2, 4, 4, NULL, NULL, NULL, NULL),"
 	        " (1, 1, 4900000, 5500000, NULL, NULL, 4, NULL, NULL, NULL, NULL, 1),"
 	        " (1, 2, 5500000, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
-	        " (4, 1, 1000000, 3000000, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0),"
+	        " (4, 1, 1000000, 3000000, NULL, NULL, 1, NULL, NULL, NULL, NULL, 0),"
 	        " (4, 2, 3000000, 5000000, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
-	        " (2, 1, 1000000, 2000000, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0),"
+	        " (2, 1, 1000000, 2000000, NULL, NULL, 1, NULL, NULL, NULL, NULL, 0),"
 	        " (2, 2, 2000000, 4000000, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
 	        " (2, 3, 4000000, NULL, NULL, 6, 10, 8, NULL, 1, -1, NULL),"
-	        " (3, 1, 1000000, 4000000, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0),"
+	        " (3, 1, 1000000, 4000000, NULL, NULL, 1, NULL, NULL, NULL, NULL, 0),"
 	        " (3, 2, 4000000, 6000000, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
 	        " (3, 3, 6000000, NULL, NULL, 4, 11, 12, 24, NULL, 20000000, NULL);"
 	        "INSERT INTO resources VALUES (10, 'mutex', 'db', 'srv.c:5', 0, NULL, NULL, 0, 0,"

@@ -1,5 +1,5 @@
 /*
- * test_export.c - tests of `taskscope export --format chrome`
+ * test_cmd_export.c - tests of `taskscope export --format chrome`
  * (cmd_export.c, export_chrome.c) against the scenario history of
  * history_test.h: a valid Chrome Trace Event document (jq parses it), one
  * named and sorted track per task and per worker, one "X" slice per
@@ -104,8 +104,9 @@ static void test_flows_and_instants(void **state)
 	export_to(f, t, sizeof(t));
 	HT_JQ_EQ(t,
 	         "[.traceEvents[] | select(.ph == \"s\" or .ph == \"f\") |"
-	         " \"\\(.ph):\\(.tid)@\\(.ts)#\\(.id)\\(.bp // \"\")\"] | join(\",\")",
-	         "s:4@4900#1,f:1@4900#1e");
+	         " \"\\(.name):\\(.ph):\\(.tid)@\\(.ts)#\\(.id)\\(.bp // \"\")\"] | join(\",\")",
+	         "wake:s:4@4900#1,wake:f:1@4900#1e,spawn:s:1@1000#2,spawn:f:4@1000#2e,"
+	         "spawn:s:1@1000#3,spawn:f:2@1000#3e,spawn:s:1@1000#4,spawn:f:3@1000#4e");
 	HT_JQ_EQ(t,
 	         "[.traceEvents[] | select(.ph == \"i\") | \"\\(.name):\\(.s):\\(.tid)@\\(.ts)\"]"
 	         " | join(\",\")",
