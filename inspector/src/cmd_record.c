@@ -277,8 +277,9 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
-	/* '+': stop at the first non-option (run's PROG and its arguments) */
-	while ((c = getopt_long(argc, argv, "+o:d:fh", opts, NULL)) != -1) {
+	/* run: '+' stops at the first non-option (PROG and its arguments are
+	 * PROG's); record and dump take options before and after the target */
+	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:fh" : "o:d:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o->db = optarg;

@@ -49,6 +49,7 @@ struct coll {
 	int seeded;
 	int finishing;
 	uint64_t overwritten_base, lost_base; /* ring counters at attach */
+	int64_t opened_mono;                  /* CLOCK_MONOTONIC when the segment was opened */
 	coll_stats stats;
 	char path[256];
 };
@@ -225,6 +226,7 @@ int coll_open(const char *path, int mode, store *st, coll **out, char *err, size
 		return -1;
 	}
 	coll *c = xcalloc(1, sizeof(*c));
+	c->opened_mono = ts_mono_ns();
 	c->r = r;
 	c->info = *tsk_reader_info(r);
 	c->mode = mode;
@@ -484,7 +486,9 @@ void coll_finish(coll *c)
 	 * still blocked now), at its newest record for a dead one */
 	int64_t end = c->stats.last_ns == INT64_MIN ? 0 : c->stats.last_ns;
 	if (coll_liveness(c) == TSK_RD_LIVE) {
-		int64_t now = ts_mono_ns() - c->info.created_mono_ns;
+		/* a dump's view is its copy's: taken when it was opened */
+		int64_t now = (c->mode == COLL_DUMP ? c->opened_mono : ts_mono_ns()) -
+		              c->info.created_mono_ns;
 		if (now > end)
 			end = now;
 	}
