@@ -8,6 +8,7 @@
  * the process created its segment (see process.created_mono_ns).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -146,6 +147,25 @@ static long long query_int(sqlite3 *db, const char *sql)
 	return v;
 }
 
+/* The application_id in the header of the file at path (big-endian at
+ * offset 68); -2 if the file does not start like a SQLite database, -1 if
+ * it cannot be read. */
+static long long header_app_id(const char *path)
+{
+	unsigned char h[100];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(h, 1, sizeof(h), f);
+	fclose(f);
+	if (n < sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0)
+		return -2;
+	return (long long)((uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 |
+	                   h[71]);
+}
+
 sqlite3 *db_open_read(const char *path, char *err, size_t cap)
 {
 	sqlite3 *db = NULL;
@@ -158,6 +178,17 @@ sqlite3 *db_open_read(const char *path, char *err, size_t cap)
 		snprintf(err, cap, "%s: not a regular file", path);
 		return NULL;
 	}
+	/* SQLite reads an empty file as an empty database, and says "file is
+	 * not a database" of a truncated one: tell them apart by the header */
+	if (sb.st_size == 0) {
+		snprintf(err, cap, "%s: empty file, not a taskscope database", path);
+		return NULL;
+	}
+	long long hdr_app = header_app_id(path);
+	if (hdr_app == -2) {
+		snprintf(err, cap, "%s: not a taskscope database (not a SQLite file)", path);
+		return NULL;
+	}
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "%s: cannot open: %s", path,
@@ -168,7 +199,12 @@ sqlite3 *db_open_read(const char *path, char *err, size_t cap)
 	/* the first read of the header tells a non-database or a truncated file */
 	long long app = query_int(db, "PRAGMA application_id");
 	if (app < 0) {
-		snprintf(err, cap, "%s: not a taskscope database (%s)", path, sqlite3_errmsg(db));
+		if (hdr_app == DB_APP_ID)
+			snprintf(err, cap, "%s: damaged taskscope database: %s", path,
+			         sqlite3_errmsg(db));
+		else
+			snprintf(err, cap, "%s: damaged SQLite database, not readable: %s", path,
+			         sqlite3_errmsg(db));
 		goto fail;
 	}
 	if (app != DB_APP_ID) {
