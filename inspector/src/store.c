@@ -426,7 +426,9 @@ fail:
 	return -1;
 }
 
-int store_close(store *s, int complete, char *err, size_t cap)
+/* store_close and store_close_keep: keep non-NULL hands the open
+ * database to the caller instead of closing it. */
+static int close_store(store *s, int complete, sqlite3 **keep, char *err, size_t cap)
 {
 	int rc;
 
@@ -446,7 +448,9 @@ int store_close(store *s, int complete, char *err, size_t cap)
 		/* a reader still open keeps the WAL: fine, it is not an error */
 		sqlite3_wal_checkpoint_v2(s->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	}
-	if (sqlite3_close(s->w.db) != SQLITE_OK) {
+	if (keep && rc == 0) {
+		*keep = s->w.db;
+	} else if (sqlite3_close(s->w.db) != SQLITE_OK) {
 		if (rc == 0)
 			snprintf(err, cap, "%s: closing: %s", s->w.path, sqlite3_errmsg(s->w.db));
 		rc = -1;
@@ -455,6 +459,17 @@ int store_close(store *s, int complete, char *err, size_t cap)
 	s->w.db = NULL;
 	store_free(s);
 	return rc;
+}
+
+int store_close(store *s, int complete, char *err, size_t cap)
+{
+	return close_store(s, complete, NULL, err, cap);
+}
+
+int store_close_keep(store *s, struct sqlite3 **out, char *err, size_t cap)
+{
+	*out = NULL;
+	return close_store(s, 1, out, err, cap);
 }
 
 /* ---- the calling thread's side ---------------------------------------------------------- */
