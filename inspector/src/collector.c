@@ -50,6 +50,9 @@ struct coll {
 	int finishing;
 	uint64_t overwritten_base, lost_base; /* ring counters at attach */
 	int64_t opened_mono;                  /* CLOCK_MONOTONIC when the segment was opened */
+	tsk_rd_snap snap;                     /* stream mode: live state waiting to seed */
+	int64_t snap_mono;                    /* when it was copied */
+	int have_snap;
 	coll_stats stats;
 	char path[256];
 };
@@ -276,6 +279,8 @@ void coll_close(coll *c)
 		return;
 	if (c->mode == COLL_STREAM && tsk_reader_ring_mode(c->r) == TSK_MODE_STREAM)
 		tsk_reader_ring_detach(c->r);
+	if (c->have_snap)
+		tsk_reader_snap_free(&c->snap);
 	tsk_reader_close(c->r);
 	model_destroy(c->m);
 	for (uint32_t i = 0; i < c->npend; i++)
@@ -306,15 +311,12 @@ static uint64_t to_tsc(const coll *c, int64_t mono)
 
 /* ---- live state ---------------------------------------------------------------- */
 
-/* Hints (before events) or seeds (after) from a snapshot of the live state. */
-static int take_live_state(coll *c, int seed)
+/* Hints (seed 0: before events) or seeds (after) from a snapshot. */
+static void use_snap(coll *c, const tsk_rd_snap *snap, int seed)
 {
-	tsk_rd_snap snap;
-	if (tsk_reader_snap_take(c->r, &snap) < 0)
-		return -1;
-	for (size_t i = 0; i < snap.nres; i++) {
-		const tsk_seg_res *s = &snap.res[i].slot;
-		if (!s->id || snap.res[i].torn)
+	for (size_t i = 0; i < snap->nres; i++) {
+		const tsk_seg_res *s = &snap->res[i].slot;
+		if (!s->id || snap->res[i].torn)
 			continue;
 		int64_t created = to_ns(c, s->created_tsc);
 		if (seed)
@@ -322,9 +324,9 @@ static int take_live_state(coll *c, int seed)
 		else
 			model_hint_res(c->m, s, created);
 	}
-	for (size_t i = 0; i < snap.ntasks; i++) {
-		const tsk_seg_task *s = &snap.tasks[i].slot;
-		if (!s->id || snap.tasks[i].torn)
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const tsk_seg_task *s = &snap->tasks[i].slot;
+		if (!s->id || snap->tasks[i].torn)
 			continue;
 		int64_t spawned = to_ns(c, s->spawned_tsc);
 		if (seed)
@@ -332,8 +334,41 @@ static int take_live_state(coll *c, int seed)
 		else
 			model_hint_task(c->m, s, spawned);
 	}
+}
+
+static int take_live_state(coll *c, int seed)
+{
+	tsk_rd_snap snap;
+	if (tsk_reader_snap_take(c->r, &snap) < 0)
+		return -1;
+	use_snap(c, &snap, seed);
 	tsk_reader_snap_free(&snap);
 	return 0;
+}
+
+/* Stream mode: the live state is copied at one pass (snap_mono) and used
+ * as seeds only once the watermark has passed that moment, so that every
+ * event it already reflects has been applied first: seeding earlier would
+ * create a task from its slot while its SPAWN still waited behind the
+ * watermark. */
+static void stream_seed(coll *c, int64_t cutoff_mono, int final)
+{
+	if (c->seeded)
+		return;
+	if (!c->have_snap) {
+		if (tsk_reader_snap_take(c->r, &c->snap) < 0)
+			return;
+		c->snap_mono = ts_mono_ns();
+		c->have_snap = 1;
+		if (!final)
+			return;
+	}
+	if (!final && cutoff_mono <= c->snap_mono)
+		return;
+	use_snap(c, &c->snap, 1);
+	tsk_reader_snap_free(&c->snap);
+	c->have_snap = 0;
+	c->seeded = 1;
 }
 
 /* ---- passes ---------------------------------------------------------------------- */
@@ -412,10 +447,8 @@ ssize_t coll_pass(coll *c, int final)
 		for (uint32_t i = 0; i < c->npend; i++)
 			c->pend[i].head += c->batches[i].n;
 	}
-	if (c->mode == COLL_STREAM && !c->seeded) {
-		take_live_state(c, 1);
-		c->seeded = 1;
-	}
+	if (c->mode == COLL_STREAM)
+		stream_seed(c, began - COLL_HOLD_NS, final);
 	return (ssize_t)total;
 }
 

@@ -173,8 +173,10 @@ void store_task_final(store *s, const model_task *t)
 	r->self_wakes = t->self_wakes;
 	r->max_run_ns = t->run.max_ns;
 	r->max_wait_ns = t->wait.max_ns;
-	memcpy(r->run, t->run.count, sizeof(r->run));
-	memcpy(r->wait, t->wait.count, sizeof(r->wait));
+	for (int b = 0; b < MODEL_HIST_BUCKETS; b++) {
+		r->run[b] = t->run.count[b];
+		r->wait[b] = t->wait.count[b];
+	}
 	row_added(s);
 }
 

@@ -52,8 +52,10 @@ eq "polls count the running intervals' starts" \
 	"$(q "$db" "SELECT count(*) FROM tasks t WHERE polls > (SELECT count(*) FROM intervals WHERE task = t.id AND state = 2)")" 0
 eq "blocked intervals name their wait and site" \
 	"$(q "$db" 'SELECT count(*) FROM intervals WHERE state = 3 AND (wait IS NULL OR site IS NULL)')" 0
-ge "workers blocked on the jobs channel" \
-	"$(q "$db" "SELECT count(*) FROM state_intervals WHERE task_name = 'worker' AND wait = 'chan_recv' AND resource_name = 'jobs'")" 1
+eq "one worker sleep per job (demo's simulated I/O)" \
+	"$(q "$db" "SELECT count(*) FROM state_intervals WHERE task_name = 'worker' AND wait = 'sleep'")" 300
+ge "waits on the jobs channel, named" \
+	"$(q "$db" "SELECT count(*) FROM state_intervals WHERE resource_name = 'jobs' AND wait IN ('chan_send', 'chan_recv')")" 1
 # resources and ownership
 eq "resources" "$(q "$db" "SELECT group_concat(kind || ':' || name, ',') FROM (SELECT kind, name FROM resources ORDER BY name)")" \
 	"channel:done,channel:jobs,waitgroup:producers,channel:shutdown,mutex:stats,waitgroup:workers"
