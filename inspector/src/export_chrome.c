@@ -365,33 +365,68 @@ static void progress(exporter *x, int last)
 	        secs > 0 ? (double)x->rows / secs : 0.0, last ? "\n" : "");
 }
 
+/* One part of a span as an interval: end the next part's start, or the
+ * span's end (NULL: still open, drawn up to the history's end). */
+static void put_part(exporter *x, ivrow *iv, sqlite3_stmt *st, int64_t start, int end_col)
+{
+	iv->start = start;
+	iv->open = sqlite3_column_type(st, end_col) == SQLITE_NULL;
+	iv->end = iv->open ? (x->last_ns > iv->start ? x->last_ns : iv->start)
+	                   : sqlite3_column_int64(st, end_col);
+	if (iv->end < iv->start)
+		iv->end = iv->start;
+	put_interval(x, iv);
+}
+
+/* The intervals, read from the spans (docs/SCHEMA.md) in the order they
+ * were written: each span's parts in time order, no sort of the history. */
 static int put_intervals(exporter *x)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(x->db,
-	                       "SELECT task, state, start_ns, end_ns, worker, wait, resource, site,"
-	                       " label, deadline_ns, how FROM intervals",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	            x->db,
+	            "SELECT task, state0, start_ns, run_ns, stop_ns, end_ns, worker, waker,"
+	            " how, wait, resource, site, label, deadline_ns,"
+	            " coalesce(run_ns, stop_ns, end_ns), coalesce(stop_ns, end_ns)"
+	            " FROM spans",
+	            -1, &st, NULL) != SQLITE_OK)
 		return sql_fail(x, "reading intervals");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ivrow iv;
+		int state0 = sqlite3_column_int(st, 1);
 		iv.task = sqlite3_column_int64(st, 0);
-		iv.state = sqlite3_column_int(st, 1);
-		iv.start = sqlite3_column_int64(st, 2);
-		iv.open = sqlite3_column_type(st, 3) == SQLITE_NULL;
-		iv.end = iv.open ? (x->last_ns > iv.start ? x->last_ns : iv.start)
-		                 : sqlite3_column_int64(st, 3);
-		if (iv.end < iv.start)
-			iv.end = iv.start;
-		iv.worker = col_or(st, 4, -1);
-		iv.wait = col_or(st, 5, 0);
-		iv.resource = col_or(st, 6, REPORT_NONE);
-		iv.site = col_or(st, 7, 0);
-		iv.label = col_or(st, 8, 0);
-		iv.deadline = col_or(st, 9, -1);
-		iv.how = col_or(st, 10, -1);
-		put_interval(x, &iv);
+		iv.label = col_or(st, 12, 0);
+		if (state0 <= 1) {
+			iv.state = state0;
+			iv.worker = -1;
+			iv.wait = 0;
+			iv.resource = col_or(st, 7, REPORT_NONE);
+			iv.site = 0;
+			iv.deadline = -1;
+			iv.how = col_or(st, 8, -1);
+			put_part(x, &iv, st, sqlite3_column_int64(st, 2), 14);
+		}
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			iv.state = 2;
+			iv.worker = col_or(st, 6, -1);
+			iv.wait = 0;
+			iv.resource = REPORT_NONE;
+			iv.site = 0;
+			iv.deadline = -1;
+			iv.how = -1;
+			put_part(x, &iv, st, sqlite3_column_int64(st, 3), 15);
+		}
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+			iv.state = 3;
+			iv.worker = -1;
+			iv.wait = col_or(st, 9, 0);
+			iv.resource = col_or(st, 10, REPORT_NONE);
+			iv.site = col_or(st, 11, 0);
+			iv.deadline = col_or(st, 13, -1);
+			iv.how = -1;
+			put_part(x, &iv, st, sqlite3_column_int64(st, 4), 5);
+		}
 		if (++x->rows % 65536 == 0) {
 			if (x->w.write_err) {
 				sqlite3_finalize(st);

@@ -234,10 +234,10 @@ static void test_refusals(void **state)
 	ht_scenario(path, 1);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	ht_exec(db, "DROP VIEW state_intervals; DROP TABLE intervals;");
+	ht_exec(db, "DROP VIEW state_intervals; DROP VIEW intervals; DROP TABLE spans;");
 	sqlite3_close(db);
 	/* fails mid-way, after the header was written: the file is removed */
-	expect_export_refused(f, 1, path, out, "no such table: intervals");
+	expect_export_refused(f, 1, path, out, "no such table: spans");
 	expect_export_refused(f, 1, f->db, "/nonexistent-dir/x.json", "/nonexistent-dir");
 
 	/* a full disk on stdout */

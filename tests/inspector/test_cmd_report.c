@@ -134,11 +134,10 @@ static void test_rwlock_holders(void **state)
 	sqlite3 *db;
 
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	ht_exec(db,
-	        "INSERT INTO resources(id, kind, name) VALUES (12, 'rwlock', 'cfg');"
-	        "UPDATE intervals SET wait = 8, resource = 12 WHERE task = 2 AND end_ns IS NULL;"
-	        "UPDATE intervals SET wait = 7, resource = 12 WHERE task = 3 AND end_ns IS NULL;"
-	        "INSERT INTO ownership VALUES (12, 1, 1, 100, NULL), (12, 4, 0, 50, 90);");
+	ht_exec(db, "INSERT INTO resources(id, kind, name) VALUES (12, 'rwlock', 'cfg');"
+	            "UPDATE spans SET wait = 8, resource = 12 WHERE task = 2 AND end_ns IS NULL;"
+	            "UPDATE spans SET wait = 7, resource = 12 WHERE task = 3 AND end_ns IS NULL;"
+	            "INSERT INTO ownership VALUES (12, 1, 1, 100, NULL), (12, 4, 0, 50, 90);");
 	sqlite3_close(db);
 	assert_int_equal(ht_run(f, cmd_report, "report", "--json", f->db, NULL), 0);
 	HT_JQ_EQ(f->out,
@@ -162,7 +161,7 @@ static void test_stacks(void **state)
 	sqlite3 *db;
 
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	ht_exec(db, "UPDATE intervals SET stack = 1 WHERE task = 3 AND end_ns IS NULL;");
+	ht_exec(db, "UPDATE spans SET stack = 1 WHERE task = 3 AND end_ns IS NULL;");
 	sqlite3_close(db);
 	assert_int_equal(ht_run(f, cmd_report, "report", "--json", f->db, NULL), 0);
 	HT_JQ_EQ(f->out, ".blocked | map(.stack | join(\",\")) | join(\" \")",
@@ -171,7 +170,7 @@ static void test_stacks(void **state)
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	ht_exec(db, "INSERT INTO stacks VALUES (2, 2);"
 	            "INSERT INTO frames VALUES (2, 0, 4096, NULL), (2, 1, 4202496, 20);"
-	            "UPDATE intervals SET stack = 2 WHERE task = 3 AND end_ns IS NULL;");
+	            "UPDATE spans SET stack = 2 WHERE task = 3 AND end_ns IS NULL;");
 	sqlite3_close(db);
 	assert_int_equal(ht_run(f, cmd_report, "report", "--json", f->db, NULL), 0);
 	HT_JQ_EQ(f->out, ".blocked | map(.stack | join(\",\")) | join(\" \")",
@@ -380,7 +379,7 @@ static void test_refusals(void **state)
 	snprintf(path, sizeof(path), "%s/gutted.db", f->dir);
 	ht_scenario(path, 1);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	ht_exec(db, "DROP VIEW state_intervals; DROP TABLE intervals;");
+	ht_exec(db, "DROP VIEW state_intervals; DROP VIEW intervals; DROP TABLE spans;");
 	sqlite3_close(db);
 	expect_refused(f, path, "=no such table: intervals");
 	/* not a DB (so taken for a segment), empty, missing, a directory */

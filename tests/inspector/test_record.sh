@@ -14,8 +14,9 @@ tiling_violations() {
 	  SELECT task, start_ns, end_ns,
 	    LAG(end_ns) OVER w AS prev_end,
 	    ROW_NUMBER() OVER w AS nth,
-	    ROW_NUMBER() OVER (PARTITION BY task ORDER BY start_ns DESC, rowid DESC) AS nth_last
-	  FROM intervals WINDOW w AS (PARTITION BY task ORDER BY start_ns, rowid))
+	    ROW_NUMBER() OVER (PARTITION BY task ORDER BY start_ns DESC,
+	      coalesce(end_ns, 9e18) DESC) AS nth_last
+	  FROM intervals WINDOW w AS (PARTITION BY task ORDER BY start_ns, coalesce(end_ns, 9e18)))
 	SELECT count(*) FROM iv JOIN tasks t ON t.id = iv.task
 	WHERE (nth > 1 AND prev_end IS NOT start_ns)
 	   OR (nth = 1 AND start_ns IS NOT t.spawned_ns)
