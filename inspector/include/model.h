@@ -100,10 +100,11 @@ typedef struct model_task {
 	uint64_t wakes;      /* times made ready by a wake */
 	uint64_t self_wakes; /* wakes whose waker is the task itself */
 	uint64_t nchildren;
-	model_hist run;     /* running intervals */
-	model_hist wait;    /* blocked intervals */
-	uint8_t seen_spawn; /* its SPAWN was seen (so spawned_ns is exact) */
-	uint8_t emitted;    /* its row was handed to the sink */
+	int64_t max_wait_at_ns; /* start of the longest wait (wait.max_ns), -1 none */
+	model_hist run;         /* running intervals */
+	model_hist wait;        /* blocked intervals */
+	uint8_t seen_spawn;     /* its SPAWN was seen (so spawned_ns is exact) */
+	uint8_t emitted;        /* its row was handed to the sink */
 } model_task;
 
 /* An open ownership: a task holding a mutex or a read/write lock. */

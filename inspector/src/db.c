@@ -53,7 +53,8 @@ const char db_schema_tables[] =
         " wakes INTEGER NOT NULL DEFAULT 0,"
         " self_wakes INTEGER NOT NULL DEFAULT 0,"
         " max_run_ns INTEGER NOT NULL DEFAULT 0,"
-        " max_wait_ns INTEGER NOT NULL DEFAULT 0);"
+        " max_wait_ns INTEGER NOT NULL DEFAULT 0,"
+        " max_wait_at_ns INTEGER);" /* start of that longest wait (the current one included) */
         /* state intervals, stored as spans: a span holds up to three
          * consecutive intervals of a task in their usual order - ready (or
          * unknown), running, blocked - so a poll cycle is one row, not three

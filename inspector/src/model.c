@@ -246,6 +246,7 @@ static model_task *task_new(model *m, uint64_t id, int64_t spawned_ns)
 	t->id = id;
 	t->spawned_ns = spawned_ns;
 	t->ended_ns = -1;
+	t->max_wait_at_ns = -1;
 	t->skip_before = INT64_MIN;
 	t->cur.state = MS_UNKNOWN;
 	idmap_put(&m->tasks, id, t);
@@ -314,6 +315,8 @@ static void close_interval(model *m, model_task *t, int64_t ns)
 		break;
 	case MS_BLOCKED:
 		t->idle_ns += d;
+		if (!t->wait.n || d > t->wait.max_ns)
+			t->max_wait_at_ns = iv->start_ns; /* the earliest of equal ones */
 		model_hist_add(&t->wait, d);
 		if (iv->wait_kind != TSK_WAIT_JOIN) {
 			model_res *r = idmap_get(&m->res, iv->obj);
@@ -828,9 +831,11 @@ static void finish_task(void *ctx, uint64_t id, void *val)
 			t->sched_ns += d;
 		else if (iv->state == MS_BLOCKED) {
 			t->idle_ns += d;
-			if (d > t->wait.max_ns)
-				t->wait.max_ns =
-				        d; /* the longest wait includes the one still going */
+			if (d > t->wait.max_ns) {
+				/* the longest wait includes the one still going */
+				t->wait.max_ns = d;
+				t->max_wait_at_ns = iv->start_ns;
+			}
 		}
 		if (f->m->sink.interval)
 			f->m->sink.interval(f->m->sink.ctx, iv);

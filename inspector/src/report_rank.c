@@ -110,139 +110,60 @@ static int wait_candidates(sqlite3 *db, report *r, report_slow_wait **out, size_
 	return 0;
 }
 
-/* Rows of intervals_task a report reads at most to locate the longest
- * waits (about a second): past it, the rest are shown unlocated. */
-#define LOCATE_ROWS 4000000
-
-/* With intervals_task: each task's intervals tile its life, so the gap
- * between the starts of consecutive intervals is the first one's length.
- * The starts come from the index alone (no row read: 0.2 us a row, 5-10x
- * cheaper than reading each row's end_ns), and only a candidate whose gap
- * is the wait's length is read, to check it is that blocked interval. */
-static int locate_by_gaps(sqlite3 *db, report *r, char *err, size_t cap)
+/* Locates the interval of each closed longest wait: tasks.max_wait_at_ns
+ * says when it began, and the span holding it is the task's last one
+ * starting at or before that (spans_task: one index seek per wait; without
+ * the index, a recorder killed before building it, a scan of the task's
+ * spans).  A DB without max_wait_at_ns for a task leaves that wait
+ * unlocated. */
+static int locate_waits(sqlite3 *db, report *r, char *err, size_t cap)
 {
-	sqlite3_stmt *scan = report__prepare(db,
-	                                     "SELECT rowid, start_ns FROM intervals"
-	                                     " WHERE task = ?1 ORDER BY start_ns, rowid",
-	                                     err, cap);
-	sqlite3_stmt *get = report__prepare(db,
-	                                    "SELECT i.start_ns, " WAIT_COLS_SQL
-	                                    " FROM intervals i" WAIT_JOINS_SQL
-	                                    " WHERE i.rowid = ?1 AND i.state = 3"
-	                                    " AND i.end_ns - i.start_ns = ?2",
-	                                    err, cap);
-	long budget = LOCATE_ROWS;
-	int rc = SQLITE_DONE;
-	for (size_t i = 0; i < r->nwaits && scan && get && budget > 0; i++) {
+	sqlite3_stmt *at =
+	        report__prepare(db, "SELECT max_wait_at_ns FROM tasks WHERE id = ?1", err, cap);
+	sqlite3_stmt *get =
+	        report__prepare(db,
+	                        "SELECT i.stop_ns, " WAIT_COLS_SQL " FROM spans i" WAIT_JOINS_SQL
+	                        " WHERE i.task = ?1 AND i.start_ns <= ?2"
+	                        " ORDER BY i.start_ns DESC LIMIT 1",
+	                        err, cap);
+	int rc = 0;
+	for (size_t i = 0; i < r->nwaits && at && get && rc == 0; i++) {
 		report_slow_wait *w = &r->waits[i];
 		if (w->ongoing)
 			continue;
-		int64_t prev_rid = -1, prev_start = 0;
-		sqlite3_reset(scan);
-		sqlite3_bind_int64(scan, 1, w->id);
-		while (!w->found && budget-- > 0 && (rc = sqlite3_step(scan)) == SQLITE_ROW) {
-			int64_t rid = sqlite3_column_int64(scan, 0);
-			int64_t start = sqlite3_column_int64(scan, 1);
-			if (prev_rid >= 0 && start - prev_start == w->wait_ns) {
-				sqlite3_reset(get);
-				sqlite3_bind_int64(get, 1, prev_rid);
-				sqlite3_bind_int64(get, 2, w->wait_ns);
-				int grc = sqlite3_step(get);
-				if (grc == SQLITE_ROW) {
-					w->found = 1;
-					w->since_ns = sqlite3_column_int64(get, 0);
-					report__read_wait_cols(get, 1, &w->on, &w->location,
-					                       &w->function);
-				} else if (grc != SQLITE_DONE) {
-					rc = grc;
-					break;
-				}
-			}
-			prev_rid = rid;
-			prev_start = start;
+		sqlite3_reset(at);
+		sqlite3_bind_int64(at, 1, w->id);
+		int src = sqlite3_step(at);
+		if (src != SQLITE_ROW) {
+			rc = src == SQLITE_DONE ? 0 : -1;
+			continue;
 		}
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			break;
-		rc = SQLITE_DONE;
+		if (sqlite3_column_type(at, 0) == SQLITE_NULL)
+			continue;
+		int64_t since = sqlite3_column_int64(at, 0);
+		sqlite3_reset(get);
+		sqlite3_bind_int64(get, 1, w->id);
+		sqlite3_bind_int64(get, 2, since);
+		int grc = sqlite3_step(get);
+		if (grc == SQLITE_ROW && sqlite3_column_type(get, 0) != SQLITE_NULL &&
+		    sqlite3_column_int64(get, 0) == since) {
+			w->found = 1;
+			w->since_ns = since;
+			report__read_wait_cols(get, 1, &w->on, &w->location, &w->function);
+		} else if (grc != SQLITE_ROW && grc != SQLITE_DONE) {
+			rc = -1;
+		}
 	}
-	if (!scan || !get) {
-		sqlite3_finalize(scan);
+	if (!at || !get) {
+		sqlite3_finalize(at);
 		sqlite3_finalize(get);
 		return -1;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc < 0)
 		snprintf(err, cap, "reading the history: %s", sqlite3_errmsg(db));
-		rc = -1;
-	} else {
-		rc = 0;
-	}
-	sqlite3_finalize(scan);
+	sqlite3_finalize(at);
 	sqlite3_finalize(get);
 	return rc;
-}
-
-/* Without the index (a recorder killed before building it): one pass over
- * intervals for all the tasks at once, checking each row's length. */
-static int locate_by_scan(sqlite3 *db, report *r, char *err, size_t cap)
-{
-	idlist want = {0};
-	for (size_t i = 0; i < r->nwaits; i++)
-		if (!r->waits[i].ongoing)
-			report__idlist_add(&want, r->waits[i].id, &r->waits[i].wait_ns);
-	if (want.len == 0)
-		return 0;
-	char *list = report__idlist_close(&want);
-	sqlite3_stmt *st =
-	        report__prepare(db,
-	                        "WITH want(task, dur) AS MATERIALIZED"
-	                        " (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
-	                        " SELECT i.task, i.start_ns, " WAIT_COLS_SQL " FROM intervals i"
-	                        /* CROSS: intervals outside, else SQLite scans it once per task */
-	                        " CROSS JOIN want w ON w.task = i.task AND w.dur = i.end_ns - "
-	                        "i.start_ns" WAIT_JOINS_SQL
-	                        " WHERE i.state = 3 AND i.task IN (SELECT task FROM want)"
-	                        " ORDER BY i.task, i.start_ns",
-	                        err, cap);
-	if (!st) {
-		free(list);
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, list, -1, SQLITE_TRANSIENT);
-	free(list);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t task = sqlite3_column_int64(st, 0);
-		for (size_t i = 0; i < r->nwaits; i++) {
-			report_slow_wait *w = &r->waits[i];
-			if (w->id != task || w->ongoing || w->found)
-				continue;
-			w->found = 1;
-			w->since_ns = sqlite3_column_int64(st, 1);
-			report__read_wait_cols(st, 2, &w->on, &w->location, &w->function);
-		}
-	}
-	return report__finish(db, st, rc, err, cap);
-}
-
-/* Locates the interval of each closed longest wait: a blocked interval of
- * the task whose length is its max_wait_ns (the earliest if several). */
-static int locate_waits(sqlite3 *db, report *r, char *err, size_t cap)
-{
-	sqlite3_stmt *st = report__prepare(db,
-	                                   "SELECT 1 FROM sqlite_master WHERE type = 'index'"
-	                                   " AND name = 'intervals_task'",
-	                                   err, cap);
-	if (!st)
-		return -1;
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return locate_by_gaps(db, r, err, cap);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, cap, "reading the history: %s", sqlite3_errmsg(db));
-		return -1;
-	}
-	return locate_by_scan(db, r, err, cap);
 }
 
 void report__slow_wait_fini(report_slow_wait *w)

@@ -83,6 +83,7 @@ typedef struct store_final_row {
 	char name[24];
 	uint64_t polls, busy_ns, sched_ns, idle_ns, wakes, self_wakes;
 	uint64_t max_run_ns, max_wait_ns;
+	int64_t max_wait_at_ns; /* -1 none */
 	uint64_t run[MODEL_HIST_BUCKETS];
 	uint64_t wait[MODEL_HIST_BUCKETS];
 } store_final_row;

@@ -175,6 +175,7 @@ void store_task_final(store *s, const model_task *t)
 	r->self_wakes = t->self_wakes;
 	r->max_run_ns = t->run.max_ns;
 	r->max_wait_ns = t->wait.max_ns;
+	r->max_wait_at_ns = t->max_wait_at_ns;
 	for (int b = 0; b < MODEL_HIST_BUCKETS; b++) {
 		r->run[b] = t->run.count[b];
 		r->wait[b] = t->wait.count[b];

@@ -160,8 +160,9 @@ int store__write_prepare(store_writer *w)
 	/* the final row sets the counters and the end, keeps where it came from */
 	if (prepare(w, &w->final,
 	            "INSERT INTO tasks(id,name,parent_id,spawned_ns,ended_ns,flags,state,polls,"
-	            "busy_ns,sched_ns,idle_ns,wakes,self_wakes,max_run_ns,max_wait_ns) VALUES"
-	            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+	            "busy_ns,sched_ns,idle_ns,wakes,self_wakes,max_run_ns,max_wait_ns,"
+	            "max_wait_at_ns) VALUES"
+	            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
 	            " name=coalesce(excluded.name,name),"
 	            " parent_id=coalesce(excluded.parent_id,parent_id),"
 	            " spawned_ns=coalesce(excluded.spawned_ns,spawned_ns),"
@@ -169,7 +170,8 @@ int store__write_prepare(store_writer *w)
 	            " state=excluded.state, polls=excluded.polls, busy_ns=excluded.busy_ns,"
 	            " sched_ns=excluded.sched_ns, idle_ns=excluded.idle_ns,"
 	            " wakes=excluded.wakes, self_wakes=excluded.self_wakes,"
-	            " max_run_ns=excluded.max_run_ns, max_wait_ns=excluded.max_wait_ns") < 0)
+	            " max_run_ns=excluded.max_run_ns, max_wait_ns=excluded.max_wait_ns,"
+	            " max_wait_at_ns=excluded.max_wait_at_ns") < 0)
 		return -1;
 	if (prepare(w, &w->res,
 	            "INSERT INTO resources(id,kind,name,location,created_ns,freed_ns,capacity,"
@@ -422,6 +424,7 @@ static int write_final(store_writer *w, const store_final_row *r)
 	sqlite3_bind_text(st, 7, store__state_name(r->state), -1, SQLITE_STATIC);
 	for (int i = 0; i < 8; i++)
 		bind_int(st, 8 + i, (int64_t)counters[i]);
+	bind_opt(st, 16, r->max_wait_at_ns >= 0 && r->max_wait_ns > 0, r->max_wait_at_ns);
 	if (step(w, st, "writing a task's final row") < 0)
 		return -1;
 	if (write_hist(w, r->id, "run", r->run) < 0 || write_hist(w, r->id, "wait", r->wait) < 0)

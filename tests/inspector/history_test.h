@@ -108,16 +108,16 @@ static inline void ht_scenario(const char *path, int indexes)
 	        " (12, 'srv.c:77 consume'), (16, 'lock_db+0x12'), (20, 'handle_db+0x40'),"
 	        " (24, 'draining'), (28, 'srv.c:5 setup');"
 	        /* id, name, parent, location, function, spawned, ended, flags, state, polls,
-	           busy, sched, idle, wakes, self_wakes, max_run, max_wait */
+	           busy, sched, idle, wakes, self_wakes, max_run, max_wait, max_wait_at */
 	        "INSERT INTO tasks VALUES"
 	        " (1, 'main', NULL, 'srv.c:100', 'start', 0, NULL, 4, 'running', 2, 6500000,"
-	        "  1600000, 1900000, 1, 0, 4500000, 1900000),"
+	        "  1600000, 1900000, 1, 0, 4500000, 1900000, 3000000),"
 	        " (2, 'writer', 1, 'srv.c:10', 'main', 1000000, NULL, 0, 'blocked', 1, 2000000,"
-	        "  1000000, 0, 0, 0, 2000000, 0),"
+	        "  1000000, 0, 0, 0, 2000000, 0, NULL),"
 	        " (3, 'consumer', 1, 'srv.c:11', 'main', 1000000, NULL, 0, 'blocked', 1, 2000000,"
-	        "  3000000, 0, 0, 0, 2000000, 0),"
+	        "  3000000, 0, 0, 0, 2000000, 0, NULL),"
 	        " (4, 'worker', 1, 'srv.c:12', 'main', 1000000, 5000000, 0, 'done', 1, 2000000,"
-	        "  2000000, 0, 0, 0, 2000000, 0);"
+	        "  2000000, 0, 0, 0, 2000000, 0, NULL);"
 	        /* task, state, start, end, worker, wait, resource, site, label, stack,
 	           deadline, how */
 	        "INSERT INTO intervals VALUES"

@@ -404,8 +404,8 @@ static void check_every_kind(sqlite3 *db, int complete)
 	            "1|0|4198400|12\n1|1|4202496|NULL");
 	assert_int_equal(q_int(db, "SELECT count(*) FROM frames WHERE stack = 2"), 31);
 	expect_rows(db, "SELECT * FROM tasks ORDER BY id",
-	            "7|root|NULL|a.c:10|main|NULL|600|6|done|3|110|10|90|1|0|1500|1\n"
-	            "8|NULL|7|NULL|NULL|100|NULL|0|ready|0|0|0|0|0|0|0|0");
+	            "7|root|NULL|a.c:10|main|NULL|600|6|done|3|110|10|90|1|0|1500|1|0\n"
+	            "8|NULL|7|NULL|NULL|100|NULL|0|ready|0|0|0|0|0|0|0|0|NULL");
 	expect_rows(db, "SELECT * FROM histograms ORDER BY task, kind, bucket",
 	            "7|run|3|5\n7|run|10|1\n7|wait|0|2");
 	expect_rows(db, "SELECT * FROM resources ORDER BY id",
