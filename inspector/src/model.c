@@ -458,6 +458,24 @@ static void on_spawn(model *m, const tsk_seg_event *ev, int64_t ns)
 	emit_task(m, t);
 }
 
+/* A channel operation completed for a blocked task is recorded once, as
+ * the completing task's SEND or RECV and this WAKE (docs/FORMAT.md): the
+ * blocked side's operation is counted here. */
+static void count_handoff(model *m, const model_task *t, const tsk_seg_event *ev)
+{
+	if (t->cur.state != MS_BLOCKED || ev->a32 != 0 || !ev->obj)
+		return;
+	if (t->cur.wait_kind != TSK_WAIT_CHAN_SEND && t->cur.wait_kind != TSK_WAIT_CHAN_RECV)
+		return;
+	model_res *r = idmap_get(&m->res, t->cur.obj);
+	if (!r || r->kind != TSK_RES_CHAN)
+		return;
+	if (t->cur.wait_kind == TSK_WAIT_CHAN_SEND)
+		r->sends++;
+	else
+		r->recvs++;
+}
+
 static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 {
 	model_task *t = task_get_or_make(m, ev->task, ns);
@@ -489,6 +507,7 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		break;
 	case TSK_EV_WAKE:
 		if (!stale) {
+			count_handoff(m, t, ev);
 			move(m, t, ns, MS_READY);
 			t->cur.obj = ev->obj;
 			t->cur.how = ev->a32 == 1   ? MR_TIMEOUT

@@ -60,6 +60,8 @@ ge "waits on the jobs channel, named" \
 # resources and ownership
 eq "resources" "$(q "$db" "SELECT group_concat(kind || ':' || name, ',') FROM (SELECT kind, name FROM resources ORDER BY name)")" \
 	"channel:done,channel:jobs,waitgroup:producers,channel:shutdown,mutex:stats,waitgroup:workers"
+eq "the jobs channel saw every job sent and received (hand-offs included)" \
+	"$(q "$db" "SELECT sends || '/' || recvs FROM resources WHERE name = 'jobs'")" "300/300"
 mutex=$(q "$db" "SELECT id FROM resources WHERE name = 'stats'")
 ge "ownership intervals of the stats mutex" "$(q "$db" "SELECT count(*) FROM ownership WHERE resource = $mutex")" 300
 eq "one ownership interval per acquisition" \
