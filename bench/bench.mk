@@ -92,18 +92,27 @@ $(error the benchmarks build the PROBES=0 library themselves: run `make bench` w
 endif
 endif
 
-.PHONY: bench bench-build bench-probes bench-http bench-clean deps-bench bench-noprobes-lib
+.PHONY: bench bench-build bench-probes bench-http bench-record bench-clean deps-bench \
+	bench-noprobes-lib
 
-bench: bench-build
+# The recorder's table runs the plain build's taskscope and evgen.
+BENCH_RECORD_BINS := build/bin/taskscope build/examples/evgen
+
+bench: bench-build $(BENCH_RECORD_BINS)
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/run.sh
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/probes.sh --append
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/http.sh --append
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/record.sh --append
 
 bench-build: $(BENCH_BINS)
 
 # Only the probe-overhead table (build/bench/probes.md).
 bench-probes: $(BENCH_PROBES_BINS)
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/probes.sh
+
+# Only the recorder's table (build/bench/record.md).
+bench-record: $(BENCH_RECORD_BINS)
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/record.sh
 
 # Only the HTTP table (build/bench/http.md).
 bench-http: $(BENCH_HTTP_BINS)

@@ -25,13 +25,13 @@
  *     overlap: each transition closes the open interval at
  *     max(t, its start) and opens the next one there.
  *   - Task and resource ids are those of the segment (never reused).
- *   - Single-threaded: the caller serialises (the collector holds
- *     model->lock around each batch; readers take it too).
+ *   - Not thread-safe: the caller serialises (the collector holds its
+ *     lock around each batch; readers take it too).
  */
 #ifndef TS_MODEL_H
 #define TS_MODEL_H
 
-#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tsk_segment.h"
@@ -48,7 +48,7 @@ enum model_state {
 #define MODEL_HIST_BUCKETS 48 /* bucket b counts durations in [2^b, 2^(b+1)) ns; b 0: < 2 ns */
 
 typedef struct model_hist {
-	uint64_t count[MODEL_HIST_BUCKETS];
+	uint32_t count[MODEL_HIST_BUCKETS];
 	uint64_t n;
 	uint64_t sum_ns;
 	uint64_t max_ns;
@@ -58,15 +58,15 @@ typedef struct model_hist {
 typedef struct model_interval {
 	uint64_t task;
 	int64_t start_ns;
-	int64_t end_ns;    /* -1: still open */
-	uint8_t state;     /* enum model_state */
-	uint8_t wait_kind; /* enum tsk_wait_kind (BLOCKED), else 0 */
-	uint16_t worker;   /* RUNNING: worker index; else 0xffff */
-	uint32_t site;     /* BLOCKED: string id of the wait's call site; else 0 */
-	uint32_t label;    /* string id of the user label (tsk_set_state) during it, 0 none */
-	uint32_t stack;    /* BLOCKED: stack id at the suspension, 0 none */
-	uint64_t obj;      /* BLOCKED: awaited id (resource, task, fd|bits, fn); READY: the
-	                      waker task (0: timer, runtime, reactor, other thread) */
+	int64_t end_ns;      /* -1: still open */
+	uint8_t state;       /* enum model_state */
+	uint8_t wait_kind;   /* enum tsk_wait_kind (BLOCKED), else 0 */
+	uint16_t worker;     /* RUNNING: worker index; else 0xffff */
+	uint32_t site;       /* BLOCKED: string id of the wait's call site; else 0 */
+	uint32_t label;      /* string id of the user label (tsk_set_state) during it, 0 none */
+	uint32_t stack;      /* BLOCKED: stack id at the suspension, 0 none */
+	uint64_t obj;        /* BLOCKED: awaited id (resource, task, fd|bits, fn); READY: the
+	                        waker task (0: timer, runtime, reactor, other thread) */
 	int64_t deadline_ns; /* BLOCKED: the wait's deadline (process ns), -1 none */
 	uint8_t how;         /* READY: 0 spawned, 1 woken, 2 timed out, 3 cancelled, 4 yielded,
 	                        5 preempted-unknown (a RUN without a WAKE) */
@@ -100,10 +100,11 @@ typedef struct model_task {
 	uint64_t wakes;      /* times made ready by a wake */
 	uint64_t self_wakes; /* wakes whose waker is the task itself */
 	uint64_t nchildren;
-	model_hist run;  /* running intervals */
-	model_hist wait; /* blocked intervals */
-	uint8_t seen_spawn; /* its SPAWN was seen (so spawned_ns is exact) */
-	uint8_t emitted;    /* its row was handed to the sink */
+	int64_t max_wait_at_ns; /* start of the longest wait (wait.max_ns), -1 none */
+	model_hist run;         /* running intervals */
+	model_hist wait;        /* blocked intervals */
+	uint8_t seen_spawn;     /* its SPAWN was seen (so spawned_ns is exact) */
+	uint8_t emitted;        /* its row was handed to the sink */
 } model_task;
 
 /* An open ownership: a task holding a mutex or a read/write lock. */
@@ -154,13 +155,15 @@ typedef struct model_own {
  * valid during the call only. */
 typedef struct model_sink {
 	void *ctx;
-	void (*task)(void *ctx, const model_task *t);     /* new task, or its final row */
-	void (*res)(void *ctx, const model_res *r);       /* new resource, or its final row */
+	void (*task)(void *ctx, const model_task *t); /* new task, or its final row */
+	void (*res)(void *ctx, const model_res *r);   /* new resource, or its final row */
 	void (*interval)(void *ctx, const model_interval *iv);
 	void (*own)(void *ctx, const model_own *o);
 	void (*event)(void *ctx, const model_event *e);
 	void (*string)(void *ctx, uint32_t id); /* first use of a string id */
 	void (*stack)(void *ctx, uint32_t id);  /* first use of a stack id */
+	/* the text of string id into buf (cap bytes); returns 0 or -1 */
+	int (*resolve)(void *ctx, uint32_t id, char *buf, size_t cap);
 } model_sink;
 
 typedef struct model_worker {
@@ -180,6 +183,20 @@ typedef struct model model;
 model *model_create(const model_sink *sink);
 void model_destroy(model *m);
 
+/* Sets time 0 of the process (its segment's created_mono_ns), used to
+ * convert the CLOCK_MONOTONIC deadlines of waits. */
+void model_set_epoch(model *m, int64_t mono0);
+
+/* How many ended tasks stay in the model after their final row went to
+ * the sink (oldest evicted first); default 100000. */
+void model_set_max_ended(model *m, uint32_t n);
+
+/* Registers what the live state says of a task (and resource) before
+ * events are applied: a task first met in an event other than SPAWN takes
+ * its name, parent, spawn site and spawn time from here. */
+void model_hint_task(model *m, const tsk_seg_task *slot, int64_t spawned_ns);
+void model_hint_res(model *m, const tsk_seg_res *slot, int64_t created_ns);
+
 /* Applies one event whose time is ns (process ns).  Unknown types are
  * ignored. */
 void model_apply(model *m, const tsk_seg_event *ev, int64_t ns);
@@ -189,8 +206,7 @@ void model_apply(model *m, const tsk_seg_event *ev, int64_t ns);
  * task whose state changed later than the model knows moves to it.  Events
  * of the task older than since_ns are ignored afterwards.  spawned_ns is
  * the slot's spawn time. */
-void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64_t spawned_ns,
-                     int64_t deadline_ns);
+void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64_t spawned_ns);
 
 /* Likewise for a resource slot: created if unknown; its owner becomes a
  * holder if it has none. */

@@ -71,7 +71,7 @@ typedef struct store_stats {
 store *store_open(const char *path, const store_opts *opts, char *err, size_t cap);
 
 /* Row producers (calling thread).  Texts are copied. */
-void store_process(store *s, const store_proc *p);      /* insert or replace the one row */
+void store_process(store *s, const store_proc *p); /* insert or replace the one row */
 void store_string(store *s, uint32_t id, const char *text);
 void store_stack(store *s, uint32_t id, const tsk_seg_stack *st); /* + its frames */
 void store_task(store *s, const model_task *t, const char *location, const char *function);
@@ -99,5 +99,11 @@ struct sqlite3 *store_db(store *s);
  * complete, checkpoints the WAL and closes.  Returns 0 or -1 with a
  * message in err.  NULL is a no-op returning 0. */
 int store_close(store *s, int complete, char *err, size_t cap);
+
+/* As store_close(s, 1, ...) but keeps the database open and hands it to
+ * the caller in *out (close it with sqlite3_close): report on a pid reads
+ * the in-memory DB of its dump this way.  The store is freed either way.
+ * Returns 0, or -1 with a message in err (*out then NULL). */
+int store_close_keep(store *s, struct sqlite3 **out, char *err, size_t cap);
 
 #endif /* TS_STORE_H */

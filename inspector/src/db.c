@@ -21,31 +21,31 @@ const char db_schema_tables[] =
         " id INTEGER PRIMARY KEY CHECK (id = 1),"
         " pid INTEGER NOT NULL,"
         " name TEXT NOT NULL,"
-        " start_ticks INTEGER,"          /* /proc/<pid>/stat field 22 */
-        " created_realtime_ns INTEGER,"  /* wall clock when the segment was created */
-        " created_mono_ns INTEGER,"      /* CLOCK_MONOTONIC then: time 0 of every *_ns */
-        " segment TEXT,"                 /* path of the segment read */
-        " source TEXT NOT NULL,"         /* 'record' | 'dump' */
+        " start_ticks INTEGER,"         /* /proc/<pid>/stat field 22 */
+        " created_realtime_ns INTEGER," /* wall clock when the segment was created */
+        " created_mono_ns INTEGER,"     /* CLOCK_MONOTONIC then: time 0 of every *_ns */
+        " segment TEXT,"                /* path of the segment read */
+        " source TEXT NOT NULL,"        /* 'record' | 'dump' */
         " workers INTEGER,"
-        " first_ns INTEGER,"             /* oldest event in the DB */
-        " last_ns INTEGER,"              /* newest event in the DB */
-        " events INTEGER NOT NULL DEFAULT 0," /* records read */
-        " lost INTEGER NOT NULL DEFAULT 0,"   /* records the program dropped (stream mode) */
+        " first_ns INTEGER,"                       /* oldest event in the DB */
+        " last_ns INTEGER,"                        /* newest event in the DB */
+        " events INTEGER NOT NULL DEFAULT 0,"      /* records read */
+        " lost INTEGER NOT NULL DEFAULT 0,"        /* records the program dropped (stream mode) */
         " overwritten INTEGER NOT NULL DEFAULT 0," /* records overwritten before they were read */
-        " complete INTEGER NOT NULL DEFAULT 0," /* 1: the recorder finished (indexes built) */
-        " recorder TEXT);"               /* taskscope version that wrote it */
+        " complete INTEGER NOT NULL DEFAULT 0,"    /* 1: the recorder finished (indexes built) */
+        " recorder TEXT);"                         /* taskscope version that wrote it */
         /* string table of the process: call sites, labels, symbols */
         "CREATE TABLE IF NOT EXISTS strings(id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS tasks("
         " id INTEGER PRIMARY KEY,"
         " name TEXT,"
-        " parent_id INTEGER,"            /* NULL: a root */
-        " location TEXT,"                /* file:line of the spawn */
-        " function TEXT,"                /* function that spawned it */
-        " spawned_ns INTEGER,"           /* NULL: before the history */
-        " ended_ns INTEGER,"             /* NULL while alive */
+        " parent_id INTEGER,"  /* NULL: a root */
+        " location TEXT,"      /* file:line of the spawn */
+        " function TEXT,"      /* function that spawned it */
+        " spawned_ns INTEGER," /* NULL: before the history */
+        " ended_ns INTEGER,"   /* NULL while alive */
         " flags INTEGER NOT NULL DEFAULT 0,"
-        " state TEXT,"                   /* last known: ready|running|blocked|done|unknown */
+        " state TEXT," /* last known: ready|running|blocked|done|unknown */
         " polls INTEGER NOT NULL DEFAULT 0,"
         " busy_ns INTEGER NOT NULL DEFAULT 0,"
         " sched_ns INTEGER NOT NULL DEFAULT 0,"
@@ -53,26 +53,60 @@ const char db_schema_tables[] =
         " wakes INTEGER NOT NULL DEFAULT 0,"
         " self_wakes INTEGER NOT NULL DEFAULT 0,"
         " max_run_ns INTEGER NOT NULL DEFAULT 0,"
-        " max_wait_ns INTEGER NOT NULL DEFAULT 0);"
-        /* state intervals: they tile each task's life */
-        "CREATE TABLE IF NOT EXISTS intervals("
+        " max_wait_ns INTEGER NOT NULL DEFAULT 0,"
+        " max_wait_at_ns INTEGER);" /* start of that longest wait (the current one included) */
+        /* state intervals, stored as spans: a span holds up to three
+         * consecutive intervals of a task in their usual order - ready (or
+         * unknown), running, blocked - so a poll cycle is one row, not three
+         * (the view intervals below gives one row per interval) */
+        "CREATE TABLE IF NOT EXISTS spans("
         " task INTEGER NOT NULL,"
-        " state INTEGER NOT NULL,"       /* 0 unknown, 1 ready, 2 running, 3 blocked */
-        " start_ns INTEGER NOT NULL,"
-        " end_ns INTEGER,"               /* NULL: still open when the history ends */
-        " worker INTEGER,"               /* running */
-        " wait INTEGER,"                 /* blocked: wait kind (table wait_kinds) */
-        " resource INTEGER,"             /* blocked: awaited id; ready: the waker task */
-        " site INTEGER,"                 /* blocked: call site (strings.id) */
-        " label INTEGER,"                /* tsk_set_state label (strings.id) */
-        " stack INTEGER,"                /* blocked: stack at the suspension */
-        " deadline_ns INTEGER,"          /* blocked: the wait's deadline */
-        " how INTEGER);"                 /* ready: 0 spawned 1 woken 2 timeout 3 cancelled 4 yielded 5 unseen */
+        " state0 INTEGER NOT NULL,"   /* state of the first part: 0 unknown, 1 ready,
+                                         2 running, 3 blocked */
+        " start_ns INTEGER NOT NULL," /* start of the first part */
+        " run_ns INTEGER,"            /* start of the running part, NULL: none */
+        " stop_ns INTEGER,"           /* start of the blocked part, NULL: none */
+        " end_ns INTEGER,"            /* end of the last part, NULL: still open */
+        " worker INTEGER,"            /* running part: the worker */
+        " waker INTEGER,"             /* ready part: the waker (how 1-3) or spawner (how 0) */
+        " how INTEGER,"               /* ready part: 0 spawned 1 woken 2 timeout 3 cancelled
+                                         4 yielded 5 unseen */
+        " wait INTEGER,"              /* blocked part: wait kind (table wait_kinds) */
+        " resource INTEGER,"          /* blocked part: awaited id */
+        " site INTEGER,"              /* blocked part: call site (strings.id) */
+        " stack INTEGER,"             /* blocked part: stack at the suspension */
+        " deadline_ns INTEGER,"       /* blocked part: the wait's deadline */
+        " label INTEGER);"            /* tsk_set_state label (strings.id) for the whole span */
+        /* one row per state interval: they tile each task's life */
+        "CREATE VIEW IF NOT EXISTS intervals AS"
+        " SELECT task, state0 AS state, start_ns, coalesce(run_ns, stop_ns, end_ns) AS end_ns,"
+        "  NULL AS worker, NULL AS wait, waker AS resource, NULL AS site, label,"
+        "  NULL AS stack, NULL AS deadline_ns, how"
+        " FROM spans WHERE state0 <= 1"
+        " UNION ALL"
+        " SELECT task, 2, run_ns, coalesce(stop_ns, end_ns), worker, NULL, NULL, NULL, label,"
+        "  NULL, NULL, NULL"
+        " FROM spans WHERE run_ns IS NOT NULL"
+        " UNION ALL"
+        " SELECT task, 3, stop_ns, end_ns, NULL, wait, resource, site, label, stack,"
+        "  deadline_ns, NULL"
+        " FROM spans WHERE stop_ns IS NOT NULL;"
+        /* writing an interval writes a span of that one part (for tools
+         * and tests that build a history by hand) */
+        "CREATE TRIGGER IF NOT EXISTS intervals_insert INSTEAD OF INSERT ON intervals BEGIN"
+        " INSERT INTO spans(task, state0, start_ns, run_ns, stop_ns, end_ns, worker, waker, how,"
+        "  wait, resource, site, stack, deadline_ns, label) VALUES (NEW.task, NEW.state,"
+        "  NEW.start_ns, CASE WHEN NEW.state = 2 THEN NEW.start_ns END,"
+        "  CASE WHEN NEW.state = 3 THEN NEW.start_ns END, NEW.end_ns, NEW.worker,"
+        "  CASE WHEN NEW.state <= 1 THEN NEW.resource END, NEW.how, NEW.wait,"
+        "  CASE WHEN NEW.state = 3 THEN NEW.resource END, NEW.site, NEW.stack,"
+        "  NEW.deadline_ns, NEW.label);"
+        " END;"
         "CREATE TABLE IF NOT EXISTS resources("
         " id INTEGER PRIMARY KEY,"
-        " kind TEXT NOT NULL,"           /* channel|mutex|rwlock|semaphore|waitgroup|condvar */
+        " kind TEXT NOT NULL," /* channel|mutex|rwlock|semaphore|waitgroup|condvar */
         " name TEXT,"
-        " location TEXT,"                /* file:line of the creation */
+        " location TEXT," /* file:line of the creation */
         " created_ns INTEGER,"
         " freed_ns INTEGER,"
         " capacity INTEGER,"
@@ -84,27 +118,27 @@ const char db_schema_tables[] =
         "CREATE TABLE IF NOT EXISTS ownership("
         " resource INTEGER NOT NULL,"
         " task INTEGER NOT NULL,"
-        " shared INTEGER NOT NULL,"      /* 1: read lock */
-        " start_ns INTEGER,"             /* NULL: held before the history */
-        " end_ns INTEGER);"              /* NULL: still held */
+        " shared INTEGER NOT NULL," /* 1: read lock */
+        " start_ns INTEGER,"        /* NULL: held before the history */
+        " end_ns INTEGER);"         /* NULL: still held */
         /* raw events that intervals do not carry */
         "CREATE TABLE IF NOT EXISTS events("
         " ns INTEGER NOT NULL,"
-        " type TEXT NOT NULL,"           /* cancel|close|signal|wg_add|lost|runtime */
+        " type TEXT NOT NULL," /* cancel|close|signal|wg_add|lost|runtime */
         " task INTEGER,"
         " obj INTEGER,"
         " arg INTEGER);"
         "CREATE TABLE IF NOT EXISTS stacks(id INTEGER PRIMARY KEY, nframes INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS frames("
         " stack INTEGER NOT NULL,"
-        " depth INTEGER NOT NULL,"       /* 0: innermost */
+        " depth INTEGER NOT NULL," /* 0: innermost */
         " pc INTEGER NOT NULL,"
-        " symbol INTEGER,"               /* strings.id of \"function+0xoff\" */
+        " symbol INTEGER," /* strings.id of \"function+0xoff\" */
         " PRIMARY KEY (stack, depth)) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS histograms("
         " task INTEGER NOT NULL,"
-        " kind TEXT NOT NULL,"           /* run|wait */
-        " bucket INTEGER NOT NULL,"      /* durations in [2^bucket, 2^(bucket+1)) ns */
+        " kind TEXT NOT NULL,"      /* run|wait */
+        " bucket INTEGER NOT NULL," /* durations in [2^bucket, 2^(bucket+1)) ns */
         " count INTEGER NOT NULL,"
         " PRIMARY KEY (task, kind, bucket)) WITHOUT ROWID;"
         /* readable names for the integer codes */
@@ -126,10 +160,10 @@ const char db_schema_tables[] =
         " LEFT JOIN strings st ON st.id = i.site LEFT JOIN strings l ON l.id = i.label;";
 
 const char db_schema_indexes[] =
-        "CREATE INDEX IF NOT EXISTS intervals_task ON intervals(task, start_ns);"
-        "CREATE INDEX IF NOT EXISTS intervals_resource ON intervals(resource, state)"
+        "CREATE INDEX IF NOT EXISTS spans_task ON spans(task, start_ns);"
+        "CREATE INDEX IF NOT EXISTS spans_resource ON spans(resource)"
         " WHERE resource IS NOT NULL;"
-        "CREATE INDEX IF NOT EXISTS intervals_open ON intervals(task) WHERE end_ns IS NULL;"
+        "CREATE INDEX IF NOT EXISTS spans_open ON spans(task) WHERE end_ns IS NULL;"
         "CREATE INDEX IF NOT EXISTS ownership_resource ON ownership(resource, start_ns);"
         "CREATE INDEX IF NOT EXISTS ownership_task ON ownership(task);"
         "CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);";
@@ -208,9 +242,10 @@ sqlite3 *db_open_read(const char *path, char *err, size_t cap)
 		goto fail;
 	}
 	if (app != DB_APP_ID) {
-		snprintf(err, cap,
-		         "%s: a SQLite database, but not a taskscope history (application_id %#llx)",
-		         path, app);
+		snprintf(
+		        err, cap,
+		        "%s: a SQLite database, but not a taskscope history (application_id %#llx)",
+		        path, app);
 		goto fail;
 	}
 	long long ver = query_int(db, "PRAGMA user_version");

@@ -38,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -115,8 +117,17 @@ static store_batch *take_locked(store *s, int *n)
 	return list;
 }
 
+/* The writer runs niced: it has a deep queue to absorb a late commit,
+ * while the collector that feeds it has only the program's rings, so on a
+ * machine with fewer cores than busy threads the collector must win. */
+#define WRITER_NICE 5
+
 static void *writer_main(void *arg)
 {
+	errno = 0;
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	                WRITER_NICE + getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid))) < 0)
+		errno = 0; /* not allowed here: it only costs some margin */
 	store *s = arg;
 	store_writer *w = &s->w;
 
@@ -276,8 +287,19 @@ static int setup_db(store *s, char *err, size_t cap)
 	return 0;
 }
 
+static void free_span(void *ctx, uint64_t id, void *val)
+{
+	(void)ctx;
+	(void)id;
+	free(val);
+}
+
 static void store_free(store *s)
 {
+	if (s->spans.cap) {
+		idmap_each(&s->spans, free_span, NULL);
+		idmap_fini(&s->spans);
+	}
 	store_batch *b, *next;
 
 	store__write_finalize(&s->w);
@@ -349,6 +371,8 @@ store *store_open(const char *path, const store_opts *opts, char *err, size_t ca
 		goto fail;
 	}
 	s->cur = xcalloc(1, sizeof(store_batch));
+	idmap_init(&s->spans);
+	s->newest_iv_ns = INT64_MIN;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->idle, NULL);
@@ -464,12 +488,15 @@ fail_mode:
 	return -1;
 }
 
-int store_close(store *s, int complete, char *err, size_t cap)
+/* store_close and store_close_keep: keep non-NULL hands the open
+ * database to the caller instead of closing it. */
+static int close_store(store *s, int complete, sqlite3 **keep, char *err, size_t cap)
 {
 	int rc;
 
 	if (!s)
 		return 0;
+	store__spans_flush(s, INT64_MAX);
 	store__hand_off(s);
 	rc = wait_idle(s, err, cap);
 	pthread_mutex_lock(&s->mu);
@@ -484,7 +511,9 @@ int store_close(store *s, int complete, char *err, size_t cap)
 		/* a reader still open keeps the WAL: fine, it is not an error */
 		sqlite3_wal_checkpoint_v2(s->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	}
-	if (sqlite3_close(s->w.db) != SQLITE_OK) {
+	if (keep && rc == 0) {
+		*keep = s->w.db;
+	} else if (sqlite3_close(s->w.db) != SQLITE_OK) {
 		if (rc == 0)
 			snprintf(err, cap, "%s: closing: %s", s->w.path, sqlite3_errmsg(s->w.db));
 		rc = -1;
@@ -495,15 +524,29 @@ int store_close(store *s, int complete, char *err, size_t cap)
 	return rc;
 }
 
+int store_close(store *s, int complete, char *err, size_t cap)
+{
+	return close_store(s, complete, NULL, err, cap);
+}
+
+int store_close_keep(store *s, struct sqlite3 **out, char *err, size_t cap)
+{
+	*out = NULL;
+	return close_store(s, 1, out, err, cap);
+}
+
 /* ---- the calling thread's side ---------------------------------------------------------- */
 
 void store_flush(store *s)
 {
+	if (s->newest_iv_ns != INT64_MIN)
+		store__spans_flush(s, s->newest_iv_ns - 1000000000);
 	store__hand_off(s);
 }
 
 int store_sync(store *s, char *err, size_t cap)
 {
+	store__spans_flush(s, INT64_MAX);
 	store__hand_off(s);
 	return wait_idle(s, err, cap);
 }

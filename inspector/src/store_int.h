@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idmap.h"
 #include "store.h"
 
 /* Rows per batch: a full batch is handed to the writer.  16k intervals
@@ -82,6 +83,7 @@ typedef struct store_final_row {
 	char name[24];
 	uint64_t polls, busy_ns, sched_ns, idle_ns, wakes, self_wakes;
 	uint64_t max_run_ns, max_wait_ns;
+	int64_t max_wait_at_ns; /* -1 none */
 	uint64_t run[MODEL_HIST_BUCKETS];
 	uint64_t wait[MODEL_HIST_BUCKETS];
 } store_final_row;
@@ -97,6 +99,27 @@ typedef struct store_res_row {
 	uint64_t sends, recvs, acquires, max_value;
 } store_res_row;
 
+/* A span: up to three consecutive intervals of one task in their usual
+ * order - ready (or unknown), running, blocked - as one row of table
+ * spans (docs/SCHEMA.md): a third of the rows per-interval rows would
+ * take.  Times: INT64_MIN = no such part (run_ns, stop_ns); end_ns -1 =
+ * still open. */
+typedef struct store_span_row {
+	uint64_t task;
+	int64_t start_ns;  /* start of the first part */
+	int64_t run_ns;    /* start of the running part, INT64_MIN none */
+	int64_t stop_ns;   /* start of the blocked part, INT64_MIN none */
+	int64_t end_ns;    /* end of the last part, -1 open */
+	uint64_t waker;    /* ready part: model_interval.obj */
+	uint64_t resource; /* blocked part: the awaited id */
+	int64_t deadline_ns;
+	uint32_t site, label, stack;
+	uint16_t worker;
+	uint8_t state0; /* state of the first part: MS_UNKNOWN, MS_READY, MS_RUNNING, MS_BLOCKED */
+	uint8_t how;    /* ready part */
+	uint8_t wait;   /* blocked part: wait kind */
+} store_span_row;
+
 typedef struct store_batch {
 	struct store_batch *next; /* queue or free list link */
 	size_t rows;              /* rows in it, every kind */
@@ -108,7 +131,7 @@ typedef struct store_batch {
 	store_vec tasks;          /* store_task_row */
 	store_vec finals;         /* store_final_row */
 	store_vec res;            /* store_res_row */
-	store_vec iv;             /* model_interval */
+	store_vec iv;             /* store_span_row */
 	store_vec own;            /* model_own */
 	store_vec ev;             /* model_event */
 	char *arena;              /* texts, NUL-terminated */
@@ -161,6 +184,9 @@ struct store {
 	size_t queue_max;
 	store_stats stats; /* rows, batches, dropped, deleted, db_bytes */
 	store_batch *cur;  /* calling thread: the batch being filled */
+	/* calling thread: each task's span still growing (store_span_row) */
+	idmap spans;
+	int64_t newest_iv_ns; /* the latest interval end seen */
 };
 
 /* store.c */
@@ -178,6 +204,12 @@ void store__batch_free(store_batch *b);
  * ownership, events). */
 size_t store__batch_bytes(const store_batch *b);
 size_t store__bulk_bytes(const store_batch *b);
+/* Writes the growing spans that started before `before` (INT64_MAX: all)
+ * as they are: store_flush (those older than a second: a live reader sees
+ * them soon), store_sync and store_close (all). */
+void store__spans_flush(store *s, int64_t before);
+/* Writes task's growing span: the task ended. */
+void store__spans_task_done(store *s, uint64_t task);
 
 /* store_write.c */
 

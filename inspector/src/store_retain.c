@@ -48,7 +48,7 @@ typedef struct bulk_table {
 } bulk_table;
 
 static const bulk_table bulk[] = {
-        {"intervals", "end_ns"},
+        {"spans", "end_ns"},
         {"ownership", "end_ns"},
         {"events", "ns"},
 };

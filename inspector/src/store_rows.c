@@ -75,7 +75,7 @@ void store__batch_free(store_batch *b)
 
 size_t store__bulk_bytes(const store_batch *b)
 {
-	return b->iv.n * sizeof(model_interval) + b->own.n * sizeof(model_own) +
+	return b->iv.n * sizeof(store_span_row) + b->own.n * sizeof(model_own) +
 	       b->ev.n * sizeof(model_event);
 }
 
@@ -156,6 +156,8 @@ void store_task(store *s, const model_task *t, const char *location, const char 
 
 void store_task_final(store *s, const model_task *t)
 {
+	if (t->ended_ns >= 0)
+		store__spans_task_done(s, t->id); /* its last span is complete */
 	store_final_row *r = vec_push(&s->cur->finals, sizeof(*r));
 
 	r->id = t->id;
@@ -173,8 +175,11 @@ void store_task_final(store *s, const model_task *t)
 	r->self_wakes = t->self_wakes;
 	r->max_run_ns = t->run.max_ns;
 	r->max_wait_ns = t->wait.max_ns;
-	memcpy(r->run, t->run.count, sizeof(r->run));
-	memcpy(r->wait, t->wait.count, sizeof(r->wait));
+	r->max_wait_at_ns = t->max_wait_at_ns;
+	for (int b = 0; b < MODEL_HIST_BUCKETS; b++) {
+		r->run[b] = t->run.count[b];
+		r->wait[b] = t->wait.count[b];
+	}
 	row_added(s);
 }
 
@@ -206,14 +211,142 @@ static void drop_row(store *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- spans: intervals coalesced ------------------------------------------------- */
+
+static void span_push(store *s, const store_span_row *sp)
+{
+	*(store_span_row *)vec_push(&s->cur->iv, sizeof(*sp)) = *sp;
+	row_added(s);
+}
+
+static void span_start(store_span_row *sp, const model_interval *iv)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->task = iv->task;
+	sp->start_ns = iv->start_ns;
+	sp->run_ns = INT64_MIN;
+	sp->stop_ns = INT64_MIN;
+	sp->end_ns = iv->end_ns;
+	sp->deadline_ns = -1;
+	sp->label = iv->label;
+	sp->state0 = iv->state;
+	sp->worker = 0xffff;
+}
+
+/* Adds the part iv to sp (whose parts end where iv starts). */
+static void span_add(store_span_row *sp, const model_interval *iv)
+{
+	switch (iv->state) {
+	case MS_UNKNOWN:
+	case MS_READY:
+		sp->waker = iv->obj;
+		sp->how = iv->how;
+		break;
+	case MS_RUNNING:
+		sp->run_ns = iv->start_ns;
+		sp->worker = iv->worker;
+		break;
+	case MS_BLOCKED:
+		sp->stop_ns = iv->start_ns;
+		sp->wait = iv->wait_kind;
+		sp->resource = iv->obj;
+		sp->site = iv->site;
+		sp->stack = iv->stack;
+		sp->deadline_ns = iv->deadline_ns;
+		break;
+	}
+	sp->end_ns = iv->end_ns;
+}
+
+/* Whether iv continues sp: it starts where sp ends, with the same label,
+ * and its state comes later in the order ready, running, blocked than
+ * every part sp has. */
+static int span_takes(const store_span_row *sp, const model_interval *iv)
+{
+	if (sp->end_ns < 0 || iv->start_ns != sp->end_ns || iv->label != sp->label)
+		return 0;
+	if (iv->state == MS_RUNNING)
+		return sp->run_ns == INT64_MIN && sp->stop_ns == INT64_MIN &&
+		       sp->state0 <= MS_READY;
+	if (iv->state == MS_BLOCKED)
+		return sp->stop_ns == INT64_MIN;
+	return 0;
+}
+
 void store_interval(store *s, const model_interval *iv)
 {
 	if (iv->start_ns == INT64_MIN) {
 		drop_row(s);
 		return;
 	}
-	*(model_interval *)vec_push(&s->cur->iv, sizeof(*iv)) = *iv;
-	row_added(s);
+	if (iv->end_ns > s->newest_iv_ns)
+		s->newest_iv_ns = iv->end_ns;
+	if (!iv->task) {
+		/* no task id (a corrupt record): a row of its own, nothing to join */
+		store_span_row one;
+		span_start(&one, iv);
+		span_add(&one, iv);
+		span_push(s, &one);
+		return;
+	}
+	store_span_row *sp = idmap_get(&s->spans, iv->task);
+	if (sp && span_takes(sp, iv)) {
+		span_add(sp, iv);
+	} else {
+		if (sp)
+			span_push(s, sp);
+		else
+			idmap_put(&s->spans, iv->task, sp = xmalloc(sizeof(*sp)));
+		span_start(sp, iv);
+		span_add(sp, iv);
+	}
+	/* a blocked part or an open interval completes the span: nothing
+	 * comes after either in the same row */
+	if (iv->state == MS_BLOCKED || iv->end_ns < 0) {
+		span_push(s, sp);
+		free(idmap_del(&s->spans, iv->task));
+	}
+}
+
+typedef struct span_flush_ctx {
+	store *s;
+	int64_t before; /* flush the spans that started before this; INT64_MAX: all */
+	uint64_t *ids;
+	size_t n, cap;
+} span_flush_ctx;
+
+static void span_collect(void *ctx, uint64_t id, void *val)
+{
+	span_flush_ctx *f = ctx;
+	const store_span_row *sp = val;
+	if (sp->start_ns >= f->before)
+		return;
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 256;
+		f->ids = xrealloc(f->ids, f->cap * sizeof(*f->ids));
+	}
+	f->ids[f->n++] = id;
+}
+
+void store__spans_flush(store *s, int64_t before)
+{
+	span_flush_ctx f = {s, before, NULL, 0, 0};
+	idmap_each(&s->spans, span_collect, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		store_span_row *sp = idmap_del(&s->spans, f.ids[i]);
+		span_push(s, sp);
+		free(sp);
+	}
+	free(f.ids);
+}
+
+void store__spans_task_done(store *s, uint64_t task)
+{
+	store_span_row *sp = idmap_del(&s->spans, task);
+	if (sp) {
+		span_push(s, sp);
+		free(sp);
+	}
 }
 
 void store_own(store *s, const model_own *o)

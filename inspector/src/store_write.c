@@ -131,9 +131,9 @@ static int prepare_table(store_writer *w, store_multi *m, const char *head, int 
 int store__write_prepare(store_writer *w)
 {
 	if (prepare_table(w, &w->iv,
-	                  "INSERT INTO intervals(task,state,start_ns,end_ns,worker,wait,resource,"
-	                  "site,label,stack,deadline_ns,how)",
-	                  12) < 0 ||
+	                  "INSERT INTO spans(task,state0,start_ns,run_ns,stop_ns,end_ns,worker,"
+	                  "waker,how,wait,resource,site,stack,deadline_ns,label)",
+	                  15) < 0 ||
 	    prepare_table(w, &w->own, "INSERT INTO ownership(resource,task,shared,start_ns,end_ns)",
 	                  5) < 0 ||
 	    prepare_table(w, &w->ev, "INSERT INTO events(ns,type,task,obj,arg)", 5) < 0)
@@ -160,8 +160,9 @@ int store__write_prepare(store_writer *w)
 	/* the final row sets the counters and the end, keeps where it came from */
 	if (prepare(w, &w->final,
 	            "INSERT INTO tasks(id,name,parent_id,spawned_ns,ended_ns,flags,state,polls,"
-	            "busy_ns,sched_ns,idle_ns,wakes,self_wakes,max_run_ns,max_wait_ns) VALUES"
-	            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+	            "busy_ns,sched_ns,idle_ns,wakes,self_wakes,max_run_ns,max_wait_ns,"
+	            "max_wait_at_ns) VALUES"
+	            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
 	            " name=coalesce(excluded.name,name),"
 	            " parent_id=coalesce(excluded.parent_id,parent_id),"
 	            " spawned_ns=coalesce(excluded.spawned_ns,spawned_ns),"
@@ -169,7 +170,8 @@ int store__write_prepare(store_writer *w)
 	            " state=excluded.state, polls=excluded.polls, busy_ns=excluded.busy_ns,"
 	            " sched_ns=excluded.sched_ns, idle_ns=excluded.idle_ns,"
 	            " wakes=excluded.wakes, self_wakes=excluded.self_wakes,"
-	            " max_run_ns=excluded.max_run_ns, max_wait_ns=excluded.max_wait_ns") < 0)
+	            " max_run_ns=excluded.max_run_ns, max_wait_ns=excluded.max_wait_ns,"
+	            " max_wait_at_ns=excluded.max_wait_at_ns") < 0)
 		return -1;
 	if (prepare(w, &w->res,
 	            "INSERT INTO resources(id,kind,name,location,created_ns,freed_ns,capacity,"
@@ -254,24 +256,27 @@ static void bind_name(sqlite3_stmt *st, int i, const char *name, size_t cap)
 		sqlite3_bind_null(st, i);
 }
 
-static void bind_iv(sqlite3_stmt *st, int i, const void *row)
+static void bind_span(sqlite3_stmt *st, int i, const void *row)
 {
-	const model_interval *iv = row;
-	int blocked = iv->state == MS_BLOCKED, ready = iv->state == MS_READY;
+	const store_span_row *sp = row;
+	int ready = sp->state0 <= MS_READY, blocked = sp->stop_ns != INT64_MIN;
 
-	bind_int(st, i, (int64_t)iv->task);
-	bind_int(st, i + 1, iv->state);
-	bind_int(st, i + 2, iv->start_ns);
-	bind_time(st, i + 3, iv->end_ns);
-	bind_opt(st, i + 4, iv->state == MS_RUNNING && iv->worker != 0xffff, iv->worker);
-	bind_opt(st, i + 5, blocked && iv->wait_kind, iv->wait_kind);
-	bind_opt(st, i + 6, (blocked || ready) && iv->obj, (int64_t)iv->obj);
-	bind_opt(st, i + 7, blocked && iv->site, iv->site);
-	bind_opt(st, i + 8, iv->label != 0, iv->label);
-	bind_opt(st, i + 9, blocked && iv->stack, iv->stack);
-	bind_opt(st, i + 10, blocked && iv->deadline_ns != -1 && iv->deadline_ns != INT64_MIN,
-	         iv->deadline_ns);
-	bind_opt(st, i + 11, ready, iv->how);
+	bind_int(st, i, (int64_t)sp->task);
+	bind_int(st, i + 1, sp->state0);
+	bind_int(st, i + 2, sp->start_ns);
+	bind_opt(st, i + 3, sp->run_ns != INT64_MIN, sp->run_ns);
+	bind_opt(st, i + 4, blocked, sp->stop_ns);
+	bind_time(st, i + 5, sp->end_ns);
+	bind_opt(st, i + 6, sp->run_ns != INT64_MIN && sp->worker != 0xffff, sp->worker);
+	bind_opt(st, i + 7, ready && sp->waker, (int64_t)sp->waker);
+	bind_opt(st, i + 8, ready && sp->state0 == MS_READY, sp->how);
+	bind_opt(st, i + 9, blocked && sp->wait, sp->wait);
+	bind_opt(st, i + 10, blocked && sp->resource, (int64_t)sp->resource);
+	bind_opt(st, i + 11, blocked && sp->site, sp->site);
+	bind_opt(st, i + 12, blocked && sp->stack, sp->stack);
+	bind_opt(st, i + 13, blocked && sp->deadline_ns != -1 && sp->deadline_ns != INT64_MIN,
+	         sp->deadline_ns);
+	bind_opt(st, i + 14, sp->label != 0, sp->label);
 }
 
 static void bind_own(sqlite3_stmt *st, int i, const void *row)
@@ -419,6 +424,7 @@ static int write_final(store_writer *w, const store_final_row *r)
 	sqlite3_bind_text(st, 7, store__state_name(r->state), -1, SQLITE_STATIC);
 	for (int i = 0; i < 8; i++)
 		bind_int(st, 8 + i, (int64_t)counters[i]);
+	bind_opt(st, 16, r->max_wait_at_ns >= 0 && r->max_wait_ns > 0, r->max_wait_at_ns);
 	if (step(w, st, "writing a task's final row") < 0)
 		return -1;
 	if (write_hist(w, r->id, "run", r->run) < 0 || write_hist(w, r->id, "wait", r->wait) < 0)
@@ -453,7 +459,7 @@ static int write_res(store_writer *w, const store_batch *b, const store_res_row 
 /* The newest end time of the batch's bulk rows, for max_age. */
 static int64_t newest_of(const store_batch *b, int64_t newest)
 {
-	const model_interval *iv = b->iv.p;
+	const store_span_row *iv = b->iv.p;
 	const model_own *o = b->own.p;
 	const model_event *e = b->ev.p;
 
@@ -497,7 +503,7 @@ static int write_batch(store_writer *w, const store_batch *b)
 	for (size_t i = 0; i < b->res.n; i++)
 		if (write_res(w, b, &res[i]) < 0)
 			return -1;
-	if (write_multi(w, &w->iv, &b->iv, sizeof(model_interval), bind_iv, "writing intervals") <
+	if (write_multi(w, &w->iv, &b->iv, sizeof(store_span_row), bind_span, "writing spans") <
 	            0 ||
 	    write_multi(w, &w->own, &b->own, sizeof(model_own), bind_own, "writing ownership") <
 	            0 ||

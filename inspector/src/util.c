@@ -104,9 +104,8 @@ int ts_parse_duration(const char *s, int64_t *ns)
 	static const struct {
 		const char *unit;
 		double mult;
-	} units[] = {{"", 1e9},   {"s", 1e9},    {"ms", 1e6},   {"us", 1e3},
-	             {"ns", 1},   {"m", 60e9},   {"min", 60e9}, {"h", 3600e9},
-	             {"d", 864e11}};
+	} units[] = {{"", 1e9},   {"s", 1e9},    {"ms", 1e6},   {"us", 1e3},  {"ns", 1},
+	             {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}, {"d", 864e11}};
 	double v;
 	const char *unit;
 	if (parse_num_unit(s, &v, &unit) < 0)
@@ -132,17 +131,17 @@ int ts_parse_size(const char *s, int64_t *bytes)
 	double mult;
 	if (!*unit || strcmp(unit, "B") == 0)
 		mult = 1;
-	else if (strchr("kK", *unit) && (!unit[1] || strcmp(unit + 1, "B") == 0 ||
-	                                 strcmp(unit + 1, "iB") == 0))
+	else if (strchr("kK", *unit) &&
+	         (!unit[1] || strcmp(unit + 1, "B") == 0 || strcmp(unit + 1, "iB") == 0))
 		mult = 1024.0;
-	else if (*unit == 'M' && (!unit[1] || strcmp(unit + 1, "B") == 0 ||
-	                          strcmp(unit + 1, "iB") == 0))
+	else if (*unit == 'M' &&
+	         (!unit[1] || strcmp(unit + 1, "B") == 0 || strcmp(unit + 1, "iB") == 0))
 		mult = 1024.0 * 1024;
-	else if (*unit == 'G' && (!unit[1] || strcmp(unit + 1, "B") == 0 ||
-	                          strcmp(unit + 1, "iB") == 0))
+	else if (*unit == 'G' &&
+	         (!unit[1] || strcmp(unit + 1, "B") == 0 || strcmp(unit + 1, "iB") == 0))
 		mult = 1024.0 * 1024 * 1024;
-	else if (*unit == 'T' && (!unit[1] || strcmp(unit + 1, "B") == 0 ||
-	                          strcmp(unit + 1, "iB") == 0))
+	else if (*unit == 'T' &&
+	         (!unit[1] || strcmp(unit + 1, "B") == 0 || strcmp(unit + 1, "iB") == 0))
 		mult = 1024.0 * 1024 * 1024 * 1024;
 	else
 		return -1;

@@ -257,13 +257,18 @@ ssize_t tsk_reader_ring_drain(tsk_reader *r, tsk_rd_batch_fn fn, void *ctx);
 int tsk_reader_ring_stats(tsk_reader *r, uint32_t ring, tsk_rd_ring_stats *out);
 
 enum tsk_rd_attach_flags {
-	TSK_RD_FROM_OLDEST = 1u << 0, /* start at the oldest record still valid, not at head */
+	TSK_RD_FROM_OLDEST = 1u << 0,   /* start at the oldest record still valid, not at head */
+	TSK_RD_FROM_POSITION = 1u << 1, /* start where this reader stopped reading in flight
+	                                   mode (the oldest valid record if that was overwritten):
+	                                   read the history first, then attach with an almost
+	                                   empty ring and no gap */
 };
 
 /* Attaches in stream mode: claims reader_pid (free, or held by a dead or
  * silent reader: one attached reader per segment, a second tsk_reader of
  * the same process included), sets every ring's tail to where the reader starts
- * (head, or the oldest valid record with TSK_RD_FROM_OLDEST), refreshes the
+ * (head, the oldest valid record with TSK_RD_FROM_OLDEST, or the reader's own
+ * position with TSK_RD_FROM_POSITION), refreshes the
  * heartbeat and sets mode = TSK_MODE_STREAM.  Needs TSK_RD_WRITE.
  * Returns 0, -EINVAL, -EROFS (opened read-only or TSK_RD_COPY) or -EBUSY
  * (another live reader is attached). */

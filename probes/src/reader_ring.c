@@ -260,7 +260,7 @@ int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)
 	int32_t me, cur;
 	const uint64_t keep = (uint64_t)(r ? r->info.ring_records : 1) - 1;
 
-	if (!r || (flags & ~(unsigned)TSK_RD_FROM_OLDEST))
+	if (!r || (flags & ~(unsigned)(TSK_RD_FROM_OLDEST | TSK_RD_FROM_POSITION)))
 		return rd__fail(-EINVAL, "invalid argument");
 	if (!(r->flags & TSK_RD_WRITE))
 		return rd__fail(-EROFS, "stream mode needs a reader opened with TSK_RD_WRITE");
@@ -284,8 +284,13 @@ int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)
 		uint64_t head = atomic_load_explicit(&rh->head, memory_order_acquire);
 		uint64_t start = head;
 
-		if (flags & TSK_RD_FROM_OLDEST)
+		if (flags & (TSK_RD_FROM_OLDEST | TSK_RD_FROM_POSITION))
 			start = head > keep ? head - keep : 0;
+		/* where this reader stopped reading in flight mode, unless the
+		 * writer has overwritten it since (or it is past head: a reset) */
+		if ((flags & TSK_RD_FROM_POSITION) && r->rs[ring].next > start &&
+		    r->rs[ring].next <= head)
+			start = r->rs[ring].next;
 		r->rs[ring].next = start;
 		atomic_store_explicit(&rh->tail, start, memory_order_relaxed);
 	}

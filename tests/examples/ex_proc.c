@@ -59,13 +59,26 @@ static int example_path(const char *name, char *buf, size_t size)
 	return access(buf, X_OK) == 0 ? 0 : -errno;
 }
 
-/* The environment without any TASKSCOPE* variable, in envp[0..max). */
-static void child_environment(char **envp, size_t max)
+/* Whether environment entry e sets a variable that one of extra sets. */
+static bool replaced(const char *e, const char *const *extra)
+{
+	size_t n = strcspn(e, "=");
+	for (; extra && *extra; extra++)
+		if (strncmp(*extra, e, n) == 0 && (*extra)[n] == '=')
+			return true;
+	return false;
+}
+
+/* The environment without any TASKSCOPE* variable, with the entries of
+ * extra in place of those they replace, in envp[0..max). */
+static void child_environment(char **envp, size_t max, const char *const *extra)
 {
 	size_t n = 0;
 	for (char **e = environ; *e && n + 1 < max; e++)
-		if (strncmp(*e, "TASKSCOPE", 9) != 0)
+		if (strncmp(*e, "TASKSCOPE", 9) != 0 && !replaced(*e, extra))
 			envp[n++] = *e;
+	for (; extra && *extra && n + 1 < max; extra++)
+		envp[n++] = (char *)*extra;
 	envp[n] = NULL;
 }
 
@@ -85,9 +98,15 @@ int ex_proc_start(ex_proc *p, const char *name, const char *const *args)
 
 int ex_proc_start_io(ex_proc *p, const char *name, const char *const *args, int in_fd, int out_fd)
 {
+	return ex_proc_start_env(p, name, args, in_fd, out_fd, NULL);
+}
+
+int ex_proc_start_env(ex_proc *p, const char *name, const char *const *args, int in_fd, int out_fd,
+                      const char *const *env)
+{
 	char path[4096];
 	char *argv[MAX_ARGS + 2];
-	size_t nenv = 0;
+	size_t nenv = 0, nextra = 0;
 	int rc, in = -1, out = -1, err = -1;
 
 	*p = (ex_proc){0};
@@ -106,10 +125,12 @@ int ex_proc_start_io(ex_proc *p, const char *name, const char *const *args, int 
 	argv[argc] = NULL;
 	while (environ[nenv])
 		nenv++;
-	char **envp = calloc(nenv + 1, sizeof(*envp));
+	while (env && env[nextra])
+		nextra++;
+	char **envp = calloc(nenv + nextra + 1, sizeof(*envp));
 	if (!envp)
 		return -ENOMEM;
-	child_environment(envp, nenv + 1);
+	child_environment(envp, nenv + nextra + 1, env);
 
 	in = in_fd >= 0 ? fcntl(in_fd, F_DUPFD_CLOEXEC, 3)
 	                : open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -272,6 +293,14 @@ bool ex_proc_exited_with(ex_proc *p, int code)
 static void segment_path(const ex_proc *p, char *buf, size_t size)
 {
 	snprintf(buf, size, TSK_SEG_DIR "/" TSK_SEG_PREFIX "%d.%llu", (int)p->pid, p->start_ticks);
+}
+
+int ex_proc_segment_path(const ex_proc *p, char *buf, size_t size)
+{
+	if (!p->start_ticks)
+		return -ENOENT;
+	segment_path(p, buf, size);
+	return 0;
 }
 
 bool ex_proc_has_segment(const ex_proc *p)

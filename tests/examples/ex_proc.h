@@ -58,6 +58,13 @@ int ex_proc_start(ex_proc *p, const char *name, const char *const *args);
  * ex_proc_stdout stays empty).  The caller keeps and closes both. */
 int ex_proc_start_io(ex_proc *p, const char *name, const char *const *args, int in_fd, int out_fd);
 
+/* As ex_proc_start_io, with env: NULL, or a NULL-terminated list of
+ * "NAME=value" entries put in the child's environment, each replacing the
+ * inherited variable of that name (TASKSCOPE* ones included: the list is
+ * the test's explicit choice, e.g. TASKSCOPE_KEEP=1). */
+int ex_proc_start_env(ex_proc *p, const char *name, const char *const *args, int in_fd, int out_fd,
+                      const char *const *env);
+
 /* Waits up to ms for the child to exit.  Returns 0 once reaped (p->status
  * set; also when it had been reaped before), -ETIMEDOUT if it still runs. */
 int ex_proc_wait(ex_proc *p, int ms);
@@ -86,6 +93,10 @@ void ex_proc_dump(ex_proc *p);
  * /dev/shm/taskscope.<pid>.<start time>, not a leftover of an earlier
  * process that had the same pid. */
 bool ex_proc_has_segment(const ex_proc *p);
+
+/* Writes the path of the child's segment (whether it exists or not) to
+ * buf.  Returns 0, or -ENOENT when its start time is unknown. */
+int ex_proc_segment_path(const ex_proc *p, char *buf, size_t size);
 
 /* Whether this build has the probes (and so the examples make segments). */
 bool ex_proc_probes_on(void);

@@ -572,6 +572,45 @@ static void test_attach_from_oldest(void **state)
 	tsk_reader_close(r);
 }
 
+/* Read the history in flight mode, then attach where the reading stopped:
+ * nothing read twice, nothing skipped, and the writer has room at once. */
+static void test_attach_from_position(void **state)
+{
+	fixture *f = *state;
+	tsk_rd_rec out[16];
+	tsk_reader *r;
+
+	make(f, 1, 8);
+	for (uint64_t i = 0; i < 20; i++) {
+		tsk_seg_event ev = pt_model_event(i);
+		sw_emit(&f->seg, 0, &ev);
+	}
+	assert_int_equal(tsk_reader_open(f->path, TSK_RD_WRITE, &r), 0);
+	/* flight mode: the 7 valid records, 13..19 */
+	assert_int_equal(tsk_reader_ring_read(r, 0, out, 16), 7);
+	assert_true(pt_model_check(&out[0].ev, 13));
+	/* two more before we attach: not lost, read after the attach */
+	for (uint64_t i = 20; i < 22; i++) {
+		tsk_seg_event ev = pt_model_event(i);
+		sw_emit(&f->seg, 0, &ev);
+	}
+	assert_int_equal(tsk_reader_ring_attach(r, TSK_RD_FROM_POSITION), 0);
+	assert_int_equal(ring_hdr(f, 0)->tail, 20);
+	for (uint64_t i = 22; i < 26; i++) {
+		tsk_seg_event ev = pt_model_event(i);
+		assert_int_equal(sw_emit(&f->seg, 0, &ev), 1); /* room: not dropped */
+	}
+	assert_int_equal(tsk_reader_ring_read(r, 0, out, 16), 6);
+	for (int j = 0; j < 6; j++)
+		assert_true(pt_model_check(&out[j].ev, 20 + (uint64_t)j));
+	tsk_reader_close(r);
+	/* a fresh reader: from the oldest, like TSK_RD_FROM_OLDEST */
+	assert_int_equal(tsk_reader_open(f->path, TSK_RD_WRITE, &r), 0);
+	assert_int_equal(tsk_reader_ring_attach(r, TSK_RD_FROM_POSITION), 0);
+	assert_int_equal(ring_hdr(f, 0)->tail, 26 - 7);
+	tsk_reader_close(r);
+}
+
 /* A reader that stalled: the writer went back to flight mode and
  * overwrote; the reader's next drain counts that and re-attaches. */
 static void test_stream_fallback(void **state)
@@ -826,6 +865,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_stream_process, pt_setup_dir, pt_teardown),
 	        cmocka_unit_test_setup_teardown(test_attach_detach, pt_setup_dir, pt_teardown),
 	        cmocka_unit_test_setup_teardown(test_attach_from_oldest, pt_setup_dir, pt_teardown),
+	        cmocka_unit_test_setup_teardown(test_attach_from_position, pt_setup_dir,
+	                                        pt_teardown),
 	        cmocka_unit_test_setup_teardown(test_stream_fallback, pt_setup_dir, pt_teardown),
 	        cmocka_unit_test_setup_teardown(test_ring_corrupt, pt_setup_dir, pt_teardown),
 	        cmocka_unit_test_setup_teardown(test_drain, pt_setup_dir, pt_teardown),

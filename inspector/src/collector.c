@@ -1,0 +1,552 @@
+/*
+ * collector.c - segment -> model (-> store): the pipeline of collector.h.
+ *
+ * Per pass: every ring is drained into its own pending queue (records in
+ * ring order); the prefix of each queue older than the watermark is
+ * merged (tsk_reader_merge: by tsc, a merge, never a re-sort) and applied
+ * to the model in that order.  Why a watermark: rings are read one after
+ * the other, so when ring B is read after ring A, B may hold records newer
+ * than some A has published since.  Applied at once, a WAKE read from B
+ * could precede the BLOCK still unread in A, and the task would look
+ * blocked forever.  Records younger than COLL_HOLD_NS before the pass
+ * began wait for the next pass; the final pass applies everything.
+ *
+ * The model's sink is an adapter that resolves string and stack ids with
+ * the reader (the store must not touch the segment) and writes rows to the
+ * store.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "idmap.h"
+#include "util.h"
+
+typedef struct pending {
+	tsk_rd_rec *recs;
+	size_t head, n, cap; /* [head, n) waiting */
+} pending;
+
+struct coll {
+	tsk_reader *r;
+	tsk_rd_info info;
+	tsk_rd_calib cal;
+	int mode;
+	model *m;
+	store *st;
+	pending *pend;
+	uint32_t npend;
+	tsk_rd_rec *merged;
+	size_t merged_cap;
+	tsk_rd_batch *batches;
+	idmap syms; /* frame symbol string ids written to the store */
+	int seeded;
+	int finishing;
+	uint64_t overwritten_base, lost_base; /* ring counters at attach */
+	int64_t opened_mono;                  /* CLOCK_MONOTONIC when the segment was opened */
+	tsk_rd_snap snap;                     /* stream mode: live state waiting to seed */
+	int64_t snap_mono;                    /* when it was copied */
+	int have_snap;
+	coll_stats stats;
+	char path[256];
+};
+
+static int take_live_state(coll *c, int seed);
+static int on_batch(void *ctx, uint32_t ring, const tsk_rd_rec *recs, size_t n);
+static void ring_totals(coll *c);
+
+/* ---- the sink adapter --------------------------------------------------------- */
+
+static int sink_resolve(void *ctx, uint32_t id, char *buf, size_t cap)
+{
+	coll *c = ctx;
+	return tsk_reader_string(c->r, id, buf, cap) < 0 ? -1 : 0;
+}
+
+static void sink_string(void *ctx, uint32_t id)
+{
+	coll *c = ctx;
+	char buf[TSK_SEG_STR_MAX + 1];
+	if (c->st && tsk_reader_string(c->r, id, buf, sizeof(buf)) >= 0)
+		store_string(c->st, id, buf);
+}
+
+static void sink_stack(void *ctx, uint32_t id)
+{
+	coll *c = ctx;
+	tsk_seg_stack stk;
+	if (!c->st || tsk_reader_stack(c->r, id, &stk) < 0)
+		return;
+	for (uint32_t i = 0; i < stk.nframes; i++) {
+		uint32_t sym = stk.frames[i].sym;
+		if (sym && !idmap_get(&c->syms, sym)) {
+			idmap_put(&c->syms, sym, (void *)1);
+			sink_string(c, sym);
+		}
+	}
+	store_stack(c->st, id, &stk);
+}
+
+static void sink_task(void *ctx, const model_task *t)
+{
+	coll *c = ctx;
+	if (!c->st)
+		return;
+	if (t->ended_ns >= 0 || c->finishing) {
+		store_task_final(c->st, t);
+		return;
+	}
+	char site[TSK_SEG_STR_MAX + 1] = "", loc[TSK_SEG_STR_MAX + 1], fn[256];
+	if (t->spawn_site)
+		tsk_reader_string(c->r, t->spawn_site, site, sizeof(site));
+	ts_split_site(site, loc, sizeof(loc), fn, sizeof(fn));
+	store_task(c->st, t, loc, fn);
+}
+
+static void sink_res(void *ctx, const model_res *r)
+{
+	coll *c = ctx;
+	if (!c->st)
+		return;
+	char site[TSK_SEG_STR_MAX + 1] = "", loc[TSK_SEG_STR_MAX + 1], fn[256];
+	if (r->site)
+		tsk_reader_string(c->r, r->site, site, sizeof(site));
+	ts_split_site(site, loc, sizeof(loc), fn, sizeof(fn));
+	store_res(c->st, r, loc);
+}
+
+static void sink_interval(void *ctx, const model_interval *iv)
+{
+	coll *c = ctx;
+	if (c->st)
+		store_interval(c->st, iv);
+}
+
+static void sink_own(void *ctx, const model_own *o)
+{
+	coll *c = ctx;
+	if (c->st)
+		store_own(c->st, o);
+}
+
+static void sink_event(void *ctx, const model_event *e)
+{
+	coll *c = ctx;
+	if (c->st)
+		store_event(c->st, e);
+}
+
+/* ---- target resolution and open ----------------------------------------------------- */
+
+static void proc_name(pid_t pid, char *buf, size_t cap)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(p, "r");
+	buf[0] = 0;
+	if (f) {
+		if (fgets(buf, (int)cap, f))
+			buf[strcspn(buf, "\n")] = 0;
+		fclose(f);
+	}
+}
+
+int coll_resolve(const char *target, char *path, size_t cap, pid_t *pid, char *err, size_t errcap)
+{
+	int ipid;
+	*pid = 0;
+	if (ts_parse_pid(target, &ipid) == 0) {
+		*pid = ipid;
+		int rc = tsk_reader_find(NULL, ipid, path, cap);
+		if (rc == 0)
+			return 0;
+		int exists = kill(ipid, 0) == 0 || errno == EPERM;
+		if (rc == TSK_RD_ENOSEG && exists) {
+			char name[64];
+			proc_name(ipid, name, sizeof(name));
+			snprintf(err, errcap,
+			         "process %d (%s) is not instrumented: no %s%d.* segment in %s "
+			         "(not linked with libtaskscope, or run with TASKSCOPE=off)",
+			         ipid, name[0] ? name : "?", TSK_SEG_PREFIX, ipid, TSK_SEG_DIR);
+		} else if (rc == TSK_RD_ENOSEG) {
+			snprintf(err, errcap, "no process %d, and no segment of it in %s", ipid,
+			         TSK_SEG_DIR);
+		} else {
+			snprintf(err, errcap, "pid %d: %s", ipid, tsk_reader_strerror(rc));
+		}
+		return -1;
+	}
+	struct stat sb;
+	if (stat(target, &sb) < 0) {
+		snprintf(err, errcap, "%s: %s (expected a pid or a segment file)", target,
+		         strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errcap, "%s: not a segment file (expected a pid or a segment file)",
+		         target);
+		return -1;
+	}
+	if (strlen(target) >= cap) {
+		snprintf(err, errcap, "%s: path too long", target);
+		return -1;
+	}
+	snprintf(path, cap, "%s", target);
+	return 0;
+}
+
+static void open_error(const char *path, int rc, char *err, size_t cap)
+{
+	if (rc == -EACCES || rc == -EPERM) {
+		struct stat sb;
+		if (stat(path, &sb) == 0)
+			snprintf(err, cap,
+			         "%s: permission denied (the segment belongs to uid %d, mode %03o; "
+			         "run as that user or as root)",
+			         path, (int)sb.st_uid, (unsigned)(sb.st_mode & 0777));
+		else
+			snprintf(err, cap, "%s: permission denied", path);
+	} else if (rc == -EBUSY) {
+		snprintf(err, cap, "%s: another taskscope is attached to this process", path);
+	} else {
+		snprintf(err, cap, "%s: %s", path, tsk_reader_strerror(rc));
+	}
+}
+
+int coll_open(const char *path, int mode, store *st, coll **out, char *err, size_t cap)
+{
+	unsigned flags = mode == COLL_STREAM ? TSK_RD_WRITE : TSK_RD_COPY;
+	tsk_reader *r = NULL;
+	int rc = tsk_reader_open(path, flags, &r);
+	if (rc < 0) {
+		open_error(path, rc, err, cap);
+		return -1;
+	}
+	coll *c = xcalloc(1, sizeof(*c));
+	c->opened_mono = ts_mono_ns();
+	c->r = r;
+	c->info = *tsk_reader_info(r);
+	c->mode = mode;
+	c->st = st;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	idmap_init(&c->syms);
+	c->stats.first_ns = INT64_MIN;
+	c->stats.last_ns = INT64_MIN;
+	tsk_reader_calib_load(r, &c->cal);
+	model_sink sink = {.ctx = c,
+	                   .task = sink_task,
+	                   .res = sink_res,
+	                   .interval = sink_interval,
+	                   .own = sink_own,
+	                   .event = sink_event,
+	                   .string = sink_string,
+	                   .stack = sink_stack,
+	                   .resolve = sink_resolve};
+	c->m = model_create(&sink);
+	model_set_epoch(c->m, c->info.created_mono_ns);
+	if (mode == COLL_STREAM) {
+		/* the flight recorder's history first, read as a flight reader,
+		 * then attach where that reading stopped: the rings are almost
+		 * empty when the writers start waiting for us, so a backlog of
+		 * history costs the program no drops */
+		take_live_state(c, 0);
+		tsk_reader_ring_drain(r, on_batch, c);
+		rc = tsk_reader_ring_attach(r, TSK_RD_FROM_POSITION);
+		if (rc < 0) {
+			open_error(path, rc, err, cap);
+			coll_close(c);
+			return -1;
+		}
+		/* what was overwritten or dropped before we came is not ours */
+		ring_totals(c);
+		c->overwritten_base = c->stats.overwritten;
+		c->lost_base = c->stats.lost_writer;
+		c->stats.overwritten = c->stats.lost_writer = 0;
+	}
+	*out = c;
+	return 0;
+}
+
+void coll_close(coll *c)
+{
+	if (!c)
+		return;
+	if (c->mode == COLL_STREAM && tsk_reader_ring_mode(c->r) == TSK_MODE_STREAM)
+		tsk_reader_ring_detach(c->r);
+	if (c->have_snap)
+		tsk_reader_snap_free(&c->snap);
+	tsk_reader_close(c->r);
+	model_destroy(c->m);
+	for (uint32_t i = 0; i < c->npend; i++)
+		free(c->pend[i].recs);
+	free(c->pend);
+	free(c->merged);
+	free(c->batches);
+	idmap_fini(&c->syms);
+	free(c);
+}
+
+/* ---- time --------------------------------------------------------------------- */
+
+static int64_t to_ns(const coll *c, uint64_t tsc)
+{
+	return tsk_reader_calib_ns(&c->cal, tsc) - c->info.created_mono_ns;
+}
+
+/* The tsc of CLOCK_MONOTONIC time mono (the inverse calibration). */
+static uint64_t to_tsc(const coll *c, int64_t mono)
+{
+	if (c->cal.num <= 0 || c->cal.den <= 0)
+		return c->cal.tsc0 + (uint64_t)(mono - c->cal.mono0);
+	__int128 d = (__int128)(mono - c->cal.mono0) * c->cal.den / c->cal.num;
+	__int128 t = (__int128)c->cal.tsc0 + d;
+	return t < 0 ? 0 : t > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
+/* ---- live state ---------------------------------------------------------------- */
+
+/* Hints (seed 0: before events) or seeds (after) from a snapshot. */
+static void use_snap(coll *c, const tsk_rd_snap *snap, int seed)
+{
+	for (size_t i = 0; i < snap->nres; i++) {
+		const tsk_seg_res *s = &snap->res[i].slot;
+		if (!s->id || snap->res[i].torn)
+			continue;
+		int64_t created = to_ns(c, s->created_tsc);
+		if (seed)
+			model_seed_res(c->m, s, created);
+		else
+			model_hint_res(c->m, s, created);
+	}
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const tsk_seg_task *s = &snap->tasks[i].slot;
+		if (!s->id || snap->tasks[i].torn)
+			continue;
+		int64_t spawned = to_ns(c, s->spawned_tsc);
+		if (seed)
+			model_seed_task(c->m, s, to_ns(c, s->since_tsc), spawned);
+		else
+			model_hint_task(c->m, s, spawned);
+	}
+}
+
+static int take_live_state(coll *c, int seed)
+{
+	tsk_rd_snap snap;
+	if (tsk_reader_snap_take(c->r, &snap) < 0)
+		return -1;
+	use_snap(c, &snap, seed);
+	tsk_reader_snap_free(&snap);
+	return 0;
+}
+
+/* Stream mode: the live state is copied at one pass (snap_mono) and used
+ * as seeds only once the watermark has passed that moment, so that every
+ * event it already reflects has been applied first: seeding earlier would
+ * create a task from its slot while its SPAWN still waited behind the
+ * watermark. */
+static void stream_seed(coll *c, int64_t cutoff_mono, int final)
+{
+	if (c->seeded)
+		return;
+	if (!c->have_snap) {
+		if (tsk_reader_snap_take(c->r, &c->snap) < 0)
+			return;
+		c->snap_mono = ts_mono_ns();
+		c->have_snap = 1;
+		if (!final)
+			return;
+	}
+	if (!final && cutoff_mono <= c->snap_mono)
+		return;
+	use_snap(c, &c->snap, 1);
+	tsk_reader_snap_free(&c->snap);
+	c->have_snap = 0;
+	c->seeded = 1;
+}
+
+/* ---- passes ---------------------------------------------------------------------- */
+
+static int on_batch(void *ctx, uint32_t ring, const tsk_rd_rec *recs, size_t n)
+{
+	coll *c = ctx;
+	if (ring >= c->npend) {
+		uint32_t nn = ring + 1;
+		c->pend = xrealloc(c->pend, nn * sizeof(*c->pend));
+		memset(c->pend + c->npend, 0, (nn - c->npend) * sizeof(*c->pend));
+		c->batches = xrealloc(c->batches, nn * sizeof(*c->batches));
+		c->npend = nn;
+	}
+	pending *p = &c->pend[ring];
+	if (p->head && p->head == p->n) {
+		p->head = p->n = 0;
+	} else if (p->head > p->cap / 2) {
+		memmove(p->recs, p->recs + p->head, (p->n - p->head) * sizeof(*p->recs));
+		p->n -= p->head;
+		p->head = 0;
+	}
+	if (p->n + n > p->cap) {
+		size_t cap = p->cap ? p->cap : 4096;
+		while (cap < p->n + n)
+			cap *= 2;
+		p->recs = xrealloc(p->recs, cap * sizeof(*p->recs));
+		p->cap = cap;
+	}
+	memcpy(p->recs + p->n, recs, n * sizeof(*recs));
+	p->n += n;
+	c->stats.records += n;
+	return 0;
+}
+
+static void apply(coll *c, const tsk_rd_rec *rec)
+{
+	int64_t ns = to_ns(c, rec->ev.tsc);
+	model_apply(c->m, &rec->ev, ns);
+	c->stats.applied++;
+	if (rec->ev.type == TSK_EV_LOST)
+		c->stats.lost += rec->ev.arg;
+	if (c->stats.first_ns == INT64_MIN || ns < c->stats.first_ns)
+		c->stats.first_ns = ns;
+	if (ns > c->stats.last_ns)
+		c->stats.last_ns = ns;
+}
+
+ssize_t coll_pass(coll *c, int final)
+{
+	int64_t began = ts_mono_ns();
+	tsk_rd_calib cal;
+	if (tsk_reader_calib_load(c->r, &cal) >= 0)
+		c->cal = cal;
+	if (tsk_reader_ring_drain(c->r, on_batch, c) < 0)
+		return 0;
+	uint64_t cutoff = final ? UINT64_MAX : to_tsc(c, began - COLL_HOLD_NS);
+	size_t total = 0;
+	for (uint32_t i = 0; i < c->npend; i++) {
+		pending *p = &c->pend[i];
+		size_t k = p->head;
+		while (k < p->n && p->recs[k].ev.tsc <= cutoff)
+			k++;
+		c->batches[i] = (tsk_rd_batch){p->recs + p->head, k - p->head};
+		total += k - p->head;
+	}
+	if (total) {
+		if (total > c->merged_cap) {
+			free(c->merged);
+			c->merged_cap = total + total / 2;
+			c->merged = xmalloc(c->merged_cap * sizeof(*c->merged));
+		}
+		ssize_t n = tsk_reader_merge(c->batches, c->npend, c->merged, total);
+		for (ssize_t i = 0; i < n; i++)
+			apply(c, &c->merged[i]);
+		for (uint32_t i = 0; i < c->npend; i++)
+			c->pend[i].head += c->batches[i].n;
+	}
+	if (c->mode == COLL_STREAM)
+		stream_seed(c, began - COLL_HOLD_NS, final);
+	return (ssize_t)total;
+}
+
+int coll_dump(coll *c, char *err, size_t cap)
+{
+	if (take_live_state(c, 0) < 0) {
+		snprintf(err, cap, "%s: cannot read the live state: %s", c->path,
+		         tsk_reader_strerror(-ENOMEM));
+		return -1;
+	}
+	while (coll_pass(c, 1) > 0)
+		;
+	take_live_state(c, 1);
+	c->seeded = 1;
+	return 0;
+}
+
+/* ---- end, counters ------------------------------------------------------------------- */
+
+static void ring_totals(coll *c)
+{
+	uint64_t lost_writer = 0, over = 0, corrupt = 0, pend = 0;
+	uint32_t n = tsk_reader_ring_count(c->r);
+	for (uint32_t i = 0; i < n; i++) {
+		tsk_rd_ring_stats rs;
+		if (tsk_reader_ring_stats(c->r, i, &rs) == 0) {
+			lost_writer += rs.lost_total;
+			over += rs.overwritten;
+			corrupt += rs.corrupt;
+		}
+	}
+	for (uint32_t i = 0; i < c->npend; i++)
+		pend += c->pend[i].n - c->pend[i].head;
+	c->stats.lost_writer = lost_writer - c->lost_base;
+	c->stats.overwritten = over - c->overwritten_base;
+	c->stats.corrupt = corrupt;
+	c->stats.pending = pend;
+}
+
+void coll_update_process(coll *c)
+{
+	ring_totals(c);
+	if (!c->st)
+		return;
+	store_proc p = {0};
+	p.pid = c->info.pid;
+	snprintf(p.name, sizeof(p.name), "%s", c->info.program);
+	p.start_ticks = c->info.proc_start_ticks;
+	p.created_realtime_ns = c->info.created_realtime_ns;
+	p.created_mono_ns = c->info.created_mono_ns;
+	snprintf(p.segment, sizeof(p.segment), "%s", c->path);
+	p.source = c->mode == COLL_STREAM ? "record" : "dump";
+	model_stats ms;
+	model_get_stats(c->m, &ms);
+	p.workers = ms.nworkers;
+	p.first_ns = c->stats.first_ns;
+	p.last_ns = c->stats.last_ns;
+	p.events = c->stats.applied;
+	p.lost = c->stats.lost > c->stats.lost_writer ? c->stats.lost : c->stats.lost_writer;
+	p.overwritten = c->stats.overwritten;
+	store_process(c->st, &p);
+}
+
+void coll_finish(coll *c)
+{
+	c->finishing = 1;
+	/* the history ends now for a process still there (a hung task is
+	 * still blocked now), at its newest record for a dead one */
+	int64_t end = c->stats.last_ns == INT64_MIN ? 0 : c->stats.last_ns;
+	if (coll_liveness(c) == TSK_RD_LIVE) {
+		/* a dump's view is its copy's: taken when it was opened */
+		int64_t now = (c->mode == COLL_DUMP ? c->opened_mono : ts_mono_ns()) -
+		              c->info.created_mono_ns;
+		if (now > end)
+			end = now;
+	}
+	c->stats.last_ns = end;
+	model_finish(c->m, end);
+	coll_update_process(c);
+}
+
+model *coll_model(coll *c)
+{
+	return c->m;
+}
+
+const tsk_rd_info *coll_info(coll *c)
+{
+	return &c->info;
+}
+
+void coll_get_stats(coll *c, coll_stats *out)
+{
+	ring_totals(c);
+	*out = c->stats;
+}
+
+int coll_liveness(coll *c)
+{
+	return tsk_reader_liveness(c->info.pid, c->info.proc_start_ticks);
+}
