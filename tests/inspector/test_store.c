@@ -460,11 +460,14 @@ static void test_round_trip(void **state)
 	assert_int_equal(q_int(db, "PRAGMA user_version"), DB_SCHEMA_VERSION);
 	expect_rows(db, "PRAGMA journal_mode", "wal");
 	check_every_kind(db, 0);
-	sqlite3_close(db);
 
+	/* closed complete with that reader still attached: WAL all along */
 	close_ok(s, 1);
-	db = open_ro(f->path);
 	check_every_kind(db, 1);
+	expect_rows(db, "PRAGMA journal_mode", "wal");
+	assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+	                           " AND name NOT LIKE 'sqlite_autoindex%'"),
+	                 6);
 	sqlite3_close(db);
 }
 
@@ -755,6 +758,7 @@ static void test_open_read(void **state)
 	                           " AND name NOT LIKE 'sqlite_autoindex%'"),
 	                 6);
 	assert_int_equal(q_int(db, "SELECT count(*) FROM intervals"), 100000);
+	expect_rows(db, "PRAGMA journal_mode", "wal"); /* back from the index build */
 	sqlite3_close(db);
 
 	/* not complete: no indexes, still a good DB */
