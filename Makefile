@@ -235,12 +235,11 @@ endif
 
 demo: deps
 	+$(Q)$(MAKE) all
-ifneq ($(wildcard examples/demo.c),)
-	$(Q)$(BUILD)/examples/demo
-else
-	@echo "demo: the demo example (examples/demo.c) is not built yet" >&2
-	@exit 1
-endif
+	@echo '== taskscope run --no-tui --record $(BUILD)/demo.db -- $(BUILD)/examples/demo'
+	$(Q)$(BUILD)/bin/taskscope run --no-tui --record $(BUILD)/demo.db --force -- \
+		$(BUILD)/examples/demo
+	@echo '== taskscope report $(BUILD)/demo.db'
+	$(Q)$(BUILD)/bin/taskscope report $(BUILD)/demo.db
 
 # ---- install ---------------------------------------------------------------------
 
@@ -312,7 +311,7 @@ help:
 	@echo '  tests           build the cmocka test binaries in $(BUILD)/tests'
 	@echo '  check           build and run the unit tests of this configuration (T=filter)'
 	@echo '  test            deps, then unit tests plain + ASan/UBSan + UBSan + TSan'
-	@echo '  demo            deps, all, then run the demo example'
+	@echo '  demo            deps, all, then record the demo example with taskscope and report on it'
 	@echo '  bench           deps-bench, all, then the benchmarks (bench/bench.mk)'
 	@echo '  bench-http      only the HTTP table: taskscope vs Go net/http vs libuv under wrk'
 	@echo '  bench-record    only the recorder table: lossless events/s, DB bytes/event, report time'

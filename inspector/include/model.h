@@ -103,8 +103,13 @@ typedef struct model_task {
 	int64_t max_wait_at_ns; /* start of the longest wait (wait.max_ns), -1 none */
 	model_hist run;         /* running intervals */
 	model_hist wait;        /* blocked intervals */
-	uint8_t seen_spawn;     /* its SPAWN was seen (so spawned_ns is exact) */
-	uint8_t emitted;        /* its row was handed to the sink */
+	/* a WAKE met while the task still runs: its BLOCK, stamped later than
+	 * the waker's step time the WAKE carries, is still to come */
+	uint64_t pend_waker;
+	uint8_t pend_wake;  /* 1: a WAKE waits for the task's BLOCK */
+	uint8_t pend_how;   /* its a32 */
+	uint8_t seen_spawn; /* its SPAWN was seen (so spawned_ns is exact) */
+	uint8_t emitted;    /* its row was handed to the sink */
 } model_task;
 
 /* An open ownership: a task holding a mutex or a read/write lock. */

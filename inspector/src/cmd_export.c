@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -124,8 +125,12 @@ int cmd_export(int argc, char **argv)
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
+	/* "-", and an existing file that is not a regular one (/dev/null, a
+	 * pipe, /dev/stdout): written in place, never renamed over */
+	struct stat sb;
 	int to_stdout = strcmp(out, "-") == 0;
-	FILE *f = to_stdout ? stdout : open_tmp(out, tmp, sizeof(tmp));
+	int in_place = !to_stdout && stat(out, &sb) == 0 && !S_ISREG(sb.st_mode);
+	FILE *f = to_stdout ? stdout : in_place ? fopen(out, "w") : open_tmp(out, tmp, sizeof(tmp));
 	if (!f) {
 		ts_err("%s: %s", out, strerror(errno));
 		sqlite3_close(db);
@@ -143,6 +148,11 @@ int cmd_export(int argc, char **argv)
 	if (fclose(f) != 0 && rc == 0) {
 		snprintf(err, sizeof(err), "writing: %s", strerror(errno));
 		rc = -1;
+	}
+	if (in_place) {
+		if (rc < 0)
+			ts_err("%s", err);
+		return rc < 0 ? EXIT_ERR : EXIT_OK;
 	}
 	if (rc == 0 && rename(tmp, out) < 0) {
 		snprintf(err, sizeof(err), "%s: %s", out, strerror(errno));

@@ -476,6 +476,19 @@ static void count_handoff(model *m, const model_task *t, const tsk_seg_event *ev
 		r->recvs++;
 }
 
+/* t made ready at ns by waker (a32: 0 woken, 1 timed out, 2 cancelled). */
+static void wake(model *m, model_task *t, int64_t ns, uint64_t waker, uint32_t a32)
+{
+	tsk_seg_event ev = {.obj = waker, .a32 = a32};
+	count_handoff(m, t, &ev);
+	move(m, t, ns, MS_READY);
+	t->cur.obj = waker;
+	t->cur.how = a32 == 1 ? MR_TIMEOUT : a32 == 2 ? MR_CANCELLED : MR_WOKEN;
+	t->wakes++;
+	if (waker == t->id)
+		t->self_wakes++;
+}
+
 static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 {
 	model_task *t = task_get_or_make(m, ev->task, ns);
@@ -484,6 +497,7 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 	int stale = ns < t->skip_before;
 	switch (ev->type) {
 	case TSK_EV_RUN:
+		t->pend_wake = 0; /* a BLOCK it was waiting for never came: a lost record */
 		if (!stale)
 			run_on(m, t, ns, ev->worker);
 		break;
@@ -502,23 +516,31 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 				if (r)
 					r->waiters++;
 			}
+			if (t->pend_wake) {
+				t->pend_wake = 0;
+				wake(m, t, ns, t->pend_waker, t->pend_how);
+			}
 		}
 		direct_switch(m, ev, ns);
 		break;
 	case TSK_EV_WAKE:
-		if (!stale) {
-			count_handoff(m, t, ev);
-			move(m, t, ns, MS_READY);
-			t->cur.obj = ev->obj;
-			t->cur.how = ev->a32 == 1   ? MR_TIMEOUT
-			             : ev->a32 == 2 ? MR_CANCELLED
-			                            : MR_WOKEN;
-			t->wakes++;
-			if (ev->obj == t->id)
-				t->self_wakes++;
+		if (stale)
+			break;
+		if (t->cur.state == MS_RUNNING) {
+			/* A task is only woken once blocked: a WAKE while it runs
+			 * means its BLOCK is still to come.  The waker stamps its
+			 * events with the time its own run began, which may precede
+			 * the wakee's BLOCK on another worker: apply it right after
+			 * that BLOCK. */
+			t->pend_wake = 1;
+			t->pend_waker = ev->obj;
+			t->pend_how = (uint8_t)ev->a32;
+			break;
 		}
+		wake(m, t, ns, ev->obj, ev->a32);
 		break;
 	case TSK_EV_YIELD:
+		t->pend_wake = 0;
 		if (!stale) {
 			move(m, t, ns, MS_READY);
 			t->cur.how = MR_YIELDED;

@@ -195,12 +195,14 @@ static int collect_blocked(sqlite3 *db, report *r, char *err, size_t cap)
 {
 	sqlite3_stmt *st = report__prepare(
 	        db,
-	        "SELECT t.id, t.name, i.start_ns, i.deadline_ns, i.stack, l.text, " WAIT_COLS_SQL
+	        /* spans, not the view intervals: a join would materialise the view
+	         * (spans_open finds the open span of each task) */
+	        "SELECT t.id, t.name, i.stop_ns, i.deadline_ns, i.stack, l.text, " WAIT_COLS_SQL
 	        " FROM tasks t"
-	        " LEFT JOIN intervals i ON i.task = t.id AND i.end_ns IS NULL AND i.state = 3"
+	        " LEFT JOIN spans i ON i.task = t.id AND i.end_ns IS NULL AND i.stop_ns IS NOT NULL"
 	        " LEFT JOIN strings l ON l.id = i.label" WAIT_JOINS_SQL
 	        " WHERE t.state = 'blocked' AND t.ended_ns IS NULL"
-	        " ORDER BY i.start_ns IS NULL, i.start_ns, t.id",
+	        " ORDER BY i.stop_ns IS NULL, i.stop_ns, t.id",
 	        err, cap);
 	if (!st)
 		return -1;

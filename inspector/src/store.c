@@ -213,6 +213,12 @@ static int create_file(store *s, int overwrite, char *err, size_t cap)
 		snprintf(err, cap, "%s: %s", s->path, strerror(EISDIR));
 		return -1;
 	}
+	/* --force replaces a database, never a device, a pipe or a socket
+	 * (removing /dev/null would break the machine) */
+	if (overwrite && lstat(s->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		snprintf(err, cap, "%s: not a regular file: refusing to replace it", s->path);
+		return -1;
+	}
 	if (overwrite && remove_file(s->path, err, cap) < 0)
 		return -1;
 	fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -59,6 +59,7 @@ fail() {
 	for line in "$@"; do
 		printf '    %s\n' "$line"
 	done
+	return 1
 }
 
 # eq WHAT ACTUAL EXPECTED

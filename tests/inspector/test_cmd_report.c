@@ -381,7 +381,7 @@ static void test_refusals(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	ht_exec(db, "DROP VIEW state_intervals; DROP VIEW intervals; DROP TABLE spans;");
 	sqlite3_close(db);
-	expect_refused(f, path, "=no such table: intervals");
+	expect_refused(f, path, "=no such table: spans");
 	/* not a DB (so taken for a segment), empty, missing, a directory */
 	snprintf(path, sizeof(path), "%s/notes.txt", f->dir);
 	FILE *fp = fopen(path, "w");

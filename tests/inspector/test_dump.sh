@@ -32,8 +32,9 @@ wait "$pid" 2>/dev/null
 seg=$(ls /dev/shm/taskscope."$pid".* 2>/dev/null | head -n 1)
 [ -n "$seg" ] && pass "SIGKILL leaves the segment" || fail "no segment after SIGKILL"
 eq "ps lists it dead" "$("$TS" ps | awk -v p="$pid" '$1 == p { print $2 }')" dead
-"$TS" ps --json | jq -e --argjson p "$pid" 'select(.pid == $p) | .status == "dead"' >/dev/null &&
-	pass "ps --json too" || fail "ps --json does not list it dead"
+"$TS" ps --json >"$T/ps.json"
+eq "ps --json too" "$(jq -r --argjson p "$pid" 'select(.pid == $p) | .status' "$T/ps.json")" dead ||
+	cat "$T/ps.json"
 eq "dump by pid of the dead process" "$(status_of "$TS" dump "$pid" -o "$T/dead.db")" 0
 eq "dump by segment path" "$(status_of "$TS" dump "$seg" -o "$T/dead2.db")" 0
 eq "all tasks of the killed program" "$(q "$T/dead.db" 'SELECT count(*) FROM tasks')" 9

@@ -66,6 +66,12 @@ for i in 1 2 3 4 5; do
 		fail "scribbled segment $i: exit $st" "$(tail -3 "$T/err")"; fi
 done
 
+# -o never replaces what is not a regular file
+one_error "dump --force onto /dev/null" "$(status_of "$TS" dump "$T/seg.copy" -o /dev/null --force)"
+[ -c /dev/null ] && pass "/dev/null is still a device" || fail "/dev/null was replaced"
+eq "export to /dev/null writes through it" "$(status_of "$TS" export "$T/good.db" --format chrome -o /dev/null)" 0
+[ -c /dev/null ] && pass "/dev/null is still a device after export" || fail "export replaced /dev/null"
+
 # ---- pids ------------------------------------------------------------------------------
 sleep 30 &
 plain=$!

@@ -348,6 +348,39 @@ static void test_ownership(void **state)
 	model_destroy(m);
 }
 
+/* A waker stamps its WAKE with the time its own run began, which may
+ * precede the wakee's BLOCK on another worker: the WAKE waits for the
+ * BLOCK, and a RUN drops it (the BLOCK was lost) */
+static void test_wake_before_block(void **state)
+{
+	(void)state;
+	cap c;
+	model *m = new_model(&c);
+	apply(m, TSK_EV_SPAWN, 2, 1, 0);
+	apply(m, TSK_EV_RUN, 2, 0, 10);
+	apply(m, TSK_EV_WAKE, 2, 3, 15);
+	model_task *t = model_task_get(m, 2);
+	assert_int_equal(t->cur.state, MS_RUNNING);
+	assert_int_equal(t->wakes, 0);
+	apply(m, TSK_EV_BLOCK, 2, 77, 20);
+	assert_int_equal(t->cur.state, MS_READY);
+	assert_int_equal(t->cur.start_ns, 20);
+	assert_int_equal(t->cur.obj, 3);
+	assert_int_equal(t->cur.how, MR_WOKEN);
+	assert_int_equal(t->wakes, 1);
+	assert_int_equal(t->wait.n, 1); /* a zero-length wait */
+	/* a pending wake a RUN finds is dropped */
+	apply(m, TSK_EV_RUN, 2, 0, 30);
+	apply(m, TSK_EV_WAKE, 2, 3, 35);
+	apply(m, TSK_EV_RUN, 2, 0, 40);
+	apply(m, TSK_EV_BLOCK, 2, 77, 50);
+	assert_int_equal(t->cur.state, MS_BLOCKED);
+	assert_int_equal(t->wakes, 1);
+	model_finish(m, 60);
+	check_tiling(&c, 2, 0, -1);
+	model_destroy(m);
+}
+
 /* A label splits the interval and is carried by the next ones */
 static void test_label(void **state)
 {
@@ -464,6 +497,7 @@ int main(void)
 	        cmocka_unit_test(test_seed),
 	        cmocka_unit_test(test_ownership),
 	        cmocka_unit_test(test_label),
+	        cmocka_unit_test(test_wake_before_block),
 	        cmocka_unit_test(test_eviction),
 	        cmocka_unit_test(test_random_tiling),
 	        cmocka_unit_test(test_hist),
