@@ -497,7 +497,9 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 	int stale = ns < t->skip_before;
 	switch (ev->type) {
 	case TSK_EV_RUN:
-		t->pend_wake = 0; /* a BLOCK it was waiting for never came: a lost record */
+		/* a pending WAKE survives: the task may first have been switched
+		 * to directly (its RUN) and block later, the waker's time being
+		 * older than both */
 		if (!stale)
 			run_on(m, t, ns, ev->worker);
 		break;
@@ -526,9 +528,9 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 	case TSK_EV_WAKE:
 		if (stale)
 			break;
-		if (t->cur.state == MS_RUNNING) {
+		if (t->cur.state == MS_RUNNING || t->cur.state == MS_READY) {
 			/* A task is only woken once blocked: a WAKE while it runs
-			 * means its BLOCK is still to come.  The waker stamps its
+			 * (or is ready) means its BLOCK is still to come.  The waker stamps its
 			 * events with the time its own run began, which may precede
 			 * the wakee's BLOCK on another worker: apply it right after
 			 * that BLOCK. */
@@ -540,7 +542,6 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		wake(m, t, ns, ev->obj, ev->a32);
 		break;
 	case TSK_EV_YIELD:
-		t->pend_wake = 0;
 		if (!stale) {
 			move(m, t, ns, MS_READY);
 			t->cur.how = MR_YIELDED;
@@ -549,6 +550,7 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		direct_switch(m, ev, ns);
 		break;
 	case TSK_EV_EXIT:
+		t->pend_wake = 0;
 		if (!stale)
 			end_task(m, t, ns);
 		direct_switch(m, ev, ns);
