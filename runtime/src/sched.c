@@ -518,10 +518,14 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t)
 }
 
 /* As rt__ready, but a task queued here goes to the back of the local queue
- * (timers wake in deadline order). */
+ * (timers wake in deadline order).  why: the WAKE record's a32 (1: timed
+ * out, 0: woken). */
 void rt__ready_tail(tsk_task *t, uint32_t why)
 {
 	RT_PROBE(probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, 0, 0, 0, 0, why, 0, 0));
+#if !TSK_PROBES
+	(void)why;
+#endif
 	/* acq_rel: as in rt__ready */
 	if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1)
 		return;
