@@ -9,13 +9,23 @@
  *
  * Process-local bookkeeping (never in the segment, so a reader never has to
  * trust it): the free lists of task and resource slots, and the string
- * intern table (open addressing on an FNV-1a hash of the bytes).  Both sit
+ * intern index (open addressing on an FNV-1a hash of the bytes).  Both sit
  * behind one spinlock each; they are touched on spawn, create and the first
  * use of a name or call site, never per event.  Per-thread caches in front
- * of the intern table make a repeated site or name a pointer compare.
+ * of the intern index make a repeated site or name a pointer compare.
+ *
+ * The intern index maps (hash, bytes) to string ids; the string table in
+ * the segment is append-only and its ids never change, so the index can be
+ * rebuilt at will.  It doubles whenever it would pass half full (up to the
+ * size a full string table needs), keeping the expected probe length of
+ * linear probing near 1.5-2.5, and a lookup or insert examines at most
+ * INTERN_PROBE_MAX slots whatever happens.  A string that cannot be
+ * indexed (no memory to grow, or a cluster longer than the bound) is still
+ * stored and gets a valid id; it is only not deduplicated later.
  *
  * Workload: a spawn or a resource creation costs one slot allocation and a
- * cached intern (tens of ns); an event costs a few stores.
+ * cached intern (tens of ns); an event costs a few stores; a program with
+ * 100k distinct task names interns each in well under a microsecond.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +52,18 @@ __thread probe_ring *probe__ring __attribute__((tls_model("initial-exec")));
 #define STR_BYTES          (4u << 20)
 #define STACK_ENTRIES      8192
 #define RING_BYTES_DEFAULT (4u << 20)
-#define INTERN_CAP         (1u << 16) /* entries of the intern hash (power of two) */
-#define SITE_CACHE         64         /* per-thread direct-mapped site cache */
+#define INTERN_CAP0        (1u << 12) /* initial slots of the intern index (power of two) */
+#define INTERN_CAP_MAX     (2 * (STR_BYTES / 8)) /* half full with a table of 8 B entries */
+#define INTERN_PROBE_MAX   64 /* slots an intern lookup or insert examines at most */
+#define SITE_CACHE         64 /* per-thread direct-mapped site cache */
+
+_Static_assert((INTERN_CAP_MAX & (INTERN_CAP_MAX - 1)) == 0, "a power of two");
+
+/* A slot of the intern index. */
+typedef struct intern_slot {
+	uint32_t id;   /* string id, 0: empty */
+	uint32_t hash; /* fnv1a of its bytes: compared first, and rehashing needs no bytes */
+} intern_slot;
 
 /* A tiny test-and-set lock: cold paths only. */
 typedef struct plock {
@@ -69,9 +89,12 @@ static struct {
 	uint32_t ntask_free;
 	uint32_t *res_free; /* free resource slots */
 	uint32_t nres_free;
-	uint32_t *intern;  /* string ids by hash, 0 empty */
-	probe_ring *rings; /* process-local writer state per ring */
-	char *ring_base;   /* first ring block */
+	intern_slot *intern;       /* the intern index (str_lock) */
+	uint32_t intern_cap;       /* its slots, a power of two */
+	uint32_t intern_n;         /* its entries */
+	probe_intern_stats istats; /* counters for the tests (str_lock) */
+	probe_ring *rings;         /* process-local writer state per ring */
+	char *ring_base;           /* first ring block */
 	uint64_t ring_stride;
 	bool keep;                          /* TASKSCOPE_KEEP=1 */
 	bool disabled;                      /* TASKSCOPE=off, or creation failed once */
@@ -224,7 +247,9 @@ static int create_segment(int nworkers)
 
 	P.task_free = malloc(TASK_SLOTS * sizeof(uint32_t));
 	P.res_free = malloc(RES_SLOTS * sizeof(uint32_t));
-	P.intern = calloc(INTERN_CAP, sizeof(uint32_t));
+	P.intern = calloc(INTERN_CAP0, sizeof(intern_slot));
+	P.intern_cap = INTERN_CAP0;
+	P.intern_n = 0;
 	P.rings = calloc(nrings, sizeof(probe_ring));
 	if (!P.task_free || !P.res_free || !P.intern || !P.rings) {
 		munmap(m, h.segment_size);
@@ -427,36 +452,128 @@ static uint32_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-/* Interns n bytes; str_lock held. */
+/* Looks n bytes of hash h up in the index, examining at most
+ * INTERN_PROBE_MAX slots.  Returns the string's id, or 0 when it is not
+ * indexed; then *empty is the first empty slot on its probe path, or NULL
+ * when there is none within the bound.  str_lock held. */
+static uint32_t intern_find(uint32_t h, const char *s, size_t n, intern_slot **empty)
+{
+	uint32_t mask = P.intern_cap - 1;
+
+	*empty = NULL;
+	P.istats.lookups++;
+	for (uint32_t i = 0; i < INTERN_PROBE_MAX && i <= mask; i++) {
+		intern_slot *slot = &P.intern[(h + i) & mask];
+		P.istats.probes++;
+		if (slot->id == 0) {
+			*empty = slot;
+			return 0;
+		}
+		if (slot->hash != h)
+			continue;
+		uint32_t len;
+		memcpy(&len, P.strings + slot->id, 4);
+		if (len == n && memcmp(P.strings + slot->id + 4, s, n) == 0)
+			return slot->id;
+	}
+	return 0;
+}
+
+/* The first empty slot within the bound on the probe path of hash h in
+ * index (cap slots), or NULL. */
+static intern_slot *intern_empty(intern_slot *index, uint32_t cap, uint32_t h)
+{
+	for (uint32_t i = 0; i < INTERN_PROBE_MAX && i < cap; i++) {
+		intern_slot *slot = &index[(h + i) & (cap - 1)];
+		if (slot->id == 0)
+			return slot;
+	}
+	return NULL;
+}
+
+/* Doubles the index.  An entry that finds no room within the bound in the
+ * new one (a pathological cluster) is left out: its string keeps its id
+ * and is only no longer deduplicated.  Returns 0, -ENOSPC (at
+ * INTERN_CAP_MAX) or -ENOMEM (the old index is kept).  str_lock held. */
+static int intern_grow(void)
+{
+	if (P.intern_cap >= INTERN_CAP_MAX)
+		return -ENOSPC;
+	uint32_t cap = P.intern_cap * 2, n = 0;
+	intern_slot *index = calloc(cap, sizeof(*index));
+	if (!index)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < P.intern_cap; i++) {
+		if (P.intern[i].id == 0)
+			continue;
+		intern_slot *slot = intern_empty(index, cap, P.intern[i].hash);
+		if (!slot) {
+			P.istats.unindexed++;
+			continue;
+		}
+		*slot = P.intern[i];
+		n++;
+	}
+	free(P.intern);
+	P.intern = index;
+	P.intern_cap = cap;
+	P.intern_n = n;
+	P.istats.grows++;
+	return 0;
+}
+
+/* Appends n bytes to the string table; returns their id, or 0 when the
+ * table is full (counted in str_overflow).  str_lock held. */
+static uint32_t str_append(const char *s, size_t n)
+{
+	uint64_t used = atomic_load_explicit(&probe__hdr->str_used, memory_order_relaxed);
+	uint64_t need = align_up(4 + n + 1, 4);
+	if (used + need > probe__hdr->strings.size) {
+		atomic_fetch_add(&probe__hdr->str_overflow, 1);
+		return 0;
+	}
+	uint32_t len = (uint32_t)n;
+	memcpy(P.strings + used, &len, 4);
+	memcpy(P.strings + used + 4, s, n);
+	memset(P.strings + used + 4 + n, 0, need - 4 - n);
+	/* release (W-str): the bytes before str_used covers them */
+	atomic_store_explicit(&probe__hdr->str_used, used + need, memory_order_release);
+	return (uint32_t)used;
+}
+
+/* Interns n bytes: the id of an equal string interned before, else a new
+ * entry's.  Returns 0 when the table is full.  str_lock held. */
 static uint32_t intern_locked(const char *s, size_t n)
 {
 	uint32_t h = fnv1a(s, n);
-	for (uint32_t i = 0; i < INTERN_CAP; i++) {
-		uint32_t *slot = &P.intern[(h + i) & (INTERN_CAP - 1)];
-		if (*slot == 0) {
-			uint64_t used =
-			        atomic_load_explicit(&probe__hdr->str_used, memory_order_relaxed);
-			uint64_t need = align_up(4 + n + 1, 4);
-			if (used + need > probe__hdr->strings.size || i > INTERN_CAP / 2) {
-				atomic_fetch_add(&probe__hdr->str_overflow, 1);
-				return 0;
-			}
-			uint32_t len = (uint32_t)n;
-			memcpy(P.strings + used, &len, 4);
-			memcpy(P.strings + used + 4, s, n);
-			memset(P.strings + used + 4 + n, 0, need - 4 - n);
-			/* release: the bytes before str_used covers them */
-			atomic_store_explicit(&probe__hdr->str_used, used + need,
-			                      memory_order_release);
-			*slot = (uint32_t)used;
-			return *slot;
-		}
-		uint32_t len;
-		memcpy(&len, P.strings + *slot, 4);
-		if (len == n && memcmp(P.strings + *slot + 4, s, n) == 0)
-			return *slot;
+	intern_slot *slot;
+	uint32_t id = intern_find(h, s, n, &slot);
+	if (id)
+		return id;
+	id = str_append(s, n);
+	if (!id)
+		return 0;
+	/* grow before passing half full, or when the probe path is full; a
+	 * failed growth leaves the old index and slot as they were */
+	if ((P.intern_n + 1 > P.intern_cap / 2 || !slot) && intern_grow() == 0)
+		slot = intern_empty(P.intern, P.intern_cap, h);
+	if (!slot) {
+		P.istats.unindexed++;
+		return id;
 	}
-	return 0;
+	slot->id = id;
+	slot->hash = h;
+	P.intern_n++;
+	return id;
+}
+
+void probe__intern_stats(probe_intern_stats *out)
+{
+	plock_lock(&P.str_lock);
+	*out = P.istats;
+	out->entries = P.intern_n;
+	out->cap = P.intern_cap;
+	plock_unlock(&P.str_lock);
 }
 
 uint32_t probe_str(const char *s)
