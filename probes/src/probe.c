@@ -1,6 +1,6 @@
 /*
- * probe.c - the writer side of the segment: creation, string interning,
- * slot allocation, ring claims, the slow path of probe_emit, calibration.
+ * probe.c - the writer side of the segment: creation, slot allocation,
+ * ring claims, the slow path of probe_emit, calibration.
  *
  * One segment per process (tsk_segment.h), created by the first tsk_run and
  * kept across later ones; unlinked at a clean process exit unless
@@ -8,24 +8,12 @@
  * dump` can read it.  A forked child stops writing to its parent's segment.
  *
  * Process-local bookkeeping (never in the segment, so a reader never has to
- * trust it): the free lists of task and resource slots, and the string
- * intern index (open addressing on an FNV-1a hash of the bytes).  Both sit
- * behind one spinlock each; they are touched on spawn, create and the first
- * use of a name or call site, never per event.  Per-thread caches in front
- * of the intern index make a repeated site or name a pointer compare.
- *
- * The intern index maps (hash, bytes) to string ids; the string table in
- * the segment is append-only and its ids never change, so the index can be
- * rebuilt at will.  It doubles whenever it would pass half full (up to the
- * size a full string table needs), keeping the expected probe length of
- * linear probing near 1.5-2.5, and a lookup or insert examines at most
- * INTERN_PROBE_MAX slots whatever happens.  A string that cannot be
- * indexed (no memory to grow, or a cluster longer than the bound) is still
- * stored and gets a valid id; it is only not deduplicated later.
+ * trust it): the free lists of task and resource slots, behind one
+ * spinlock, touched on spawn, create and destroy, never per event.  String
+ * interning is pstr.c's.
  *
  * Workload: a spawn or a resource creation costs one slot allocation and a
- * cached intern (tens of ns); an event costs a few stores; a program with
- * 100k distinct task names interns each in well under a microsecond.
+ * cached intern (tens of ns); an event costs a few stores.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_int.h"
 #include "tsk_probe.h"
 
 atomic_int probe__on;
@@ -52,18 +41,6 @@ __thread probe_ring *probe__ring __attribute__((tls_model("initial-exec")));
 #define STR_BYTES          (4u << 20)
 #define STACK_ENTRIES      8192
 #define RING_BYTES_DEFAULT (4u << 20)
-#define INTERN_CAP0        (1u << 12) /* initial slots of the intern index (power of two) */
-#define INTERN_CAP_MAX     (2 * (STR_BYTES / 8)) /* half full with a table of 8 B entries */
-#define INTERN_PROBE_MAX   64 /* slots an intern lookup or insert examines at most */
-#define SITE_CACHE         64 /* per-thread direct-mapped site cache */
-
-_Static_assert((INTERN_CAP_MAX & (INTERN_CAP_MAX - 1)) == 0, "a power of two");
-
-/* A slot of the intern index. */
-typedef struct intern_slot {
-	uint32_t id;   /* string id, 0: empty */
-	uint32_t hash; /* fnv1a of its bytes: compared first, and rehashing needs no bytes */
-} intern_slot;
 
 /* A tiny test-and-set lock: cold paths only. */
 typedef struct plock {
@@ -81,20 +58,14 @@ static void plock_unlock(plock *l)
 
 static struct {
 	plock lock;          /* guards creation, the free lists and rings */
-	plock str_lock;      /* guards the intern table and the string table tail */
 	size_t size;         /* mapping length */
 	char path[128];      /* file name, for unlink */
-	char *strings;       /* string table */
 	uint32_t *task_free; /* free task slots (stack) */
 	uint32_t ntask_free;
 	uint32_t *res_free; /* free resource slots */
 	uint32_t nres_free;
-	intern_slot *intern;       /* the intern index (str_lock) */
-	uint32_t intern_cap;       /* its slots, a power of two */
-	uint32_t intern_n;         /* its entries */
-	probe_intern_stats istats; /* counters for the tests (str_lock) */
-	probe_ring *rings;         /* process-local writer state per ring */
-	char *ring_base;           /* first ring block */
+	probe_ring *rings; /* process-local writer state per ring */
+	char *ring_base;   /* first ring block */
 	uint64_t ring_stride;
 	bool keep;                          /* TASKSCOPE_KEEP=1 */
 	bool disabled;                      /* TASKSCOPE=off, or creation failed once */
@@ -247,11 +218,8 @@ static int create_segment(int nworkers)
 
 	P.task_free = malloc(TASK_SLOTS * sizeof(uint32_t));
 	P.res_free = malloc(RES_SLOTS * sizeof(uint32_t));
-	P.intern = calloc(INTERN_CAP0, sizeof(intern_slot));
-	P.intern_cap = INTERN_CAP0;
-	P.intern_n = 0;
 	P.rings = calloc(nrings, sizeof(probe_ring));
-	if (!P.task_free || !P.res_free || !P.intern || !P.rings) {
+	if (!P.task_free || !P.res_free || !P.rings) {
 		munmap(m, h.segment_size);
 		unlink(P.path);
 		return -ENOMEM;
@@ -270,7 +238,7 @@ static int create_segment(int nworkers)
 	__atomic_store_n((uint64_t *)m, h.magic, __ATOMIC_RELEASE);
 
 	P.size = h.segment_size;
-	P.strings = (char *)m + h.strings.off;
+	probe__str_start((char *)m + h.strings.off, h.strings.size);
 	P.ring_base = (char *)m + h.rings.off;
 	P.ring_stride = h.rings.stride;
 	P.pid = h.pid;
@@ -440,204 +408,6 @@ void probe_tick(uint64_t tsc)
 		                      memory_order_relaxed);
 	atomic_store_explicit(&h->heartbeat_ns, mono, memory_order_relaxed);
 	probe_emit(TSK_EV_CALIB, tsc, 0, 0, (uint64_t)mono, 0, 0, 0, 0, 0);
-}
-
-/* ---- strings -------------------------------------------------------------- */
-
-static uint32_t fnv1a(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
-/* Looks n bytes of hash h up in the index, examining at most
- * INTERN_PROBE_MAX slots.  Returns the string's id, or 0 when it is not
- * indexed; then *empty is the first empty slot on its probe path, or NULL
- * when there is none within the bound.  str_lock held. */
-static uint32_t intern_find(uint32_t h, const char *s, size_t n, intern_slot **empty)
-{
-	uint32_t mask = P.intern_cap - 1;
-
-	*empty = NULL;
-	P.istats.lookups++;
-	for (uint32_t i = 0; i < INTERN_PROBE_MAX && i <= mask; i++) {
-		intern_slot *slot = &P.intern[(h + i) & mask];
-		P.istats.probes++;
-		if (slot->id == 0) {
-			*empty = slot;
-			return 0;
-		}
-		if (slot->hash != h)
-			continue;
-		uint32_t len;
-		memcpy(&len, P.strings + slot->id, 4);
-		if (len == n && memcmp(P.strings + slot->id + 4, s, n) == 0)
-			return slot->id;
-	}
-	return 0;
-}
-
-/* The first empty slot within the bound on the probe path of hash h in
- * index (cap slots), or NULL. */
-static intern_slot *intern_empty(intern_slot *index, uint32_t cap, uint32_t h)
-{
-	for (uint32_t i = 0; i < INTERN_PROBE_MAX && i < cap; i++) {
-		intern_slot *slot = &index[(h + i) & (cap - 1)];
-		if (slot->id == 0)
-			return slot;
-	}
-	return NULL;
-}
-
-/* Doubles the index.  An entry that finds no room within the bound in the
- * new one (a pathological cluster) is left out: its string keeps its id
- * and is only no longer deduplicated.  Returns 0, -ENOSPC (at
- * INTERN_CAP_MAX) or -ENOMEM (the old index is kept).  str_lock held. */
-static int intern_grow(void)
-{
-	if (P.intern_cap >= INTERN_CAP_MAX)
-		return -ENOSPC;
-	uint32_t cap = P.intern_cap * 2, n = 0;
-	intern_slot *index = calloc(cap, sizeof(*index));
-	if (!index)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < P.intern_cap; i++) {
-		if (P.intern[i].id == 0)
-			continue;
-		intern_slot *slot = intern_empty(index, cap, P.intern[i].hash);
-		if (!slot) {
-			P.istats.unindexed++;
-			continue;
-		}
-		*slot = P.intern[i];
-		n++;
-	}
-	free(P.intern);
-	P.intern = index;
-	P.intern_cap = cap;
-	P.intern_n = n;
-	P.istats.grows++;
-	return 0;
-}
-
-/* Appends n bytes to the string table; returns their id, or 0 when the
- * table is full (counted in str_overflow).  str_lock held. */
-static uint32_t str_append(const char *s, size_t n)
-{
-	uint64_t used = atomic_load_explicit(&probe__hdr->str_used, memory_order_relaxed);
-	uint64_t need = align_up(4 + n + 1, 4);
-	if (used + need > probe__hdr->strings.size) {
-		atomic_fetch_add(&probe__hdr->str_overflow, 1);
-		return 0;
-	}
-	uint32_t len = (uint32_t)n;
-	memcpy(P.strings + used, &len, 4);
-	memcpy(P.strings + used + 4, s, n);
-	memset(P.strings + used + 4 + n, 0, need - 4 - n);
-	/* release (W-str): the bytes before str_used covers them */
-	atomic_store_explicit(&probe__hdr->str_used, used + need, memory_order_release);
-	return (uint32_t)used;
-}
-
-/* Interns n bytes: the id of an equal string interned before, else a new
- * entry's.  Returns 0 when the table is full.  str_lock held. */
-static uint32_t intern_locked(const char *s, size_t n)
-{
-	uint32_t h = fnv1a(s, n);
-	intern_slot *slot;
-	uint32_t id = intern_find(h, s, n, &slot);
-	if (id)
-		return id;
-	id = str_append(s, n);
-	if (!id)
-		return 0;
-	/* grow before passing half full, or when the probe path is full; a
-	 * failed growth leaves the old index and slot as they were */
-	if ((P.intern_n + 1 > P.intern_cap / 2 || !slot) && intern_grow() == 0)
-		slot = intern_empty(P.intern, P.intern_cap, h);
-	if (!slot) {
-		P.istats.unindexed++;
-		return id;
-	}
-	slot->id = id;
-	slot->hash = h;
-	P.intern_n++;
-	return id;
-}
-
-void probe__intern_stats(probe_intern_stats *out)
-{
-	plock_lock(&P.str_lock);
-	*out = P.istats;
-	out->entries = P.intern_n;
-	out->cap = P.intern_cap;
-	plock_unlock(&P.str_lock);
-}
-
-uint32_t probe_str(const char *s)
-{
-	if (!s || !PROBE_ON())
-		return 0;
-	size_t n = strnlen(s, TSK_SEG_STR_MAX);
-	/* a per-thread one-entry cache: names repeat (spawn loops) */
-	static __thread const char *last_ptr;
-	static __thread uint32_t last_id;
-	static __thread char last_copy[32];
-	if (s == last_ptr && n < sizeof(last_copy) && strcmp(s, last_copy) == 0)
-		return last_id;
-	plock_lock(&P.str_lock);
-	uint32_t id = intern_locked(s, n);
-	plock_unlock(&P.str_lock);
-	if (n < sizeof(last_copy)) {
-		last_ptr = s;
-		memcpy(last_copy, s, n + 1);
-		last_id = id;
-	}
-	return id;
-}
-
-/* Per-thread direct-mapped cache of site ids.  With GCC and Clang a
- * tsk_site is one static object per call site (TSK_SITE), so its address
- * identifies it; the file, line and function are compared as well for the
- * compound literals other compilers make. */
-static __thread struct site_cache {
-	const tsk_site *site;
-	const char *file, *func;
-	int line;
-	uint32_t id;
-} site_cache[SITE_CACHE];
-
-static __attribute__((noinline)) uint32_t site_slow(const tsk_site *site, struct site_cache *c)
-{
-	char buf[512];
-	int n = snprintf(buf, sizeof(buf), "%s:%d %s", site->file ? site->file : "?", site->line,
-	                 site->func ? site->func : "?");
-	if (n < 0)
-		return 0;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	plock_lock(&P.str_lock);
-	uint32_t id = intern_locked(buf, (size_t)n);
-	plock_unlock(&P.str_lock);
-	c->site = site;
-	c->file = site->file;
-	c->func = site->func;
-	c->line = site->line;
-	c->id = id;
-	return id;
-}
-
-uint32_t probe_site(const tsk_site *site)
-{
-	if (!site || !PROBE_ON())
-		return 0;
-	struct site_cache *c = &site_cache[((uintptr_t)site >> 3) % SITE_CACHE];
-	if (c->site == site && c->file == site->file && c->line == site->line &&
-	    c->func == site->func && c->id)
-		return c->id;
-	return site_slow(site, c);
 }
 
 /* ---- slots ---------------------------------------------------------------- */
