@@ -112,6 +112,18 @@ uint32_t probe_str(const char *s);
 /* Interns "file:line func" of a call site; 0 for NULL. */
 uint32_t probe_site(const tsk_site *site);
 
+/* The string intern index's counters since the segment was created (a
+ * test hook: the index is the writer's private memory). */
+typedef struct probe_intern_stats {
+	uint64_t lookups;   /* index lookups (one per intern that missed the caches) */
+	uint64_t probes;    /* index slots examined by them, in all */
+	uint64_t grows;     /* times the index doubled */
+	uint64_t unindexed; /* strings stored but left out of the index (not deduplicated) */
+	uint32_t entries;   /* strings in the index now */
+	uint32_t cap;       /* its slots now */
+} probe_intern_stats;
+void probe__intern_stats(probe_intern_stats *out);
+
 /* ---- stacks ------------------------------------------------------------- */
 
 /* Whether this suspension, at `tsc`, should record its stack

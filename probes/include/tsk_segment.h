@@ -158,7 +158,7 @@ enum tsk_wait_kind {
 	TSK_WAIT_JOIN = 2,      /* wait_obj: the joined task's id */
 	TSK_WAIT_CHAN_SEND = 3, /* wait_obj: the channel */
 	TSK_WAIT_CHAN_RECV = 4,
-	TSK_WAIT_SELECT = 5, /* wait_obj: the first channel of the select */
+	TSK_WAIT_SELECT = 5, /* wait_obj: the channel of the select's first case that has one */
 	TSK_WAIT_MUTEX = 6,
 	TSK_WAIT_RWLOCK_RD = 7,
 	TSK_WAIT_RWLOCK_WR = 8,

@@ -1,6 +1,6 @@
 /*
- * probe.c - the writer side of the segment: creation, string interning,
- * slot allocation, ring claims, the slow path of probe_emit, calibration.
+ * probe.c - the writer side of the segment: creation, slot allocation,
+ * ring claims, the slow path of probe_emit, calibration.
  *
  * One segment per process (tsk_segment.h), created by the first tsk_run and
  * kept across later ones; unlinked at a clean process exit unless
@@ -8,11 +8,9 @@
  * dump` can read it.  A forked child stops writing to its parent's segment.
  *
  * Process-local bookkeeping (never in the segment, so a reader never has to
- * trust it): the free lists of task and resource slots, and the string
- * intern table (open addressing on an FNV-1a hash of the bytes).  Both sit
- * behind one spinlock each; they are touched on spawn, create and the first
- * use of a name or call site, never per event.  Per-thread caches in front
- * of the intern table make a repeated site or name a pointer compare.
+ * trust it): the free lists of task and resource slots, behind one
+ * spinlock, touched on spawn, create and destroy, never per event.  String
+ * interning is pstr.c's.
  *
  * Workload: a spawn or a resource creation costs one slot allocation and a
  * cached intern (tens of ns); an event costs a few stores.
@@ -29,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_int.h"
 #include "tsk_probe.h"
 
 atomic_int probe__on;
@@ -42,8 +41,6 @@ __thread probe_ring *probe__ring __attribute__((tls_model("initial-exec")));
 #define STR_BYTES          (4u << 20)
 #define STACK_ENTRIES      8192
 #define RING_BYTES_DEFAULT (4u << 20)
-#define INTERN_CAP         (1u << 16) /* entries of the intern hash (power of two) */
-#define SITE_CACHE         64         /* per-thread direct-mapped site cache */
 
 /* A tiny test-and-set lock: cold paths only. */
 typedef struct plock {
@@ -61,15 +58,12 @@ static void plock_unlock(plock *l)
 
 static struct {
 	plock lock;          /* guards creation, the free lists and rings */
-	plock str_lock;      /* guards the intern table and the string table tail */
 	size_t size;         /* mapping length */
 	char path[128];      /* file name, for unlink */
-	char *strings;       /* string table */
 	uint32_t *task_free; /* free task slots (stack) */
 	uint32_t ntask_free;
 	uint32_t *res_free; /* free resource slots */
 	uint32_t nres_free;
-	uint32_t *intern;  /* string ids by hash, 0 empty */
 	probe_ring *rings; /* process-local writer state per ring */
 	char *ring_base;   /* first ring block */
 	uint64_t ring_stride;
@@ -224,9 +218,8 @@ static int create_segment(int nworkers)
 
 	P.task_free = malloc(TASK_SLOTS * sizeof(uint32_t));
 	P.res_free = malloc(RES_SLOTS * sizeof(uint32_t));
-	P.intern = calloc(INTERN_CAP, sizeof(uint32_t));
 	P.rings = calloc(nrings, sizeof(probe_ring));
-	if (!P.task_free || !P.res_free || !P.intern || !P.rings) {
+	if (!P.task_free || !P.res_free || !P.rings) {
 		munmap(m, h.segment_size);
 		unlink(P.path);
 		return -ENOMEM;
@@ -245,7 +238,7 @@ static int create_segment(int nworkers)
 	__atomic_store_n((uint64_t *)m, h.magic, __ATOMIC_RELEASE);
 
 	P.size = h.segment_size;
-	P.strings = (char *)m + h.strings.off;
+	probe__str_start((char *)m + h.strings.off, h.strings.size);
 	P.ring_base = (char *)m + h.rings.off;
 	P.ring_stride = h.rings.stride;
 	P.pid = h.pid;
@@ -415,112 +408,6 @@ void probe_tick(uint64_t tsc)
 		                      memory_order_relaxed);
 	atomic_store_explicit(&h->heartbeat_ns, mono, memory_order_relaxed);
 	probe_emit(TSK_EV_CALIB, tsc, 0, 0, (uint64_t)mono, 0, 0, 0, 0, 0);
-}
-
-/* ---- strings -------------------------------------------------------------- */
-
-static uint32_t fnv1a(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
-/* Interns n bytes; str_lock held. */
-static uint32_t intern_locked(const char *s, size_t n)
-{
-	uint32_t h = fnv1a(s, n);
-	for (uint32_t i = 0; i < INTERN_CAP; i++) {
-		uint32_t *slot = &P.intern[(h + i) & (INTERN_CAP - 1)];
-		if (*slot == 0) {
-			uint64_t used =
-			        atomic_load_explicit(&probe__hdr->str_used, memory_order_relaxed);
-			uint64_t need = align_up(4 + n + 1, 4);
-			if (used + need > probe__hdr->strings.size || i > INTERN_CAP / 2) {
-				atomic_fetch_add(&probe__hdr->str_overflow, 1);
-				return 0;
-			}
-			uint32_t len = (uint32_t)n;
-			memcpy(P.strings + used, &len, 4);
-			memcpy(P.strings + used + 4, s, n);
-			memset(P.strings + used + 4 + n, 0, need - 4 - n);
-			/* release: the bytes before str_used covers them */
-			atomic_store_explicit(&probe__hdr->str_used, used + need,
-			                      memory_order_release);
-			*slot = (uint32_t)used;
-			return *slot;
-		}
-		uint32_t len;
-		memcpy(&len, P.strings + *slot, 4);
-		if (len == n && memcmp(P.strings + *slot + 4, s, n) == 0)
-			return *slot;
-	}
-	return 0;
-}
-
-uint32_t probe_str(const char *s)
-{
-	if (!s || !PROBE_ON())
-		return 0;
-	size_t n = strnlen(s, TSK_SEG_STR_MAX);
-	/* a per-thread one-entry cache: names repeat (spawn loops) */
-	static __thread const char *last_ptr;
-	static __thread uint32_t last_id;
-	static __thread char last_copy[32];
-	if (s == last_ptr && n < sizeof(last_copy) && strcmp(s, last_copy) == 0)
-		return last_id;
-	plock_lock(&P.str_lock);
-	uint32_t id = intern_locked(s, n);
-	plock_unlock(&P.str_lock);
-	if (n < sizeof(last_copy)) {
-		last_ptr = s;
-		memcpy(last_copy, s, n + 1);
-		last_id = id;
-	}
-	return id;
-}
-
-/* Per-thread direct-mapped cache of site ids.  With GCC and Clang a
- * tsk_site is one static object per call site (TSK_SITE), so its address
- * identifies it; the file, line and function are compared as well for the
- * compound literals other compilers make. */
-static __thread struct site_cache {
-	const tsk_site *site;
-	const char *file, *func;
-	int line;
-	uint32_t id;
-} site_cache[SITE_CACHE];
-
-static __attribute__((noinline)) uint32_t site_slow(const tsk_site *site, struct site_cache *c)
-{
-	char buf[512];
-	int n = snprintf(buf, sizeof(buf), "%s:%d %s", site->file ? site->file : "?", site->line,
-	                 site->func ? site->func : "?");
-	if (n < 0)
-		return 0;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	plock_lock(&P.str_lock);
-	uint32_t id = intern_locked(buf, (size_t)n);
-	plock_unlock(&P.str_lock);
-	c->site = site;
-	c->file = site->file;
-	c->func = site->func;
-	c->line = site->line;
-	c->id = id;
-	return id;
-}
-
-uint32_t probe_site(const tsk_site *site)
-{
-	if (!site || !PROBE_ON())
-		return 0;
-	struct site_cache *c = &site_cache[((uintptr_t)site >> 3) % SITE_CACHE];
-	if (c->site == site && c->file == site->file && c->line == site->line &&
-	    c->func == site->func && c->id)
-		return c->id;
-	return site_slow(site, c);
 }
 
 /* ---- slots ---------------------------------------------------------------- */

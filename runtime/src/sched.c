@@ -18,7 +18,9 @@
  *      reference machine; a local switch costs nanoseconds).  At most 32
  *      run-next picks in a row, then the local queue gets a turn;
  *   3. the local queue (FIFO), then the global queue (a batch);
- *   4. due timers;
+ *   4. due timers, of every worker's heap (a busy worker may not get to its
+ *      own soon; and an idle worker must not sleep on a deadline already
+ *      past, see fire_all_timers);
  *   5. stealing half of another worker's queue (spinning a few rounds;
  *      a victim's run-next is taken only if the victim has not moved on for
  *      the whole spin, i.e. it is stuck in a long task);
@@ -516,10 +518,14 @@ void rt__enqueue(rt_runtime *rt, tsk_task *t)
 }
 
 /* As rt__ready, but a task queued here goes to the back of the local queue
- * (timers wake in deadline order). */
+ * (timers wake in deadline order).  why: the WAKE record's a32 (1: timed
+ * out, 0: woken). */
 void rt__ready_tail(tsk_task *t, uint32_t why)
 {
 	RT_PROBE(probe_emit(TSK_EV_WAKE, rt__probe_now(), t->id, 0, 0, 0, 0, why, 0, 0));
+#if !TSK_PROBES
+	(void)why;
+#endif
 	/* acq_rel: as in rt__ready */
 	if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1)
 		return;
@@ -589,21 +595,34 @@ static uint64_t xorshift(uint64_t *s)
 }
 
 /* Fires the due timers of heap tm onto w's queue, as many as it has room
- * for; returns tasks woken. */
-int rt__fire_timers(rt_worker *w, rt_timers *tm)
+ * for; returns tasks woken.  wait: as for rt__timers_fire. */
+static int fire_heap(rt_worker *w, rt_timers *tm, bool wait)
 {
 	if (atomic_load_explicit(&tm->next, memory_order_relaxed) == INT64_MAX)
 		return 0;
 	int room = RT_RUNQ_SIZE - 1 - (int)rt__runq_len(&w->q);
-	return room > 0 ? rt__timers_fire(tm, tsk_now(), room) : 0;
+	return room > 0 ? rt__timers_fire(tm, tsk_now(), room, wait) : 0;
 }
 
-/* Fires due timers on every worker's heap; returns tasks woken. */
-static int fire_all_timers(rt_worker *w)
+/* Fires the due timers of heap tm, unless another thread is at it. */
+int rt__fire_timers(rt_worker *w, rt_timers *tm)
+{
+	return fire_heap(w, tm, false);
+}
+
+/* Fires due timers on every worker's heap; returns tasks woken.  With
+ * `wait`, no heap is skipped because its lock is busy: a worker that runs
+ * dry does this before it parks, so that the earliest deadline it may sleep
+ * on (park) is never one already past.  The watcher would otherwise wake at
+ * once, find the same unfired timer, and loop: steal_work, the only other
+ * place where an idle worker fires another worker's timers, returns at once
+ * when enough workers count as spinning, and a worker woken to spin may not
+ * get a CPU for a while. */
+static int fire_all_timers(rt_worker *w, bool wait)
 {
 	int n = 0;
 	for (int i = 0; i < w->rt->nworkers; i++)
-		n += rt__fire_timers(w, &w->rt->workers[i].timers);
+		n += fire_heap(w, &w->rt->workers[i].timers, wait);
 	return n;
 }
 
@@ -644,7 +663,7 @@ static tsk_task *steal_work(rt_worker *w)
 		}
 		if (!t && (t = global_get(w, RT_RUNQ_SIZE / 2)))
 			victim = -1;
-		if (!t && fire_all_timers(w) > 0 && (t = local_next(w)))
+		if (!t && fire_all_timers(w, false) > 0 && (t = local_next(w)))
 			victim = -1;
 		for (int i = 0; !t && i < 64; i++)
 			rt__cpu_relax();
@@ -831,7 +850,7 @@ static tsk_task *find_runnable(rt_worker *w)
 			return stop_spinning(w, t);
 		if ((t = local_next(w)) || (t = global_get(w, RT_RUNQ_SIZE / 2)))
 			return stop_spinning(w, t);
-		if (rt__fire_timers(w, &w->timers) > 0 || poll_io(w) > 0)
+		if (fire_all_timers(w, true) > 0 || poll_io(w) > 0)
 			continue;
 		if ((t = steal_work(w)))
 			return t;

@@ -261,7 +261,7 @@ void rt__timers_init(rt_timers *tm);
 void rt__timers_fini(rt_timers *tm);
 int rt__timer_add(rt_timers *tm, rt_timer *t); /* 1: t is the new earliest */
 void rt__timer_del(rt_timer *t);
-int rt__timers_fire(rt_timers *tm, int64_t now, int max);
+int rt__timers_fire(rt_timers *tm, int64_t now, int max, bool wait);
 
 /* offload.c: the blocking pool */
 /* Stops and joins the pool's threads (none runs a job by then). */

@@ -230,10 +230,14 @@ static int select_block(tsk_case *cases, size_t n, const select_order *o, select
 {
 	rt_wait_info wi = {RT_WAIT_SELECT, NULL, site, 0};
 	tsk_task *self = rt__self();
-	size_t k, i;
+	size_t k, i, shown = 0;
 	tsk_chan *c;
 	int rc;
 
+	/* The inspector shows the first case's channel (tsk_segment.h): the
+	 * lowest-indexed case that has one (select_validate found one). */
+	while (cases[shown].chan == NULL)
+		shown++;
 	for (k = 0; k < n; k++) {
 		i = select_order_at(o, k);
 		c = cases[i].chan;
@@ -241,9 +245,10 @@ static int select_block(tsk_case *cases, size_t n, const select_order *o, select
 			continue;
 		rt__spin_lock(&c->lock);
 		if (wi.obj == NULL) {
+			/* fills in every slot's copy of its channel's rt_res */
 			select_prepare(cases, n, sl, self, i);
-			wi.obj = &sl[i].res; /* the inspector sees the first channel polled */
-			wi.obj_id = sl[i].res.id;
+			wi.obj = &sl[shown].res;
+			wi.obj_id = sl[shown].res.id;
 		}
 		if (chan__ready_locked(c, cases[i].op, self)) {
 			if (!rt__claim(&sl[i].w, (int)i)) {

@@ -145,16 +145,22 @@ void rt__timer_del(rt_timer *t)
  * of the caller's run queue.  The limit is the room left in that queue, so
  * a burst of expiries never spills out of order to the global queue: the
  * rest stay in the heap, which is the FIFO, until the queue drains.
+ * `wait`: take the heap's lock even while another thread holds it, so that
+ * no timer due at `now` is left behind (a worker about to go idle, which
+ * would otherwise sleep on a deadline already past); else give up at once
+ * (a busy worker's periodic duty, a spinning thief: someone else is on it).
  * Returns the number of tasks woken.  Call from a worker. */
-int rt__timers_fire(rt_timers *tm, int64_t now, int max)
+int rt__timers_fire(rt_timers *tm, int64_t now, int max, bool wait)
 {
 	tsk_task *batch = NULL, **link = &batch;
 	int woken = 0;
 
 	if (atomic_load_explicit(&tm->next, memory_order_relaxed) > now)
 		return 0;
-	if (!rt__spin_trylock(&tm->lock))
-		return 0; /* someone else is on it */
+	if (wait)
+		rt__spin_lock(&tm->lock);
+	else if (!rt__spin_trylock(&tm->lock))
+		return 0;
 	while (tm->n > 0 && tm->h[0]->deadline <= now && woken < max) {
 		rt_timer *t = tm->h[0];
 		tsk_task *task = t->task;

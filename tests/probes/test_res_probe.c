@@ -22,7 +22,9 @@
  * a blocked task is recorded by the peer only), WG_ADD, SIGNAL, CLOSE, the
  * children's BLOCK on the resource, and RES_FREE; nothing else may name
  * the resource, RES_NEW comes first and RES_FREE last.  The children's
- * WAKEs must name the task that woke them.
+ * WAKEs must name the task that woke them.  A blocked tsk_select (select.c)
+ * names its first case's channel (the lowest-indexed case that has one),
+ * in its slot and in its BLOCK record, whatever order it polled them in.
  *
  * Checks inside tasks use TSK_EXPECT (cmocka's assert_* must not longjmp
  * across task stacks).  Every test ends by checking that no object is left
@@ -832,6 +834,131 @@ static void test_chan(void **state)
 	free(e);
 }
 
+/* ---- select ---------------------------------------------------------------------- */
+
+#define RP_SEL_CHANS  3  /* channels of the select */
+#define RP_SEL_ROUNDS 12 /* selects, each blocked then woken */
+
+/* The select test's program: a root and one selecting child per round. */
+typedef struct sel_ctx {
+	rp_ctx x;                      /* the reader and the root */
+	tsk_chan *ch[RP_SEL_CHANS];    /* the channels, "rp.sel0".. */
+	uint64_t id[RP_SEL_CHANS];     /* their resource ids */
+	uint64_t child[RP_SEL_ROUNDS]; /* round r's selecting task */
+	uint64_t want[RP_SEL_ROUNDS];  /* the resource its wait must name */
+} sel_ctx;
+
+typedef struct sel_arg {
+	sel_ctx *s;
+	int round;
+} sel_arg;
+
+/* Round r's child: receives on every channel, except that in odd rounds
+ * case 0 has no channel (ignored), so the first channel is case 1's. */
+static void *sel_child(void *arg)
+{
+	sel_arg *a = arg;
+	tsk_case cs[RP_SEL_CHANS];
+	int v = 0, rc;
+
+	for (int i = 0; i < RP_SEL_CHANS; i++)
+		cs[i] = (tsk_case){.chan = a->s->ch[i], .op = TSK_RECV, .elem = &v};
+	if (a->round & 1)
+		cs[0].chan = NULL;
+	rc = tsk_select(cs, RP_SEL_CHANS, TSK_FOREVER);
+	TSK_EXPECT(rc >= 0);
+	if (rc >= 0)
+		TSK_EXPECT_EQ(cs[rc].result, 0);
+	TSK_EXPECT_EQ(v, a->round + 1);
+	return NULL;
+}
+
+static void *sel_root(void *arg)
+{
+	sel_ctx *s = arg;
+	rp_ctx *x = &s->x;
+	char name[16];
+	tsk_rd_snap snap;
+
+	rp_open(x);
+	for (int i = 0; i < RP_SEL_CHANS; i++) {
+		snprintf(name, sizeof(name), "rp.sel%d", i);
+		TSK_EXPECT_EQ(tsk_chan_create(&s->ch[i], name, sizeof(int), 0), 0);
+	}
+	rp_snap(x, &snap);
+	for (int i = 0; i < RP_SEL_CHANS; i++) {
+		snprintf(name, sizeof(name), "rp.sel%d", i);
+		const tsk_rd_res *rr = rp_res_named(&snap, name);
+		TSK_EXPECT(rr != NULL);
+		s->id[i] = rr ? rr->slot.id : 0;
+	}
+	tsk_reader_snap_free(&snap);
+
+	/* The select polls and queues its cases in a random order each time;
+	 * what it waits on must still be the first case's channel. */
+	for (int r = 0; r < RP_SEL_ROUNDS; r++) {
+		sel_arg a = {s, r};
+		tsk_task *t = st_spawn("rp.select", sel_child, &a);
+		int v = r + 1;
+
+		s->child[r] = tsk_id(t);
+		s->want[r] = s->id[r & 1];
+		if (rp_await_blocked(x, &snap, s->child[r], TSK_WAIT_SELECT)) {
+			x->res = s->want[r];
+			rp_expect_waiting(x, &snap, s->child[r], TSK_WAIT_SELECT);
+		}
+		tsk_reader_snap_free(&snap);
+		/* wake it through any of its channels */
+		TSK_EXPECT_EQ(tsk_chan_send(s->ch[1 + r % (RP_SEL_CHANS - 1)], &v, TSK_FOREVER), 0);
+		st_join(t);
+	}
+	for (int i = 0; i < RP_SEL_CHANS; i++)
+		TSK_EXPECT_EQ(tsk_chan_destroy(s->ch[i]), 0);
+	return NULL;
+}
+
+/* Whether ev is the BLOCK of a select. */
+static bool rp_is_select_block(const tsk_seg_event *ev)
+{
+	return ev->type == TSK_EV_BLOCK && ev->a32 == TSK_WAIT_SELECT;
+}
+
+/* A blocked select names, in its task slot (wait_obj) and its BLOCK record
+ * (obj), the channel of its first case that has one (tsk_segment.h), not
+ * the one it happened to poll first. */
+static void test_select(void **state)
+{
+	sel_ctx *s = calloc(1, sizeof(*s));
+	tsk_rd_rec *recs = malloc(RP_READ_BATCH * sizeof(*recs));
+	int blocks[RP_SEL_ROUNDS] = {0};
+	ssize_t got;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(recs);
+	TSK_RUN(sel_root, s, RP_WORKERS);
+	assert_non_null(s->x.r);
+	for (uint32_t ring = 0; ring < tsk_reader_ring_count(s->x.r); ring++) {
+		while ((got = tsk_reader_ring_read(s->x.r, ring, recs, RP_READ_BATCH)) > 0) {
+			for (ssize_t i = 0; i < got; i++) {
+				const tsk_seg_event *ev = &recs[i].ev;
+
+				for (int r = 0; r < RP_SEL_ROUNDS; r++) {
+					if (!rp_is_select_block(ev) || ev->task != s->child[r])
+						continue;
+					assert_int_equal(ev->obj, s->want[r]);
+					blocks[r]++;
+				}
+			}
+		}
+		assert_int_equal(got, 0);
+	}
+	for (int r = 0; r < RP_SEL_ROUNDS; r++)
+		assert_int_equal(blocks[r], 1);
+	free(recs);
+	free(s);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 #define RP_SEG_PATH TSK_SEG_DIR "/" TSK_SEG_PREFIX
@@ -893,7 +1020,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        RP_TEST(test_rwlock), RP_TEST(test_sem),  RP_TEST(test_wg),
-	        RP_TEST(test_cond),   RP_TEST(test_chan),
+	        RP_TEST(test_cond),   RP_TEST(test_chan), RP_TEST(test_select),
 	};
 
 #if defined(TSK_PROBES) && TSK_PROBES == 0
