@@ -877,7 +877,7 @@ static void *sel_root(void *arg)
 {
 	sel_ctx *s = arg;
 	rp_ctx *x = &s->x;
-	char name[16];
+	char name[24]; /* "rp.sel" and any int: no truncation warning at -O1 */
 	tsk_rd_snap snap;
 
 	rp_open(x);
