@@ -45,6 +45,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "ex_common.h"
 #include "taskscope.h"
 
 #define NWORKERS 3
@@ -163,19 +164,6 @@ static void usage(void)
 	       "cannot start, 2 on bad usage.\n");
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -195,33 +183,27 @@ int main(int argc, char **argv)
 		bool ok = true;
 		switch (o) {
 		case 'a':
-			ok = parse_long(optarg, 0, 86400000, &c.after_ms);
+			ok = ex_parse_long(optarg, 0, 86400000, &c.after_ms);
 			break;
 		case 'c':
 			ok = strcmp(optarg, "segv") == 0 || strcmp(optarg, "abort") == 0;
 			c.segv = strcmp(optarg, "segv") == 0;
 			break;
 		case 'w':
-			ok = parse_long(optarg, 1, 1024, &v);
+			ok = ex_parse_long(optarg, 1, 1024, &v);
 			cfg.workers = (int)v;
 			break;
 		case 'h':
 			usage();
 			return 0;
 		default:
-			fprintf(stderr, "crash: bad option '%s' (try --help)\n", argv[optind - 1]);
-			return 2;
+			return ex_bad_option("crash", argv);
 		}
-		if (!ok) {
-			fprintf(stderr, "crash: bad value '%s' for %s (try --help)\n", optarg,
-			        argv[optind - 1]);
-			return 2;
-		}
+		if (!ok)
+			return ex_bad_value("crash", argv);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "crash: unexpected argument '%s' (try --help)\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ex_unexpected_arg("crash", argv[optind]);
 	void *page = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page == MAP_FAILED) {

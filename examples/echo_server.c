@@ -40,16 +40,15 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "ex_common.h"
 #include "taskscope.h"
 
 #define SERVER_BUF  16384 /* bytes a server task reads at once */
@@ -154,13 +153,10 @@ static void app_stop(void)
  * root when the program ends for another reason. */
 static void *signal_task(void *arg)
 {
-	struct signalfd_siginfo si;
 	(void)arg;
 
-	if (tsk_read(app.sig_fd, &si, sizeof(si), TSK_FOREVER) == (ssize_t)sizeof(si)) {
-		fprintf(stderr, "echo_server: %s, stopping\n", strsignal((int)si.ssi_signo));
+	if (ex_signal_wait(app.sig_fd, "echo_server"))
 		app_stop();
-	}
 	return NULL;
 }
 
@@ -457,16 +453,11 @@ static void *root(void *arg)
 		tsk_mutex_destroy(app.lock);
 		return (void *)1;
 	}
-	if (app.sig_fd >= 0 && (rc = tsk_spawn(&sigtask, "signals", signal_task, NULL)) < 0)
-		fprintf(stderr, "echo_server: spawn: %s (signals will kill the program)\n",
-		        tsk_strerror(rc));
+	ex_signals_spawn(&sigtask, app.sig_fd, signal_task, NULL, "echo_server", "program");
 	status = run_mode(arg);
 	/* the server's connection tasks use app.lock until they end */
 	tsk_wg_wait(app.conns, TSK_FOREVER);
-	if (sigtask) {
-		tsk_cancel(sigtask);
-		tsk_join(sigtask, NULL, TSK_FOREVER);
-	}
+	ex_task_stop(sigtask);
 	tsk_wg_destroy(app.conns);
 	tsk_mutex_destroy(app.lock);
 	return (void *)(intptr_t)status;
@@ -500,21 +491,6 @@ static void usage(FILE *f)
 	           "2 bad command line.\n");
 }
 
-static bool parse_int(const char *str, long lo, long hi, int *out)
-{
-	char *end;
-	long v;
-
-	if (!*str)
-		return false;
-	errno = 0;
-	v = strtol(str, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = (int)v;
-	return true;
-}
-
 /* Parses the command line into *opt.  Returns -1 to go on, or an exit
  * status (0 after --help, 2 on an error, which it has printed). */
 static int parse_args(int argc, char **argv, struct options *opt)
@@ -546,42 +522,34 @@ static int parse_args(int argc, char **argv, struct options *opt)
 			opt->host = optarg;
 			break;
 		case 'p':
-			ok = parse_int(optarg, 0, 65535, &opt->port);
+			ok = ex_parse_int(optarg, 0, 65535, &opt->port);
 			break;
 		case 'w':
-			ok = parse_int(optarg, 1, 1024, &opt->workers);
+			ok = ex_parse_int(optarg, 1, 1024, &opt->workers);
 			break;
 		case 'n':
-			ok = parse_int(optarg, 1, 100000, &opt->conns);
+			ok = ex_parse_int(optarg, 1, 100000, &opt->conns);
 			client_opts = true;
 			break;
 		case 's':
-			ok = parse_int(optarg, 1, 86400, &opt->seconds);
+			ok = ex_parse_int(optarg, 1, 86400, &opt->seconds);
 			seconds_set = client_opts = true;
 			break;
 		case 'b':
-			ok = parse_int(optarg, 1, 16 << 20, &opt->size);
+			ok = ex_parse_int(optarg, 1, 16 << 20, &opt->size);
 			client_opts = true;
 			break;
 		case 'H':
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "echo_server: bad option '%s' (try --help)\n",
-			        argv[optind - 1]);
-			return 2;
+			return ex_bad_option("echo_server", argv);
 		}
-		if (!ok) {
-			fprintf(stderr, "echo_server: bad value '%s' for %s (try --help)\n", optarg,
-			        argv[optind - 1]);
-			return 2;
-		}
+		if (!ok)
+			return ex_bad_value("echo_server", argv);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "echo_server: unexpected argument '%s' (try --help)\n",
-		        argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ex_unexpected_arg("echo_server", argv[optind]);
 	if (opt->mode == MODE_SERVER && client_opts) {
 		fprintf(stderr, "echo_server: --conns, --seconds and --size need --client or "
 		                "--self-test\n");
@@ -612,18 +580,7 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 
-	/* Blocked here, the signals stay blocked in every runtime thread
-	 * (they inherit the mask) and queue on the signalfd instead. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	app.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (app.sig_fd < 0) {
-		perror("echo_server: signalfd (signals will kill the program)");
-		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
-	}
+	app.sig_fd = ex_signals_open("echo_server", "program");
 	atomic_init(&app.lfd, -1);
 
 	tsk_config cfg = {.workers = opt.workers, .name = "echo_server"};

@@ -59,16 +59,15 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "ex_common.h"
 #include "taskscope.h"
 #include "tsk_reader.h"
 
@@ -309,12 +308,9 @@ static void *pacer(void *arg)
 static void *signal_task(void *arg)
 {
 	struct evgen *g = arg;
-	struct signalfd_siginfo si;
 
-	if (tsk_read(g->sig_fd, &si, sizeof(si), TSK_FOREVER) == (ssize_t)sizeof(si)) {
-		fprintf(stderr, "evgen: %s, stopping\n", strsignal((int)si.ssi_signo));
+	if (ex_signal_wait(g->sig_fd, "evgen"))
 		atomic_store(&g->stopping, true);
-	}
 	return NULL;
 }
 
@@ -360,9 +356,7 @@ static void *root(void *arg)
 	tsk_task *sigtask = NULL, *pace = NULL;
 	int rc = 0;
 
-	if (g->sig_fd >= 0 && (rc = tsk_spawn(&sigtask, "signals", signal_task, g)) < 0)
-		fprintf(stderr, "evgen: spawn: %s (signals will kill the program)\n",
-		        tsk_strerror(rc));
+	ex_signals_spawn(&sigtask, g->sig_fd, signal_task, g, "evgen", "program");
 	if (tsk_reader_open_pid(getpid(), 0, &g->seg) < 0)
 		g->seg = NULL; /* no segment: estimate */
 	g->base = events_written(g);
@@ -389,10 +383,7 @@ static void *root(void *arg)
 	g->stop_ns = atomic_load(&g->last_stop);
 	g->events = events_written(g) - g->base;
 	tsk_reader_close(g->seg);
-	if (sigtask) {
-		tsk_cancel(sigtask);
-		tsk_join(sigtask, NULL, TSK_FOREVER);
-	}
+	ex_task_stop(sigtask);
 	return (void *)(intptr_t)(rc < 0);
 }
 
@@ -418,32 +409,6 @@ static void usage(FILE *f)
 	           "Exit status: 0 done, 1 a runtime error or a wrong echo, 2 bad usage.\n");
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		return false;
-	*out = (int)v;
-	return true;
-}
-
-static bool parse_double(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* Parses the command line.  Returns -1 to go on, or an exit status (0
  * after --help, 2 after an error, which it has printed). */
 static int parse_args(int argc, char **argv, struct evgen *g, tsk_config *cfg)
@@ -460,34 +425,28 @@ static int parse_args(int argc, char **argv, struct evgen *g, tsk_config *cfg)
 		bool ok;
 		switch (o) {
 		case 'r':
-			ok = parse_double(optarg, 0, 1e10, &g->rate);
+			ok = ex_parse_double(optarg, 0, 1e10, &g->rate);
 			break;
 		case 'd':
-			ok = parse_double(optarg, 0.001, 86400, &g->duration);
+			ok = ex_parse_double(optarg, 0.001, 86400, &g->duration);
 			break;
 		case 'p':
-			ok = parse_int(optarg, 1, MAX_PAIRS, &g->npairs);
+			ok = ex_parse_int(optarg, 1, MAX_PAIRS, &g->npairs);
 			break;
 		case 'w':
-			ok = parse_int(optarg, 1, 1024, &cfg->workers);
+			ok = ex_parse_int(optarg, 1, 1024, &cfg->workers);
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "evgen: bad option '%s' (try --help)\n", argv[optind - 1]);
-			return 2;
+			return ex_bad_option("evgen", argv);
 		}
-		if (!ok) {
-			fprintf(stderr, "evgen: bad value '%s' for %s (try --help)\n", optarg,
-			        argv[optind - 1]);
-			return 2;
-		}
+		if (!ok)
+			return ex_bad_value("evgen", argv);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "evgen: unexpected argument '%s' (try --help)\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ex_unexpected_arg("evgen", argv[optind]);
 	return -1;
 }
 
@@ -505,18 +464,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Blocked here, the signals stay blocked in every runtime thread
-	 * (they inherit the mask) and queue on the signalfd instead. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	g.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (g.sig_fd < 0) {
-		perror("evgen: signalfd (signals will kill the program)");
-		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
-	}
+	g.sig_fd = ex_signals_open("evgen", "program");
 
 	rc = tsk_run(root, &g, &cfg, &failed);
 	if (g.sig_fd >= 0)

@@ -54,16 +54,15 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "ex_common.h"
 #include "taskscope.h"
 
 #define MAX_EXTRA     100000
@@ -233,10 +232,8 @@ static void *ticker(void *arg)
 static void *signal_task(void *arg)
 {
 	struct hang *h = arg;
-	struct signalfd_siginfo si;
 
-	if (tsk_read(h->sig_fd, &si, sizeof(si), TSK_FOREVER) == (ssize_t)sizeof(si)) {
-		fprintf(stderr, "hang: %s, stopping\n", strsignal((int)si.ssi_signo));
+	if (ex_signal_wait(h->sig_fd, "hang")) {
 		atomic_store(&h->stopping, true);
 		tsk_sem_release(h->permits);
 	}
@@ -388,9 +385,7 @@ static void *root(void *arg)
 		fprintf(stderr, "hang: create the resources: %s\n", tsk_strerror(rc));
 		goto fail_resources;
 	}
-	if (h->sig_fd >= 0 && (rc = tsk_spawn(&sigtask, "signals", signal_task, h)) < 0)
-		fprintf(stderr, "hang: spawn: %s (signals will kill the program)\n",
-		        tsk_strerror(rc));
+	ex_signals_spawn(&sigtask, h->sig_fd, signal_task, h, "hang", "program");
 	if ((rc = tsk_spawn(&tick, "ticker", ticker, h)) < 0 || (rc = start_all(h)) < 0) {
 		fprintf(stderr, "hang: start the tasks: %s\n", tsk_strerror(rc));
 		goto fail_start;
@@ -412,14 +407,8 @@ fail_start:
 	stop_all(h);
 join_healthy:
 	atomic_store(&h->stopping, true);
-	if (tick) {
-		tsk_cancel(tick);
-		tsk_join(tick, NULL, TSK_FOREVER);
-	}
-	if (sigtask) {
-		tsk_cancel(sigtask);
-		tsk_join(sigtask, NULL, TSK_FOREVER);
-	}
+	ex_task_stop(tick);
+	ex_task_stop(sigtask);
 fail_resources:
 	free_resources(h);
 	return (void *)(intptr_t)status;
@@ -456,51 +445,33 @@ int main(int argc, char **argv)
 	static struct hang h = {.sig_fd = -1};
 	tsk_config cfg = {.name = "hang"};
 	void *status = (void *)1;
-	char *end;
 	int o, rc;
 
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 't':
-			errno = 0;
-			long n = strtol(optarg, &end, 10);
-			if (!*optarg || *end || errno || n < 0 || n > MAX_EXTRA) {
+			if (!ex_parse_int(optarg, 0, MAX_EXTRA, &h.nextra)) {
 				fprintf(stderr, "hang: bad value '%s' for --tasks (try --help)\n",
 				        optarg);
 				return 2;
 			}
-			h.nextra = (int)n;
 			break;
 		case 'h':
 			usage();
 			return 0;
 		default:
-			fprintf(stderr, "hang: bad option '%s' (try --help)\n", argv[optind - 1]);
-			return 2;
+			return ex_bad_option("hang", argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "hang: unexpected argument '%s' (try --help)\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ex_unexpected_arg("hang", argv[optind]);
 	if (!(h.b = calloc((size_t)(B_FIXED + h.nextra), sizeof(*h.b)))) {
 		fprintf(stderr, "hang: out of memory\n");
 		return 1;
 	}
 
-	/* Blocked here, the signals stay blocked in every runtime thread
-	 * (they inherit the mask) and queue on the signalfd instead. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	h.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (h.sig_fd < 0) {
-		perror("hang: signalfd (signals will kill the program)");
-		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
-	}
+	h.sig_fd = ex_signals_open("hang", "program");
 
 	rc = tsk_run(root, &h, &cfg, &status);
 	if (h.sig_fd >= 0)

@@ -52,16 +52,15 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "ex_common.h"
 #include "http_parse.h"
 #include "taskscope.h"
 
@@ -264,13 +263,9 @@ static void server_close_listener(struct server *s)
 static void *signal_task(void *arg)
 {
 	struct server *s = arg;
-	struct signalfd_siginfo si;
 
-	ssize_t n = tsk_read(s->sig_fd, &si, sizeof(si), TSK_FOREVER);
-	if (n == (ssize_t)sizeof(si)) {
-		fprintf(stderr, "http_hello: %s, stopping\n", strsignal((int)si.ssi_signo));
+	if (ex_signal_wait(s->sig_fd, "http_hello"))
 		server_close_listener(s);
-	}
 	return NULL;
 }
 
@@ -341,17 +336,12 @@ static void *root(void *arg)
 	}
 	atomic_store(&s->lfd, lfd);
 	print_address(lfd, s->workers);
-	if (s->sig_fd >= 0 && (rc = tsk_spawn(&sigtask, "signals", signal_task, s)) < 0)
-		fprintf(stderr, "http_hello: spawn: %s (signals will kill the server)\n",
-		        tsk_strerror(rc));
+	ex_signals_spawn(&sigtask, s->sig_fd, signal_task, s, "http_hello", "server");
 
 	server_accept_loop(s, lfd);
 
 	server_close_listener(s);
-	if (sigtask) {
-		tsk_cancel(sigtask);
-		tsk_join(sigtask, NULL, TSK_FOREVER);
-	}
+	ex_task_stop(sigtask);
 	/* Shut every connection down: blocked reads see the end of the
 	 * stream, writes fail, and each task unlinks and closes its own. */
 	atomic_store_explicit(&s->stopping, true, memory_order_relaxed);
@@ -389,22 +379,6 @@ static void usage(FILE *f)
 	           "2 on a bad command line.\n");
 }
 
-/* Parses a decimal integer in [lo, hi]; returns false when s is not one. */
-static bool parse_int(const char *str, long lo, long hi, int *out)
-{
-	char *end;
-	long v;
-
-	if (!*str)
-		return false;
-	errno = 0;
-	v = strtol(str, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = (int)v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -416,7 +390,6 @@ int main(int argc, char **argv)
 	};
 	static struct server s; /* tasks use it until tsk_run returns */
 	tsk_config cfg = {.name = "http_hello"};
-	sigset_t sigs;
 	int opt, rc;
 
 	s.port = 8080;
@@ -428,13 +401,13 @@ int main(int argc, char **argv)
 			s.host = optarg;
 			break;
 		case 'p':
-			if (!parse_int(optarg, 0, 65535, &s.port)) {
+			if (!ex_parse_int(optarg, 0, 65535, &s.port)) {
 				fprintf(stderr, "http_hello: bad port '%s' (0..65535)\n", optarg);
 				return 2;
 			}
 			break;
 		case 'w':
-			if (!parse_int(optarg, 1, 1024, &cfg.workers)) {
+			if (!ex_parse_int(optarg, 1, 1024, &cfg.workers)) {
 				fprintf(stderr, "http_hello: bad worker count '%s' (1..1024)\n",
 				        optarg);
 				return 2;
@@ -444,32 +417,17 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "http_hello: bad option '%s' (try --help)\n",
-			        argv[optind - 1]);
-			return 2;
+			return ex_bad_option("http_hello", argv);
 		}
 	}
-	if (optind < argc && !parse_int(argv[optind++], 0, 65535, &s.port)) {
+	if (optind < argc && !ex_parse_int(argv[optind++], 0, 65535, &s.port)) {
 		fprintf(stderr, "http_hello: bad port '%s' (0..65535)\n", argv[optind - 1]);
 		return 2;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "http_hello: unexpected argument '%s' (try --help)\n",
-		        argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ex_unexpected_arg("http_hello", argv[optind]);
 
-	/* Blocked here, the signals stay blocked in every runtime thread
-	 * (they inherit the mask) and queue on the signalfd instead. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	s.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sig_fd < 0) {
-		perror("http_hello: signalfd (signals will kill the server)");
-		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
-	}
+	s.sig_fd = ex_signals_open("http_hello", "server");
 	atomic_init(&s.lfd, -1);
 	s.workers = cfg.workers;
 	rc = tsk_run(root, &s, &cfg, NULL);

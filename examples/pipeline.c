@@ -53,6 +53,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ex_common.h"
 #include "taskscope.h"
 
 #define CHUNK       4096      /* bytes per tsk_read, and per write of the source */
@@ -611,16 +612,6 @@ static void usage(void)
 	       MAX_WORKERS);
 }
 
-/* Parses a decimal in [lo, hi] into *v; false when it is not one. */
-static bool parse_long(const char *s, long lo, long hi, long *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = s ? strtol(s, &end, 10) : 0;
-	return s && *s && *end == '\0' && errno == 0 && *v >= lo && *v <= hi;
-}
-
 /* Says what is wrong with the command line (`what`, then the argument
  * quoted) and how to use it; returns the exit status for bad usage. */
 static int bad_usage(const char *what, const char *arg)
@@ -648,18 +639,18 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--print") == 0) {
 			p.print = true;
 		} else if (strcmp(a, "--workers") == 0) {
-			if (!parse_long(val, 1, MAX_WORKERS, &v))
+			if (!val || !ex_parse_long(val, 1, MAX_WORKERS, &v))
 				return bad_usage("--workers wants a number from 1 to 256, not",
 				                 val);
 			p.nworkers = (int)v;
 			i++;
 		} else if (strcmp(a, "--threads") == 0) {
-			if (!parse_long(val, 1, 1024, &threads))
+			if (!val || !ex_parse_long(val, 1, 1024, &threads))
 				return bad_usage("--threads wants a number from 1 to 1024, not",
 				                 val);
 			i++;
 		} else if (strcmp(a, "--lines") == 0) {
-			if (!parse_long(val, 0, 1000000000, &p.nlines))
+			if (!val || !ex_parse_long(val, 0, 1000000000, &p.nlines))
 				return bad_usage("--lines wants a number from 0 to 10^9, not", val);
 			lines_given = true;
 			i++;

@@ -44,17 +44,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
+#include "ex_common.h"
 #include "taskscope.h"
 
 #define JOB_BYTES     16384 /* the buffer a job checksums */
@@ -235,10 +232,8 @@ static void *consumer(void *arg)
 static void *signal_task(void *arg)
 {
 	struct pool *p = arg;
-	struct signalfd_siginfo si;
 
-	if (tsk_read(p->sig_fd, &si, sizeof(si), TSK_FOREVER) == (ssize_t)sizeof(si)) {
-		fprintf(stderr, "pool: %s, stopping\n", strsignal((int)si.ssi_signo));
+	if (ex_signal_wait(p->sig_fd, "pool")) {
 		atomic_store(&p->stopping, true);
 		tsk_chan_close(p->jobs);
 	}
@@ -261,9 +256,7 @@ static void *root(void *arg)
 		fail(p, "create the channels", rc);
 		goto fail_create;
 	}
-	if (p->sig_fd >= 0 && (rc = tsk_spawn(&sigtask, "signals", signal_task, p)) < 0)
-		fprintf(stderr, "pool: spawn: %s (signals will kill the program)\n",
-		        tsk_strerror(rc));
+	ex_signals_spawn(&sigtask, p->sig_fd, signal_task, p, "pool", "program");
 	if ((rc = tsk_spawn(&cons, "consumer", consumer, p)) < 0)
 		goto fail_spawn;
 	tsk_wg_add(p->workers_wg, p->nworkers);
@@ -297,10 +290,7 @@ join:
 		tsk_join(p->workers[i].task, NULL, TSK_FOREVER);
 	if (cons)
 		tsk_join(cons, NULL, TSK_FOREVER);
-	if (sigtask) {
-		tsk_cancel(sigtask);
-		tsk_join(sigtask, NULL, TSK_FOREVER);
-	}
+	ex_task_stop(sigtask);
 fail_create:
 	tsk_chan_destroy(p->jobs);
 	tsk_chan_destroy(p->results);
@@ -332,32 +322,6 @@ static void usage(void)
 	       MAX_WORKERS, DEFAULT_JOBS, DEFAULT_DELAY);
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool parse_double(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* Parses the command line.  Returns -1 to go on, or an exit status (0
  * after --help, 2 after an error, which it has printed). */
 static int parse_args(int argc, char **argv, struct pool *p, tsk_config *cfg)
@@ -380,40 +344,34 @@ static int parse_args(int argc, char **argv, struct pool *p, tsk_config *cfg)
 		bool ok = true;
 		switch (o) {
 		case 'w':
-			ok = parse_long(optarg, 1, MAX_WORKERS, &v);
+			ok = ex_parse_long(optarg, 1, MAX_WORKERS, &v);
 			p->nworkers = (int)v;
 			break;
 		case 'j':
-			ok = parse_long(optarg, 0, 1000000000000L, &p->njobs);
+			ok = ex_parse_long(optarg, 0, 1000000000000L, &p->njobs);
 			jobs_set = true;
 			break;
 		case 'd':
-			ok = parse_double(optarg, 0.001, 86400, &p->duration);
+			ok = ex_parse_double(optarg, 0.001, 86400, &p->duration);
 			break;
 		case 'c':
-			ok = parse_long(optarg, 0, 60000000, &p->delay_us);
+			ok = ex_parse_long(optarg, 0, 60000000, &p->delay_us);
 			break;
 		case 't':
-			ok = parse_long(optarg, 1, 1024, &v);
+			ok = ex_parse_long(optarg, 1, 1024, &v);
 			cfg->workers = (int)v;
 			break;
 		case 'h':
 			usage();
 			return 0;
 		default:
-			fprintf(stderr, "pool: bad option '%s' (try --help)\n", argv[optind - 1]);
-			return 2;
+			return ex_bad_option("pool", argv);
 		}
-		if (!ok) {
-			fprintf(stderr, "pool: bad value '%s' for %s (try --help)\n", optarg,
-			        argv[optind - 1]);
-			return 2;
-		}
+		if (!ok)
+			return ex_bad_value("pool", argv);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "pool: unexpected argument '%s' (try --help)\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ex_unexpected_arg("pool", argv[optind]);
 	if (!jobs_set)
 		p->njobs = p->duration > 0 ? -1 : DEFAULT_JOBS;
 	return -1;
@@ -445,18 +403,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Blocked here, the signals stay blocked in every runtime thread
-	 * (they inherit the mask) and queue on the signalfd instead. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	p.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (p.sig_fd < 0) {
-		perror("pool: signalfd (signals will kill the program)");
-		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
-	}
+	p.sig_fd = ex_signals_open("pool", "program");
 
 	int64_t t0 = tsk_now();
 	rc = tsk_run(root, &p, &cfg, NULL);

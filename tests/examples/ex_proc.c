@@ -344,3 +344,71 @@ void ex_proc_fini(ex_proc *p)
 	p->out = p->err = NULL;
 	p->started = false;
 }
+
+int ex_proc_run(ex_proc *p, const char *name, const char *const *args, int ms)
+{
+	int rc;
+
+	ex_proc_fini(p);
+	if ((rc = ex_proc_start(p, name, args)) < 0)
+		return rc;
+	return ex_proc_wait(p, ms);
+}
+
+/* Whether the run that ex_proc_run made exited with `code', printed what
+ * stdout_start and stderr_start begin with (stdout_start "": nothing at all
+ * on stdout; likewise stderr) and left no segment; when not, prints why. */
+static bool exited_cleanly(ex_proc *p, int rc, int code, const char *stdout_start,
+                           const char *stderr_start)
+{
+	const char *out, *err, *why = NULL;
+
+	if (rc < 0) {
+		fprintf(stderr, "ex_proc: run %s: %s\n", p->name, strerror(-rc));
+		ex_proc_dump(p);
+		return false;
+	}
+	if (!ex_proc_exited_with(p, code))
+		return false; /* it printed why */
+	out = ex_proc_stdout(p);
+	err = ex_proc_stderr(p);
+	if (*stdout_start ? strncmp(out, stdout_start, strlen(stdout_start)) != 0 : *out != '\0')
+		why = "stdout";
+	else if (*stderr_start ? strncmp(err, stderr_start, strlen(stderr_start)) != 0
+	                       : *err != '\0')
+		why = "stderr";
+	else if (ex_proc_has_segment(p))
+		why = "a segment left behind";
+	if (!why)
+		return true;
+	fprintf(stderr, "ex_proc: %s: unexpected %s\n", p->name, why);
+	ex_proc_dump(p);
+	return false;
+}
+
+bool ex_proc_help_ok(ex_proc *p, const char *name, const char *usage_start)
+{
+	const char *const args[] = {"--help", NULL};
+	int rc = ex_proc_run(p, name, args, ex_ms(10000));
+
+	return exited_cleanly(p, rc, 0, usage_start, "");
+}
+
+bool ex_proc_bad_usage_ok(ex_proc *p, const char *name, const char *const *args)
+{
+	char prefix[64];
+	int rc = ex_proc_run(p, name, args, ex_ms(10000));
+
+	snprintf(prefix, sizeof(prefix), "%s: ", name);
+	return exited_cleanly(p, rc, 2, "", prefix);
+}
+
+int ex_state_new(void **state, size_t size)
+{
+	void *t = calloc(1, size);
+
+	if (!t)
+		return -1;
+	*state = t;
+	return 0;
+}

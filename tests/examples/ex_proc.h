@@ -101,6 +101,25 @@ int ex_proc_segment_path(const ex_proc *p, char *buf, size_t size);
 /* Whether this build has the probes (and so the examples make segments). */
 bool ex_proc_probes_on(void);
 
+/* Finishes p's earlier run (if any), starts example `name' with args and
+ * waits up to ms for it to exit.  Returns 0 once reaped, the -errno of
+ * ex_proc_start, or -ETIMEDOUT as ex_proc_wait. */
+int ex_proc_run(ex_proc *p, const char *name, const char *const *args, int ms);
+
+/* Runs `name --help' (ex_proc_run, 10 s scaled by ex_ms).  Whether it
+ * exited with status 0, its stdout beginning with usage_start, nothing on
+ * stderr and no segment left; when not, prints why with its output. */
+bool ex_proc_help_ok(ex_proc *p, const char *name, const char *usage_start);
+
+/* Runs `name args' (ex_proc_run, 10 s scaled).  Whether it refused them as
+ * bad usage: exit status 2, nothing on stdout, stderr beginning with
+ * "<name>: " and no segment left; when not, prints why with its output. */
+bool ex_proc_bad_usage_ok(ex_proc *p, const char *name, const char *const *args);
+
+/* A cmocka setup's body: *state = a zeroed object of `size' bytes, which
+ * the teardown frees.  Returns 0, or -1 when out of memory. */
+int ex_state_new(void **state, size_t size);
+
 /* Kills the child's process group if it still runs, reaps it, removes a
  * segment it left behind, closes the memfds and frees the copies.  Safe on
  * a zeroed or already finished p. */

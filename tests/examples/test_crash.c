@@ -60,11 +60,7 @@ struct cr {
 
 static int cr_setup(void **state)
 {
-	struct cr *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	*state = t;
-	return 0;
+	return ex_state_new(state, sizeof(struct cr));
 }
 
 static int cr_teardown(void **state)
@@ -222,14 +218,8 @@ static void test_sanitizer_handler(void **state)
 static void test_help(void **state)
 {
 	struct cr *t = *state;
-	const char *args[] = {"--help", NULL};
 
-	assert_int_equal(ex_proc_start(&t->prog, "crash", args), 0);
-	assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-	assert_true(ex_proc_exited_with(&t->prog, 0));
-	assert_true(strncmp(ex_proc_stdout(&t->prog), "usage: crash ", 13) == 0);
-	assert_string_equal(ex_proc_stderr(&t->prog), "");
-	assert_false(ex_proc_has_segment(&t->prog));
+	assert_true(ex_proc_help_ok(&t->prog, "crash", "usage: crash "));
 }
 
 static void test_bad_usage(void **state)
@@ -240,15 +230,8 @@ static void test_bad_usage(void **state)
 	};
 	struct cr *t = *state;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ex_proc_fini(&t->prog);
-		assert_int_equal(ex_proc_start(&t->prog, "crash", cases[i]), 0);
-		assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-		assert_true(ex_proc_exited_with(&t->prog, 2));
-		assert_string_equal(ex_proc_stdout(&t->prog), "");
-		assert_true(strncmp(ex_proc_stderr(&t->prog), "crash: ", 7) == 0);
-		assert_false(ex_proc_has_segment(&t->prog));
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_true(ex_proc_bad_usage_ok(&t->prog, "crash", cases[i]));
 }
 
 #define CR_TEST(f) cmocka_unit_test_setup_teardown(f, cr_setup, cr_teardown)

@@ -48,11 +48,7 @@ struct es {
 
 static int es_setup(void **state)
 {
-	struct es *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -1;
-	*state = e;
-	return 0;
+	return ex_state_new(state, sizeof(struct es));
 }
 
 static int es_teardown(void **state)
@@ -363,9 +359,7 @@ static void test_stop_under_load(void **state)
 
 static void run_to_exit(struct es *e, const char *const *args)
 {
-	ex_proc_fini(&e->srv);
-	assert_int_equal(ex_proc_start(&e->srv, "echo_server", args), 0);
-	assert_int_equal(ex_proc_wait(&e->srv, ex_ms(5000)), 0);
+	assert_int_equal(ex_proc_run(&e->srv, "echo_server", args, ex_ms(5000)), 0);
 }
 
 static void test_help(void **state)

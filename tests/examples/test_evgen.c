@@ -49,11 +49,7 @@ struct eg {
 
 static int eg_setup(void **state)
 {
-	struct eg *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	*state = t;
-	return 0;
+	return ex_state_new(state, sizeof(struct eg));
 }
 
 static int eg_teardown(void **state)
@@ -225,13 +221,8 @@ static void test_sigterm(void **state)
 static void test_help(void **state)
 {
 	struct eg *t = *state;
-	const char *args[] = {"--help", NULL};
 
-	assert_int_equal(ex_proc_start(&t->prog, "evgen", args), 0);
-	assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-	assert_true(ex_proc_exited_with(&t->prog, 0));
-	assert_true(strncmp(ex_proc_stdout(&t->prog), "usage: evgen [--rate R]", 23) == 0);
-	assert_string_equal(ex_proc_stderr(&t->prog), "");
+	assert_true(ex_proc_help_ok(&t->prog, "evgen", "usage: evgen [--rate R]"));
 }
 
 static void test_bad_usage(void **state)
@@ -243,14 +234,8 @@ static void test_bad_usage(void **state)
 	};
 	struct eg *t = *state;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ex_proc_fini(&t->prog);
-		assert_int_equal(ex_proc_start(&t->prog, "evgen", cases[i]), 0);
-		assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-		assert_true(ex_proc_exited_with(&t->prog, 2));
-		assert_string_equal(ex_proc_stdout(&t->prog), "");
-		assert_true(strncmp(ex_proc_stderr(&t->prog), "evgen: ", 7) == 0);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_true(ex_proc_bad_usage_ok(&t->prog, "evgen", cases[i]));
 }
 
 #define EG_TEST(f) cmocka_unit_test_setup_teardown(f, eg_setup, eg_teardown)

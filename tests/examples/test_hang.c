@@ -81,11 +81,7 @@ struct hg {
 
 static int hg_setup(void **state)
 {
-	struct hg *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	*state = t;
-	return 0;
+	return ex_state_new(state, sizeof(struct hg));
 }
 
 static int hg_teardown(void **state)
@@ -307,14 +303,8 @@ static void test_sigterm(void **state)
 static void test_help(void **state)
 {
 	struct hg *t = *state;
-	const char *args[] = {"--help", NULL};
 
-	assert_int_equal(ex_proc_start(&t->prog, "hang", args), 0);
-	assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-	assert_true(ex_proc_exited_with(&t->prog, 0));
-	assert_true(strncmp(ex_proc_stdout(&t->prog), "usage: hang [--tasks N]\n", 24) == 0);
-	assert_string_equal(ex_proc_stderr(&t->prog), "");
-	assert_false(ex_proc_has_segment(&t->prog));
+	assert_true(ex_proc_help_ok(&t->prog, "hang", "usage: hang [--tasks N]\n"));
 }
 
 static void test_bad_usage(void **state)
@@ -325,14 +315,8 @@ static void test_bad_usage(void **state)
 	};
 	struct hg *t = *state;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ex_proc_fini(&t->prog);
-		assert_int_equal(ex_proc_start(&t->prog, "hang", cases[i]), 0);
-		assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-		assert_true(ex_proc_exited_with(&t->prog, 2));
-		assert_string_equal(ex_proc_stdout(&t->prog), "");
-		assert_true(strncmp(ex_proc_stderr(&t->prog), "hang: ", 6) == 0);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_true(ex_proc_bad_usage_ok(&t->prog, "hang", cases[i]));
 }
 
 #define HG_TEST(f) cmocka_unit_test_setup_teardown(f, hg_setup, hg_teardown)

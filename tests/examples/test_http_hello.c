@@ -70,11 +70,7 @@ static int load_join(struct hh *h, int *failed, bool print);
 
 static int hh_setup(void **state)
 {
-	struct hh *h = calloc(1, sizeof(*h));
-	if (!h)
-		return -1;
-	*state = h;
-	return 0;
+	return ex_state_new(state, sizeof(struct hh));
 }
 
 static int hh_teardown(void **state)
@@ -586,9 +582,7 @@ static void test_stop_under_load(void **state)
 /* Runs http_hello with args and waits for its exit. */
 static void run_to_exit(struct hh *h, const char *const *args)
 {
-	ex_proc_fini(&h->srv);
-	assert_int_equal(ex_proc_start(&h->srv, "http_hello", args), 0);
-	assert_int_equal(ex_proc_wait(&h->srv, ex_ms(5000)), 0);
+	assert_int_equal(ex_proc_run(&h->srv, "http_hello", args, ex_ms(5000)), 0);
 }
 
 static void test_help(void **state)

@@ -45,11 +45,7 @@ struct pl {
 
 static int pl_setup(void **state)
 {
-	struct pl *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	*state = t;
-	return 0;
+	return ex_state_new(state, sizeof(struct pl));
 }
 
 static int pl_teardown(void **state)

@@ -38,11 +38,7 @@ struct pl {
 
 static int pl_setup(void **state)
 {
-	struct pl *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	*state = t;
-	return 0;
+	return ex_state_new(state, sizeof(struct pl));
 }
 
 static int pl_teardown(void **state)
@@ -247,13 +243,8 @@ static void test_sigterm(void **state)
 static void test_help(void **state)
 {
 	struct pl *t = *state;
-	const char *args[] = {"--help", NULL};
 
-	pl_start(t, args);
-	assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-	assert_true(ex_proc_exited_with(&t->prog, 0));
-	assert_true(strncmp(ex_proc_stdout(&t->prog), "usage: pool [--workers N]", 25) == 0);
-	assert_string_equal(ex_proc_stderr(&t->prog), "");
+	assert_true(ex_proc_help_ok(&t->prog, "pool", "usage: pool [--workers N]"));
 }
 
 static void test_bad_usage(void **state)
@@ -267,13 +258,8 @@ static void test_bad_usage(void **state)
 	};
 	struct pl *t = *state;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		pl_start(t, cases[i]);
-		assert_int_equal(ex_proc_wait(&t->prog, ex_ms(10000)), 0);
-		assert_true(ex_proc_exited_with(&t->prog, 2));
-		assert_string_equal(ex_proc_stdout(&t->prog), "");
-		assert_true(strncmp(ex_proc_stderr(&t->prog), "pool: ", 6) == 0);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_true(ex_proc_bad_usage_ok(&t->prog, "pool", cases[i]));
 }
 
 #define PL_TEST(f) cmocka_unit_test_setup_teardown(f, pl_setup, pl_teardown)
