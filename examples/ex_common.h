@@ -94,7 +94,17 @@ static inline int ex_bad_option(const char *prog, char **argv)
  * "PROG: bad value 'VAL' for OPT (try --help)".  Returns 2. */
 static inline int ex_bad_value(const char *prog, char **argv)
 {
-	fprintf(stderr, "%s: bad value '%s' for %s (try --help)\n", prog, optarg, argv[optind - 1]);
+	/* the option is the previous argument ("--workers 0"), or the part
+	 * of this one before its value ("--workers=0", "-w0") */
+	const char *opt = argv[optind - 1];
+	size_t n = strlen(opt);
+	if (opt == optarg && optind >= 2) {
+		opt = argv[optind - 2];
+		n = strlen(opt);
+	} else if (optarg > opt && optarg <= opt + n) {
+		n = (size_t)(optarg - opt) - (optarg[-1] == '=');
+	}
+	fprintf(stderr, "%s: bad value '%s' for %.*s (try --help)\n", prog, optarg, (int)n, opt);
 	return 2;
 }
 
