@@ -33,7 +33,8 @@
 #include "store.h"
 #include "tsk_reader.h"
 
-#define COLL_HOLD_NS 2000000 /* 2 ms: how long a record waits for slower rings */
+#define COLL_HOLD_NS  2000000    /* 2 ms: how long a record waits for slower rings */
+#define COLL_PEND_MAX (1u << 20) /* records a ring may hold back, whatever their time */
 
 enum coll_mode {
 	COLL_STREAM = 1,
@@ -67,6 +68,12 @@ int coll_resolve(const char *target, char *path, size_t cap, pid_t *pid, char *e
  * one-line message in err: a corrupt segment, another reader attached
  * (stream mode), permission denied. */
 int coll_open(const char *path, int mode, store *st, coll **out, char *err, size_t cap);
+
+/* Stream mode: hands the rings back to the program (flight mode) at once;
+ * the collector keeps what it read.  Call it right after the last pass,
+ * before slow work (the store's index build): the program's writers must
+ * not wait for a reader that stopped reading.  No-op otherwise. */
+void coll_detach(coll *c);
 
 /* Detaches (stream mode: the program is left exactly as it was) and frees
  * everything but the store.  NULL is a no-op. */

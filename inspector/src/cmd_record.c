@@ -117,12 +117,15 @@ static const char *record_loop(coll *c, store *st, const rec_opts *o, pid_t chil
 		ssize_t n = coll_pass(c, 0);
 		int64_t now = ts_mono_ns();
 		if (stop_signal) {
-			if (child && !forwarded) {
-				/* run: the program decides when it ends */
-				kill(child, stop_signal == SIGINT ? SIGINT : SIGTERM);
-				forwarded = 1;
+			if (child) {
+				/* run: the program decides when it ends.  A terminal's
+				 * SIGINT reached it already (same process group); a
+				 * SIGTERM or SIGHUP is passed on, a second one as
+				 * SIGKILL. */
+				if (stop_signal != SIGINT)
+					kill(child, forwarded++ ? SIGKILL : SIGTERM);
 				stop_signal = 0;
-			} else if (!child) {
+			} else {
 				how = "stopped by a signal";
 				break;
 			}
@@ -160,6 +163,8 @@ static const char *record_loop(coll *c, store *st, const rec_opts *o, pid_t chil
 			sleep_ns(1000000);
 	}
 	coll_pass(c, 1);
+	/* the program gets its rings back now, not after the index build */
+	coll_detach(c);
 	if (show)
 		fputc('\n', stderr);
 	return how;
@@ -390,8 +395,10 @@ static void run_help(void)
 	       "DESCRIPTION\n"
 	       "    Starts PROG (a program linked with libtaskscope), attaches as soon as its\n"
 	       "    segment appears (its first events are still in its rings) and records it\n"
-	       "    into DB until it exits, like 'taskscope record'.  SIGINT and SIGTERM are\n"
-	       "    passed on to PROG, and recording goes on until PROG has exited.\n"
+	       "    into DB until it exits, like 'taskscope record'.  Recording goes on until\n"
+	       "    PROG has exited: a terminal's Ctrl-C reaches PROG itself; SIGTERM and\n"
+	       "    SIGHUP sent to taskscope are passed on to PROG as SIGTERM, a second one\n"
+	       "    as SIGKILL.\n"
 	       "\n"
 	       "    The live TUI is not built yet: --no-tui is required, and --record with\n"
 	       "    it.\n"
@@ -473,14 +480,16 @@ int cmd_run(int argc, char **argv)
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		ts_err("pipe: %s", strerror(errno));
-		return EXIT_ERR;
-	}
-	pid_t child = fork();
-	if (child < 0) {
-		ts_err("fork: %s", strerror(errno));
+	int pipefd[2] = {-1, -1};
+	pid_t child = -1;
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || (child = fork()) < 0) {
+		ts_err("%s: %s", pipefd[0] >= 0 ? "fork" : "pipe", strerror(errno));
+		if (pipefd[0] >= 0) {
+			close(pipefd[0]);
+			close(pipefd[1]);
+		}
+		store_close(st, 0, err, sizeof(err));
+		unlink(o.db);
 		return EXIT_ERR;
 	}
 	if (child == 0) {
@@ -520,8 +529,10 @@ int cmd_run(int argc, char **argv)
 	coll *c;
 	if (coll_open(path, COLL_STREAM, st, &c, err, sizeof(err)) < 0) {
 		ts_err("%s", err);
+		kill(child, SIGTERM);
 		waitpid(child, &status, 0);
 		store_close(st, 0, err, sizeof(err));
+		unlink(o.db);
 		return EXIT_ERR;
 	}
 	const char *how = record_loop(c, st, &o, child, &status);

@@ -257,20 +257,27 @@ int coll_open(const char *path, int mode, store *st, coll **out, char *err, size
 		 * history costs the program no drops */
 		take_live_state(c, 0);
 		tsk_reader_ring_drain(r, on_batch, c);
+		/* what was overwritten or dropped before we came is not ours; what
+		 * the attach skips (overwritten since that reading) is */
+		ring_totals(c);
+		c->overwritten_base = c->stats.overwritten;
+		c->lost_base = c->stats.lost_writer;
+		c->stats.overwritten = c->stats.lost_writer = 0;
 		rc = tsk_reader_ring_attach(r, TSK_RD_FROM_POSITION);
 		if (rc < 0) {
 			open_error(path, rc, err, cap);
 			coll_close(c);
 			return -1;
 		}
-		/* what was overwritten or dropped before we came is not ours */
-		ring_totals(c);
-		c->overwritten_base = c->stats.overwritten;
-		c->lost_base = c->stats.lost_writer;
-		c->stats.overwritten = c->stats.lost_writer = 0;
 	}
 	*out = c;
 	return 0;
+}
+
+void coll_detach(coll *c)
+{
+	if (c && c->mode == COLL_STREAM && tsk_reader_ring_mode(c->r) == TSK_MODE_STREAM)
+		tsk_reader_ring_detach(c->r);
 }
 
 void coll_close(coll *c)
@@ -294,17 +301,27 @@ void coll_close(coll *c)
 
 /* ---- time --------------------------------------------------------------------- */
 
+/* Process ns of a tsc, computed wide and kept within +-2^62: a corrupt
+ * calibration or timestamp cannot overflow the model's arithmetic or land
+ * on its sentinels (INT64_MIN unknown, -1 open). */
+#define COLL_NS_LIMIT ((int64_t)1 << 62)
+
 static int64_t to_ns(const coll *c, uint64_t tsc)
 {
-	return tsk_reader_calib_ns(&c->cal, tsc) - c->info.created_mono_ns;
+	__int128 ns = (__int128)tsk_reader_calib_ns(&c->cal, tsc) - c->info.created_mono_ns;
+	if (ns > COLL_NS_LIMIT)
+		return COLL_NS_LIMIT;
+	if (ns < -COLL_NS_LIMIT)
+		return -COLL_NS_LIMIT;
+	return (int64_t)ns;
 }
 
 /* The tsc of CLOCK_MONOTONIC time mono (the inverse calibration). */
 static uint64_t to_tsc(const coll *c, int64_t mono)
 {
-	if (c->cal.num <= 0 || c->cal.den <= 0)
-		return c->cal.tsc0 + (uint64_t)(mono - c->cal.mono0);
-	__int128 d = (__int128)(mono - c->cal.mono0) * c->cal.den / c->cal.num;
+	__int128 d = (__int128)mono - c->cal.mono0;
+	if (c->cal.num > 0 && c->cal.den > 0)
+		d = d * c->cal.den / c->cal.num;
 	__int128 t = (__int128)c->cal.tsc0 + d;
 	return t < 0 ? 0 : t > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)t;
 }
@@ -430,7 +447,10 @@ ssize_t coll_pass(coll *c, int final)
 	for (uint32_t i = 0; i < c->npend; i++) {
 		pending *p = &c->pend[i];
 		size_t k = p->head;
-		while (k < p->n && p->recs[k].ev.tsc <= cutoff)
+		/* a record stamped far in the future (a corrupt segment, a TSC
+		 * jump) must not hold its ring back for ever: past COLL_PEND_MAX
+		 * records waiting, the oldest go regardless of the watermark */
+		while (k < p->n && (p->recs[k].ev.tsc <= cutoff || p->n - k > COLL_PEND_MAX))
 			k++;
 		c->batches[i] = (tsk_rd_batch){p->recs + p->head, k - p->head};
 		total += k - p->head;

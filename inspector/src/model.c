@@ -295,7 +295,7 @@ static void close_interval(model *m, model_task *t, int64_t ns)
 	if (ns < iv->start_ns)
 		ns = iv->start_ns;
 	iv->end_ns = ns;
-	uint64_t d = (uint64_t)(ns - iv->start_ns);
+	uint64_t d = (uint64_t)ns - (uint64_t)iv->start_ns; /* ns >= start: no overflow */
 	switch (iv->state) {
 	case MS_RUNNING:
 		t->busy_ns += d;
@@ -495,6 +495,13 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 	if (!t)
 		return;
 	int stale = ns < t->skip_before;
+	if (t->ended_ns >= 0) {
+		/* a late event of a task that has returned changes nothing of
+		 * it; a direct switch it names still happened */
+		if (ev->type == TSK_EV_BLOCK || ev->type == TSK_EV_YIELD || ev->type == TSK_EV_EXIT)
+			direct_switch(m, ev, ns);
+		return;
+	}
 	switch (ev->type) {
 	case TSK_EV_RUN:
 		/* a pending WAKE survives: the task may first have been switched

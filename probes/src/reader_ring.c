@@ -291,6 +291,9 @@ int tsk_reader_ring_attach(tsk_reader *r, unsigned flags)
 		if ((flags & TSK_RD_FROM_POSITION) && r->rs[ring].next > start &&
 		    r->rs[ring].next <= head)
 			start = r->rs[ring].next;
+		else if ((flags & TSK_RD_FROM_POSITION) && r->rs[ring].next < start)
+			r->rs[ring].overwritten +=
+			        start - r->rs[ring].next; /* skipped: lost to us */
 		r->rs[ring].next = start;
 		atomic_store_explicit(&rh->tail, start, memory_order_relaxed);
 	}

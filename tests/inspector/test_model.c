@@ -389,6 +389,38 @@ static void test_wake_before_block(void **state)
 	model_destroy(m);
 }
 
+/* Late events of a task that has returned change nothing of it (a late
+ * BLOCK would leave its resource with a waiter for ever), but a direct
+ * switch they name still happened */
+static void test_after_exit(void **state)
+{
+	(void)state;
+	cap c;
+	model *m = new_model(&c);
+	tsk_seg_event e = ev(TSK_EV_RES_NEW, 0, 77);
+	e.a32 = TSK_RES_MUTEX;
+	model_apply(m, &e, 1);
+	apply(m, TSK_EV_SPAWN, 2, 1, 0);
+	apply(m, TSK_EV_SPAWN, 3, 1, 0);
+	apply(m, TSK_EV_RUN, 2, 0, 10);
+	apply(m, TSK_EV_EXIT, 2, 0, 20);
+	e = ev(TSK_EV_BLOCK, 2, 77);
+	e.a32 = TSK_WAIT_MUTEX;
+	e.arg = (uint64_t)-1;
+	e.arg2 = 3;
+	model_apply(m, &e, 30);
+	apply(m, TSK_EV_WAKE, 2, 3, 40);
+	model_task *t = model_task_get(m, 2);
+	assert_int_equal(t->ended_ns, 20);
+	assert_int_equal(t->wakes, 0);
+	assert_int_equal(model_res_get(m, 77)->waiters, 0);
+	assert_int_equal(model_task_get(m, 3)->cur.state, MS_RUNNING);
+	model_finish(m, 50);
+	check_tiling(&c, 2, 0, 20);
+	check_tiling(&c, 3, 0, -1);
+	model_destroy(m);
+}
+
 /* A label splits the interval and is carried by the next ones */
 static void test_label(void **state)
 {
@@ -506,6 +538,7 @@ int main(void)
 	        cmocka_unit_test(test_ownership),
 	        cmocka_unit_test(test_label),
 	        cmocka_unit_test(test_wake_before_block),
+	        cmocka_unit_test(test_after_exit),
 	        cmocka_unit_test(test_eviction),
 	        cmocka_unit_test(test_random_tiling),
 	        cmocka_unit_test(test_hist),
