@@ -33,6 +33,8 @@ static const char help[] =
         "    (the resource, its kind and name), for how long, where in the source, which\n"
         "    tasks hold what it waits for and its stack at the suspension, the tasks that\n"
         "    ran longest and those that waited longest, deadlocks and warnings.\n"
+        "    The deadlock detector and its lints are not built yet: until then deadlocks\n"
+        "    and warnings are empty and the exit status is 0 or 1.\n"
         "\n"
         "    The argument is a history DB written by `taskscope record` or `taskscope dump`\n"
         "    (recognised by its SQLite header), or else a pid or the path of a segment in\n"
