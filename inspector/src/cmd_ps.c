@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "tsk_reader.h"
 #include "util.h"
 
@@ -65,19 +66,39 @@ static void count_tasks(ps_row *row)
 	tsk_reader_close(r);
 }
 
-static void json_str(const char *s)
+/* One JSON object per line for a segment (json.c does the escaping). */
+static void ps_json(const ps_row *row)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
+	const tsk_rd_seg *seg = row->seg;
+	json_w w;
+	json_init(&w, stdout, 0);
+	json_begin_object(&w);
+	json_key(&w, "pid");
+	json_int(&w, seg->pid);
+	json_key(&w, "status");
+	json_string(&w, row->status);
+	json_key(&w, "program");
+	json_string(&w, seg->program);
+	json_key(&w, "tasks");
+	json_uint(&w, row->tasks);
+	json_key(&w, "running");
+	json_uint(&w, row->by_state[2]);
+	json_key(&w, "ready");
+	json_uint(&w, row->by_state[1]);
+	json_key(&w, "blocked");
+	json_uint(&w, row->by_state[3]);
+	json_key(&w, "resources");
+	json_uint(&w, row->resources);
+	json_key(&w, "reader_pid");
+	json_int(&w, seg->reader_pid);
+	json_key(&w, "segment");
+	json_string(&w, seg->path);
+	if (seg->err) {
+		json_key(&w, "error");
+		json_string(&w, tsk_reader_strerror(seg->err));
 	}
-	putchar('"');
+	json_end_object(&w);
+	json_end(&w);
 }
 
 static void ps_help(void)
@@ -152,21 +173,7 @@ int cmd_ps(int argc, char **argv)
 		row.status = status_of(&list[i]);
 		count_tasks(&row);
 		if (json) {
-			printf("{\"pid\": %d, \"status\": ", list[i].pid);
-			json_str(row.status);
-			printf(", \"program\": ");
-			json_str(list[i].program);
-			printf(", \"tasks\": %" PRIu64 ", \"running\": %" PRIu64
-			       ", \"ready\": %" PRIu64 ", \"blocked\": %" PRIu64
-			       ", \"resources\": %" PRIu64 ", \"reader_pid\": %d, \"segment\": ",
-			       row.tasks, row.by_state[2], row.by_state[1], row.by_state[3],
-			       row.resources, list[i].reader_pid);
-			json_str(list[i].path);
-			if (list[i].err) {
-				printf(", \"error\": ");
-				json_str(tsk_reader_strerror(list[i].err));
-			}
-			printf("}\n");
+			ps_json(&row);
 		} else {
 			char rrb[32] = "-", reader[16] = "-";
 			if (!list[i].err)

@@ -573,6 +573,21 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 
 /* ---- resources ------------------------------------------------------------------- */
 
+/* Registers r (filled in by the caller) and hands its row to the sink. */
+static model_res *res_add(model *m, model_res *r)
+{
+	r->freed_ns = -1;
+	idmap_put(&m->res, r->id, r);
+	m->st.resources++;
+	use_string(m, r->site);
+	r->emitted = 1;
+	if (m->sink.res)
+		m->sink.res(m->sink.ctx, r);
+	return r;
+}
+
+/* The resource id as an event names it: created on first sight, from a
+ * hint if the live state knew it. */
 static model_res *res_get_or_make(model *m, uint64_t id)
 {
 	model_res *r = idmap_get(&m->res, id);
@@ -581,7 +596,6 @@ static model_res *res_get_or_make(model *m, uint64_t id)
 	r = xcalloc(1, sizeof(*r));
 	r->id = id;
 	r->created_ns = INT64_MIN;
-	r->freed_ns = -1;
 	res_hint *h = idmap_get(&m->hint_res, id);
 	if (h) {
 		r->kind = h->slot.kind;
@@ -591,13 +605,7 @@ static model_res *res_get_or_make(model *m, uint64_t id)
 		r->capacity = h->slot.capacity;
 		r->value = h->slot.value;
 	}
-	idmap_put(&m->res, id, r);
-	m->st.resources++;
-	use_string(m, r->site);
-	r->emitted = 1;
-	if (m->sink.res)
-		m->sink.res(m->sink.ctx, r);
-	return r;
+	return res_add(m, r);
 }
 
 static void hold_add(model_res *r, uint64_t task, int64_t ns, uint8_t shared)
@@ -637,7 +645,6 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		r->kind = (uint8_t)ev->a32;
 		r->site = ev->site;
 		r->created_ns = ns;
-		r->freed_ns = -1;
 		r->capacity = ev->arg;
 		if (r->kind == TSK_RES_SEM)
 			r->value = ev->arg;
@@ -645,12 +652,7 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		if (ev->str && m->sink.resolve)
 			m->sink.resolve(m->sink.ctx, ev->str, name, sizeof(name));
 		copy_name(r->name, name);
-		idmap_put(&m->res, r->id, r);
-		m->st.resources++;
-		use_string(m, r->site);
-		r->emitted = 1;
-		if (m->sink.res)
-			m->sink.res(m->sink.ctx, r);
+		res_add(m, r);
 		return;
 	}
 	model_res *r = res_get_or_make(m, ev->obj);
