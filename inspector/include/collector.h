@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "detect.h"
 #include "model.h"
 #include "store.h"
 #include "tsk_reader.h"
@@ -95,6 +96,16 @@ void coll_finish(coll *c);
 /* Writes the process row with the current counters (cheap; call about
  * once a second while recording). */
 void coll_update_process(coll *c);
+
+/* Runs the deadlock detector and lints on what the collector reads, with
+ * thresholds cfg (NULL: defaults): verdicts go to the store (tables
+ * deadlocks, deadlock_tasks) and to announce (may be NULL) the moment they
+ * are confirmed; warnings go to the store at coll_finish.  Call right after
+ * coll_open.  Stream mode confirms on the live segment; a dump confirms on
+ * the process if it still runs, else on its copy. */
+void coll_detect(coll *c, const det_config *cfg,
+                 void (*announce)(void *ctx, const det_deadlock *d), void *ctx);
+det *coll_det(coll *c); /* NULL before coll_detect */
 
 model *coll_model(coll *c);
 const tsk_rd_info *coll_info(coll *c);

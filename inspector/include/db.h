@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #define DB_APP_ID         0x54534b31 /* "TSK1" */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* The schema, as SQL: tables (created before ingest) and indexes (built
  * at the end of a recording, or by db_build_indexes on demand). */

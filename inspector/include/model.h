@@ -110,6 +110,10 @@ typedef struct model_task {
 	uint8_t pend_how;   /* its a32 */
 	uint8_t seen_spawn; /* its SPAWN was seen (so spawned_ns is exact) */
 	uint8_t emitted;    /* its row was handed to the sink */
+	uint32_t wq_pos;    /* BLOCKED on a resource: its index in that resource's wq */
+	uint32_t nholds;    /* locks it holds now (mutexes, read and write locks) */
+	uint64_t held[4];   /* the first four of them (0: free entry) */
+	uint64_t last_used; /* the resource it last used (a cache for model_res.users) */
 } model_task;
 
 /* An open ownership: a task holding a mutex or a read/write lock. */
@@ -133,8 +137,16 @@ typedef struct model_res {
 	uint64_t sends, recvs, acquires, releases, signals;
 	model_hold *holds; /* current holders (mutex, rwlock) */
 	uint32_t nholds, caphold;
-	uint32_t waiters; /* tasks blocked on it now */
+	uint32_t waiters; /* tasks blocked on it now (nwq) */
 	uint8_t emitted;
+	uint8_t ext_used;  /* used by a thread outside the runtime (events of task 0) */
+	uint64_t creator;  /* the task that created it, 0 unknown */
+	uint64_t *wq;      /* the tasks blocked on it now, in no order */
+	uint32_t nwq, capwq;
+	struct idmap *users;     /* every task that created, used or waited on it (a set;
+	                            ended tasks are pruned as it grows) */
+	uint32_t users_pruned;   /* its size after the last pruning */
+	int64_t lost_signal_ns;  /* the last signal/release that woke nobody, -1 none */
 } model_res;
 
 /* A raw event kept as such (what intervals do not say). */
@@ -171,6 +183,32 @@ typedef struct model_sink {
 	int (*resolve)(void *ctx, uint32_t id, char *buf, size_t cap);
 } model_sink;
 
+/* What the model tells a watcher (the deadlock detector and lints) as
+ * it applies events: facts that need no scan of the whole model. */
+enum model_note_kind {
+	MN_WAIT = 1,         /* task began a wait (any kind, timed or not): obj, wait_kind */
+	MN_LONG_RUN = 2,     /* task ran dur_ns without suspending (>= the watch's threshold) */
+	MN_HOLD_SUSPEND = 3, /* task suspended (wait_kind, obj) while holding lock res */
+};
+
+typedef struct model_note {
+	uint8_t kind;      /* enum model_note_kind */
+	uint8_t wait_kind; /* MN_WAIT, MN_HOLD_SUSPEND */
+	uint16_t worker;   /* MN_LONG_RUN */
+	uint32_t site;     /* the wait's call site */
+	uint64_t task;
+	uint64_t obj; /* the awaited id */
+	uint64_t res; /* MN_HOLD_SUSPEND: the lock held */
+	int64_t ns;   /* when (the wait's or the run's start) */
+	int64_t dur_ns;
+} model_note;
+
+typedef struct model_watch {
+	void *ctx;
+	void (*note)(void *ctx, const model_note *n);
+	int64_t long_run_ns; /* MN_LONG_RUN from this long (0: never) */
+} model_watch;
+
 typedef struct model_worker {
 	uint64_t task;       /* running now, 0 none */
 	int64_t busy_ns;     /* time running tasks */
@@ -191,6 +229,12 @@ void model_destroy(model *m);
 /* Sets time 0 of the process (its segment's created_mono_ns), used to
  * convert the CLOCK_MONOTONIC deadlines of waits. */
 void model_set_epoch(model *m, int64_t mono0);
+
+/* Sets (or with NULL clears) the watcher. */
+void model_set_watch(model *m, const model_watch *w);
+
+/* Calls fn for every task in r's users set. */
+void model_res_each_user(model_res *r, void (*fn)(void *ctx, uint64_t task), void *ctx);
 
 /* How many ended tasks stay in the model after their final row went to
  * the sink (oldest evicted first); default 100000. */

@@ -80,6 +80,9 @@ void store_res(store *s, const model_res *r, const char *location);
 void store_interval(store *s, const model_interval *iv);
 void store_own(store *s, const model_own *o);
 void store_event(store *s, const model_event *e);
+/* One SQL statement (INSERT) run in the batch's transaction: for rare rows
+ * (deadlocks, warnings) that need no prepared statement of their own. */
+void store_sql(store *s, const char *sql);
 
 /* Hands the current batch to the writer now (a commit point). */
 void store_flush(store *s);

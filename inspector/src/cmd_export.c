@@ -120,7 +120,7 @@ int cmd_export(int argc, char **argv)
 		ts_usage_err("where to? (-o FILE.json, or -o - for stdout)");
 	const char *target = argv[optind];
 
-	sqlite3 *db = report_open(target, err, sizeof(err));
+	sqlite3 *db = report_open(target, NULL, err, sizeof(err));
 	if (!db) {
 		ts_err("%s", err);
 		return EXIT_ERR;

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -70,7 +71,24 @@ typedef struct rec_opts {
 	int64_t duration_ns; /* 0: until the end */
 	store_opts so;
 	int progress; /* 1 forced on, 0 when stderr is a terminal */
+	det_config dc; /* the detector's thresholds */
 } rec_opts;
+
+/* A verdict, on stderr the moment it is confirmed. */
+static void announce(void *ctx, const det_deadlock *d)
+{
+	(void)ctx;
+	fprintf(stderr, "taskscope %s: DEADLOCK %" PRIu32 " (%s %s, %" PRIu32 " task%s): %s\n",
+	        ts_cmd, d->id, det_verdict_name(d->verdict), det_kind_name(d->kind), d->ntasks,
+	        d->ntasks == 1 ? "" : "s", d->text ? d->text : "");
+	fflush(stderr);
+}
+
+static void count_warning(void *ctx, const det_warning *w)
+{
+	(void)w;
+	++*(size_t *)ctx;
+}
 
 static const char *human(double v, char *buf, size_t cap)
 {
@@ -194,6 +212,22 @@ static int end_recording(coll *c, store *st, const char *db, int64_t t0, const c
 	store_stats ss;
 	int rc = store_sync(st, err, sizeof(err));
 	store_get_stats(st, &ss);
+	det *d = coll_det(c);
+	if (d) {
+		/* the detector's share of our CPU (bench/deadlock.sh reads it) */
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		double ours = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		double det_s = (double)det_cpu_ns(d) / 1e9;
+		size_t nwarn = 0;
+		det_each_warning(d, count_warning, &nwarn);
+		fprintf(stderr,
+		        "taskscope %s: detector: %zu deadlock%s, %zu warning%s, CPU %.3f s of "
+		        "taskscope's %.3f s (%.2f%%)\n",
+		        ts_cmd, det_count(d), det_count(d) == 1 ? "" : "s", nwarn,
+		        nwarn == 1 ? "" : "s", det_s, ours, ours > 0 ? 100.0 * det_s / ours : 0.0);
+	}
 	if (store_close(st, 1, err, sizeof(err)) < 0 || rc < 0) {
 		ts_err("%s", err);
 		return EXIT_ERR;
@@ -278,14 +312,22 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 	                                     {"force", no_argument, NULL, 'f'},
 	                                     {"progress", no_argument, NULL, 'P'},
 	                                     {"no-tui", no_argument, NULL, 'N'},
+	                                     {"threshold", required_argument, NULL, 't'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
+	char err[256];
 	optind = 1;
+	det_config_default(&o->dc);
 	/* run: '+' stops at the first non-option (PROG and its arguments are
 	 * PROG's); record and dump take options before and after the target */
-	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:fh" : "o:d:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:ft:h" : "o:d:ft:h", opts, NULL)) !=
+	       -1) {
 		switch (c) {
+		case 't':
+			if (det_config_set(&o->dc, optarg, err, sizeof(err)) < 0)
+				ts_usage_err("%s", err);
+			break;
 		case 'o':
 			o->db = optarg;
 			break;
@@ -373,6 +415,7 @@ int cmd_record(int argc, char **argv)
 		unlink(o.db);
 		return EXIT_ERR;
 	}
+	coll_detect(c, &o.dc, announce, NULL);
 	catch_stop_signals();
 	int64_t t0 = ts_mono_ns();
 	const char *how = record_loop(c, st, &o, 0, NULL);
@@ -535,6 +578,7 @@ int cmd_run(int argc, char **argv)
 		unlink(o.db);
 		return EXIT_ERR;
 	}
+	coll_detect(c, &o.dc, announce, NULL);
 	const char *how = record_loop(c, st, &o, child, &status);
 	int rc = end_recording(c, st, o.db, t0, how);
 	coll_close(c);
@@ -577,7 +621,8 @@ static void dump_help(void)
 }
 
 /* The dump pipeline: target -> store st.  Returns 0 or -1 (err). */
-static int dump_into(const char *target, store *st, coll **out, char *err, size_t cap)
+static int dump_into(const char *target, store *st, const det_config *dc, int loud, coll **out,
+                     char *err, size_t cap)
 {
 	char path[256];
 	pid_t pid;
@@ -586,6 +631,7 @@ static int dump_into(const char *target, store *st, coll **out, char *err, size_
 	coll *c;
 	if (coll_open(path, COLL_DUMP, st, &c, err, cap) < 0)
 		return -1;
+	coll_detect(c, dc, loud ? announce : NULL, NULL);
 	if (coll_dump(c, err, cap) < 0) {
 		coll_close(c);
 		return -1;
@@ -620,7 +666,7 @@ int cmd_dump(int argc, char **argv)
 	}
 	int64_t t0 = ts_mono_ns();
 	coll *c;
-	if (dump_into(path, st, &c, err, sizeof(err)) < 0) {
+	if (dump_into(path, st, &o.dc, 1, &c, err, sizeof(err)) < 0) {
 		char e2[512];
 		ts_err("%s", err);
 		store_close(st, 0, e2, sizeof(e2));
@@ -632,14 +678,15 @@ int cmd_dump(int argc, char **argv)
 	return rc;
 }
 
-int record_dump_memory(const char *target, sqlite3 **out, char *err, size_t cap)
+int record_dump_memory(const char *target, const det_config *dc, sqlite3 **out, char *err,
+                       size_t cap)
 {
 	store_opts so = {.in_memory = 1};
 	store *st = store_open(NULL, &so, err, cap);
 	if (!st)
 		return -1;
 	coll *c;
-	if (dump_into(target, st, &c, err, cap) < 0) {
+	if (dump_into(target, st, dc, 0, &c, err, cap) < 0) {
 		char e2[512];
 		store_close(st, 0, e2, sizeof(e2));
 		return -1;

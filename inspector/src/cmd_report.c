@@ -33,8 +33,17 @@ static const char help[] =
         "    (the resource, its kind and name), for how long, where in the source, which\n"
         "    tasks hold what it waits for and its stack at the suspension, the tasks that\n"
         "    ran longest and those that waited longest, deadlocks and warnings.\n"
-        "    The deadlock detector and its lints are not built yet: until then deadlocks\n"
-        "    and warnings are empty and the exit status is 0 or 1.\n"
+        "\n"
+        "    Deadlocks (docs/DEADLOCKS.md): a \"definite\" cycle of waits without a\n"
+        "    deadline on mutexes, rwlocks and joins, or a \"definite\" stall where every\n"
+        "    task of the program is blocked without a deadline; a \"likely\" stall where\n"
+        "    the tasks blocked on channels, semaphores, wait groups or condvars can be\n"
+        "    woken only by tasks that are stuck or finished while others still run.\n"
+        "    Waits with a deadline, trylocks, sleeps and I/O are never a verdict.  Each\n"
+        "    verdict is confirmed on the live state of the process (twice, with nothing\n"
+        "    changed between the reads) before it is reported.  Warnings are the lints:\n"
+        "    long_poll, stuck, lost_wakeup, task_leak, self_wake_storm,\n"
+        "    lock_across_suspend.  A history reports what its recorder found.\n"
         "\n"
         "    The argument is a history DB written by `taskscope record` or `taskscope dump`\n"
         "    (recognised by its SQLite header), or else a pid or the path of a segment in\n"
@@ -57,10 +66,16 @@ static const char help[] =
         "                running, ready, blocked, done, unknown); blocked (per task: id,\n"
         "                name, location, function, label, waits_on {kind, op, name, id},\n"
         "                since_ns, blocked_ns, deadline_ns, blocked_by, stack); deadlocks\n"
-        "                (verdict, kind, tasks); warnings (kind, task, name, detail); slowest\n"
-        "                (busy, waits).  Unknown values are null.\n"
+        "                (id, verdict, kind, text, closed_ns, found_ns, behind, tasks: as\n"
+        "                blocked, in chain order); warnings (kind, task, name, detail,\n"
+        "                resource, count, value_ns, first_ns); slowest (busy, waits).\n"
+        "                Unknown values are null.\n"
         "    --top N     Rank N tasks by time running and by longest wait, and show up to N\n"
         "                blocked tasks in the text output (default 10).\n"
+        "    -t, --threshold NAME=VALUE\n"
+        "                A lint threshold, for a PID or SEGMENT (a history keeps those of\n"
+        "                its recorder): long-poll=10ms, stuck=5s, lost=1s, leak=1s,\n"
+        "                storm=1000, hold=50ms (the defaults; repeatable).\n"
         "    -h, --help  Show this page.\n"
         "\n"
         "EXIT STATUS\n"
@@ -81,17 +96,24 @@ int cmd_report(int argc, char **argv)
 	static const struct option opts[] = {
 	        {"json", no_argument, NULL, 'j'},
 	        {"top", required_argument, NULL, 'n'},
+	        {"threshold", required_argument, NULL, 't'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	int json = 0, top = DEFAULT_TOP, c;
 	char err[512];
+	det_config dc;
+	det_config_default(&dc);
 
 	ts_cmd = "report";
 	optind = 0; /* a fresh scan (GNU: also resets its internal state) */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hjn:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hjn:t:", opts, NULL)) != -1) {
 		switch (c) {
+		case 't':
+			if (det_config_set(&dc, optarg, err, sizeof(err)) < 0)
+				ts_usage_err("%s", err);
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return EXIT_OK;
@@ -122,7 +144,7 @@ int cmd_report(int argc, char **argv)
 		ts_usage_err("unexpected argument '%s'", argv[optind + 1]);
 	const char *target = argv[optind];
 
-	sqlite3 *db = report_open(target, err, sizeof(err));
+	sqlite3 *db = report_open(target, &dc, err, sizeof(err));
 	if (!db) {
 		ts_err("%s", err);
 		return EXIT_ERR;

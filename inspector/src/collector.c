@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <inttypes.h>
+#include <sqlite3.h>
+
 #include "collector.h"
 #include "idmap.h"
 #include "util.h"
@@ -55,6 +58,15 @@ struct coll {
 	int have_snap;
 	coll_stats stats;
 	char path[256];
+	/* the deadlock detector and what confirms its verdicts */
+	det *det;
+	void (*announce)(void *ctx, const det_deadlock *d);
+	void *announce_ctx;
+	tsk_reader *live;  /* the live state read for confirmation (c->r, or a dump's own) */
+	int live_owned;    /* live is ours to close */
+	idmap task_slot;   /* task id -> slot index + 1 (a cache, checked at each read) */
+	idmap res_slot;    /* resource id -> slot index + 1 */
+	int64_t scanned_ns; /* when the slots were last scanned for the cache */
 };
 
 static int take_live_state(coll *c, int seed);
@@ -236,6 +248,9 @@ int coll_open(const char *path, int mode, store *st, coll **out, char *err, size
 	c->st = st;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	idmap_init(&c->syms);
+	idmap_init(&c->task_slot);
+	idmap_init(&c->res_slot);
+	c->scanned_ns = INT64_MIN;
 	c->stats.first_ns = INT64_MIN;
 	c->stats.last_ns = INT64_MIN;
 	tsk_reader_calib_load(r, &c->cal);
@@ -284,6 +299,11 @@ void coll_close(coll *c)
 {
 	if (!c)
 		return;
+	det_destroy(c->det);
+	if (c->live_owned)
+		tsk_reader_close(c->live);
+	idmap_fini(&c->task_slot);
+	idmap_fini(&c->res_slot);
 	if (c->mode == COLL_STREAM && tsk_reader_ring_mode(c->r) == TSK_MODE_STREAM)
 		tsk_reader_ring_detach(c->r);
 	if (c->have_snap)
@@ -388,6 +408,175 @@ static void stream_seed(coll *c, int64_t cutoff_mono, int final)
 	c->seeded = 1;
 }
 
+/* ---- the detector's view of the live state ----------------------------------------- */
+
+/* Fills the slot caches from every slot of the live state (at most once a
+ * step: a task met for the first time since costs one scan). */
+static void scan_slots(coll *c)
+{
+	int64_t now = ts_mono_ns();
+	if (c->scanned_ns == now)
+		return;
+	c->scanned_ns = now;
+	tsk_rd_snap hw;
+	if (tsk_reader_snap_counters(c->live, &hw) < 0)
+		return;
+	for (uint32_t i = 0; i < hw.task_hwm; i++) {
+		tsk_rd_task t;
+		if (tsk_reader_snap_task(c->live, i, &t) < 0)
+			break;
+		if (t.slot.id && !t.torn)
+			idmap_put(&c->task_slot, t.slot.id, (void *)(uintptr_t)(i + 1));
+	}
+	for (uint32_t i = 0; i < hw.res_hwm; i++) {
+		tsk_rd_res r;
+		if (tsk_reader_snap_res(c->live, i, &r) < 0)
+			break;
+		if (r.slot.id && !r.torn)
+			idmap_put(&c->res_slot, r.slot.id, (void *)(uintptr_t)(i + 1));
+	}
+}
+
+static int read_task_slot(coll *c, uint64_t id, tsk_rd_task *t)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		uintptr_t v = (uintptr_t)idmap_get(&c->task_slot, id);
+		if (v && tsk_reader_snap_task(c->live, (uint32_t)(v - 1), t) == 0 && t->slot.id == id)
+			return 0;
+		if (!pass)
+			scan_slots(c);
+	}
+	return -1;
+}
+
+static int live_task(void *ctx, uint64_t id, det_slot *out)
+{
+	coll *c = ctx;
+	tsk_rd_task t;
+	if (read_task_slot(c, id, &t) < 0)
+		return -1;
+	*out = (det_slot){.state = t.slot.state,
+	                  .wait_kind = t.slot.wait_kind,
+	                  .obj = t.slot.wait_obj,
+	                  .deadline = t.slot.wait_deadline_ns,
+	                  .seq = t.slot.seq};
+	return 0;
+}
+
+static int live_owner(void *ctx, uint64_t res, uint64_t *owner)
+{
+	coll *c = ctx;
+	for (int pass = 0; pass < 2; pass++) {
+		uintptr_t v = (uintptr_t)idmap_get(&c->res_slot, res);
+		tsk_rd_res r;
+		if (v && tsk_reader_snap_res(c->live, (uint32_t)(v - 1), &r) == 0 && r.slot.id == res) {
+			*owner = r.slot.owner;
+			return 0;
+		}
+		if (!pass)
+			scan_slots(c);
+	}
+	return -1;
+}
+
+static int det_resolve(void *ctx, uint32_t id, char *buf, size_t cap)
+{
+	return sink_resolve(ctx, id, buf, cap);
+}
+
+/* A JSON array of ids (at most 4) into buf. */
+static const char *ids_json(const uint64_t *ids, size_t max, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "[");
+	for (size_t i = 0; i < max && ids[i] && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%" PRIu64, i ? "," : "", ids[i]);
+	if (n < cap)
+		snprintf(buf + n, cap - n, "]");
+	return buf;
+}
+
+static void store_deadlock(coll *c, const det_deadlock *d)
+{
+	char *behind = xmalloc(24 * (size_t)d->nbehind + 3);
+	size_t n = 0;
+	behind[n++] = '[';
+	for (uint32_t i = 0; i < d->nbehind; i++)
+		n += (size_t)sprintf(behind + n, "%s%" PRIu64, i ? "," : "", d->behind[i]);
+	behind[n++] = ']';
+	behind[n] = 0;
+	char *sql = sqlite3_mprintf("INSERT OR REPLACE INTO deadlocks VALUES (%u, %Q, %Q, %lld, "
+	                            "%lld, %u, %Q, %Q);",
+	                            d->id, det_verdict_name(d->verdict), det_kind_name(d->kind),
+	                            (long long)d->closed_ns, (long long)d->found_ns, d->ntasks,
+	                            behind, d->text ? d->text : "");
+	free(behind);
+	if (!sql)
+		abort();
+	store_sql(c->st, sql);
+	sqlite3_free(sql);
+	for (uint32_t i = 0; i < d->ntasks; i++) {
+		const det_member *m = &d->tasks[i];
+		char by[128];
+		sql = sqlite3_mprintf("INSERT OR REPLACE INTO deadlock_tasks VALUES (%u, %u, %llu, "
+		                      "%u, %llu, %u, %u, %lld, %Q);",
+		                      d->id, i, (unsigned long long)m->task, m->wait_kind,
+		                      (unsigned long long)m->obj, m->site, m->stack,
+		                      (long long)m->since_ns, ids_json(m->by, 4, by, sizeof(by)));
+		if (!sql)
+			abort();
+		store_sql(c->st, sql);
+		sqlite3_free(sql);
+	}
+	store_flush(c->st);
+}
+
+static void store_warning(void *ctx, const det_warning *w)
+{
+	coll *c = ctx;
+	char res[24] = "NULL";
+	if (w->res)
+		snprintf(res, sizeof(res), "%" PRIu64, w->res);
+	char *sql = sqlite3_mprintf("INSERT INTO warnings(kind, task, resource, first_ns, "
+	                            "last_ns, count, value_ns, detail) VALUES (%Q, %llu, %s, "
+	                            "%lld, %lld, %llu, %lld, %Q);",
+	                            det_lint_name(w->kind), (unsigned long long)w->task, res,
+	                            (long long)w->first_ns, (long long)w->last_ns,
+	                            (unsigned long long)w->count, (long long)w->value_ns,
+	                            w->detail);
+	if (!sql)
+		abort();
+	store_sql(c->st, sql);
+	sqlite3_free(sql);
+}
+
+static void on_deadlock(void *ctx, const det_deadlock *d)
+{
+	coll *c = ctx;
+	if (c->st)
+		store_deadlock(c, d);
+	if (c->announce)
+		c->announce(c->announce_ctx, d);
+}
+
+void coll_detect(coll *c, const det_config *cfg,
+                 void (*announce)(void *ctx, const det_deadlock *d), void *ctx)
+{
+	det_destroy(c->det);
+	c->announce = announce;
+	c->announce_ctx = ctx;
+	c->det = det_create(c->m, cfg, &(det_out){.ctx = c, .deadlock = on_deadlock,
+	                                          .resolve = det_resolve});
+	if (c->mode == COLL_STREAM) {
+		c->live = c->r;
+		det_set_live(c->det, &(det_live){.ctx = c, .task = live_task, .owner = live_owner});
+	}
+}
+
+det *coll_det(coll *c)
+{
+	return c->det;
+}
+
 /* ---- passes ---------------------------------------------------------------------- */
 
 static int on_batch(void *ctx, uint32_t ring, const tsk_rd_rec *recs, size_t n)
@@ -467,8 +656,11 @@ ssize_t coll_pass(coll *c, int final)
 		for (uint32_t i = 0; i < c->npend; i++)
 			c->pend[i].head += c->batches[i].n;
 	}
-	if (c->mode == COLL_STREAM)
+	if (c->mode == COLL_STREAM) {
 		stream_seed(c, began - COLL_HOLD_NS, final);
+		if (c->det && !final)
+			det_step(c->det, ts_mono_ns() - c->info.created_mono_ns, 0);
+	}
 	return (ssize_t)total;
 }
 
@@ -483,6 +675,21 @@ int coll_dump(coll *c, char *err, size_t cap)
 		;
 	take_live_state(c, 1);
 	c->seeded = 1;
+	if (c->det) {
+		/* verdicts are confirmed on the process itself while it lives
+		 * (the copy is one moment, maybe a transient one); a dead one's
+		 * copy is final */
+		det_live lv = {.ctx = c, .task = live_task, .owner = live_owner, .frozen = 1};
+		c->live = c->r;
+		if (coll_liveness(c) == TSK_RD_LIVE && tsk_reader_open(c->path, 0, &c->live) == 0) {
+			c->live_owned = 1;
+			lv.frozen = 0;
+		} else {
+			c->live = c->r;
+		}
+		det_set_live(c->det, &lv);
+		det_step(c->det, ts_mono_ns() - c->info.created_mono_ns, 1);
+	}
 	return 0;
 }
 
@@ -546,6 +753,10 @@ void coll_finish(coll *c)
 			end = now;
 	}
 	c->stats.last_ns = end;
+	if (c->det && c->mode == COLL_STREAM)
+		det_step(c->det, ts_mono_ns() - c->info.created_mono_ns, 1);
+	if (c->det && c->st)
+		det_each_warning(c->det, store_warning, c);
 	model_finish(c->m, end);
 	coll_update_process(c);
 }

@@ -141,6 +141,38 @@ const char db_schema_tables[] =
         " bucket INTEGER NOT NULL," /* durations in [2^bucket, 2^(bucket+1)) ns */
         " count INTEGER NOT NULL,"
         " PRIMARY KEY (task, kind, bucket)) WITHOUT ROWID;"
+        /* verdicts of the deadlock detector (docs/DEADLOCKS.md) */
+        "CREATE TABLE IF NOT EXISTS deadlocks("
+        " id INTEGER PRIMARY KEY,"
+        " verdict TEXT NOT NULL," /* definite|likely */
+        " kind TEXT NOT NULL,"    /* cycle|stall */
+        " closed_ns INTEGER,"     /* when the newest wait in it began */
+        " found_ns INTEGER NOT NULL," /* when the verdict was confirmed */
+        " ntasks INTEGER NOT NULL,"
+        " behind TEXT NOT NULL,"  /* JSON array of the ids of tasks blocked behind it */
+        " text TEXT NOT NULL);"   /* the chain, for a human */
+        "CREATE TABLE IF NOT EXISTS deadlock_tasks("
+        " deadlock INTEGER NOT NULL,"
+        " pos INTEGER NOT NULL," /* order in the chain */
+        " task INTEGER NOT NULL,"
+        " wait INTEGER NOT NULL," /* wait_kinds.id */
+        " object INTEGER,"        /* resource id, or the joined task */
+        " site INTEGER,"          /* strings.id of the wait's call site */
+        " stack INTEGER,"         /* stacks.id at the suspension */
+        " since_ns INTEGER,"
+        " blocked_by TEXT NOT NULL," /* JSON array of task ids */
+        " PRIMARY KEY (deadlock, pos)) WITHOUT ROWID;"
+        /* lints (docs/DEADLOCKS.md) */
+        "CREATE TABLE IF NOT EXISTS warnings("
+        " id INTEGER PRIMARY KEY,"
+        " kind TEXT NOT NULL,"
+        " task INTEGER NOT NULL,"
+        " resource INTEGER,"
+        " first_ns INTEGER,"
+        " last_ns INTEGER,"
+        " count INTEGER NOT NULL,"
+        " value_ns INTEGER,"
+        " detail TEXT NOT NULL);"
         /* readable names for the integer codes */
         "CREATE TABLE IF NOT EXISTS states(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
         "INSERT OR IGNORE INTO states VALUES (0,'unknown'),(1,'ready'),(2,'running'),"

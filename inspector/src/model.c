@@ -39,6 +39,7 @@ struct model {
 	uint64_t *ended; /* FIFO of ended task ids (eviction order) */
 	size_t ended_head, ended_n, ended_cap;
 	uint32_t max_ended;
+	model_watch watch;
 };
 
 #define MARK ((void *)1)
@@ -149,13 +150,22 @@ static void free_val(void *ctx, uint64_t id, void *val)
 	free(val);
 }
 
+static void res_free(model_res *r)
+{
+	if (r->users) {
+		idmap_fini(r->users);
+		free(r->users);
+	}
+	free(r->wq);
+	free(r->holds);
+	free(r);
+}
+
 static void free_res(void *ctx, uint64_t id, void *val)
 {
 	(void)ctx;
 	(void)id;
-	model_res *r = val;
-	free(r->holds);
-	free(r);
+	res_free(val);
 }
 
 void model_destroy(model *m)
@@ -185,6 +195,125 @@ void model_set_epoch(model *m, int64_t mono0)
 void model_set_max_ended(model *m, uint32_t n)
 {
 	m->max_ended = n;
+}
+
+void model_set_watch(model *m, const model_watch *w)
+{
+	if (w)
+		m->watch = *w;
+	else
+		memset(&m->watch, 0, sizeof(m->watch));
+}
+
+static void note(model *m, const model_note *n)
+{
+	if (m->watch.note)
+		m->watch.note(m->watch.ctx, n);
+}
+
+/* ---- waiters and users of resources ------------------------------------------ */
+
+/* Is wait kind k a wait on a resource (its obj a resource id)? */
+static int waits_on_res(uint8_t k)
+{
+	return k >= TSK_WAIT_CHAN_SEND && k <= TSK_WAIT_COND;
+}
+
+/* Adds task to r's users (a set; the task's last_used caches one). */
+static void res_use(model *m, model_res *r, uint64_t task)
+{
+	if (!task) {
+		r->ext_used = 1;
+		return;
+	}
+	model_task *t = idmap_get(&m->tasks, task);
+	if (t && t->last_used == r->id)
+		return;
+	if (t)
+		t->last_used = r->id;
+	if (!r->users) {
+		r->users = xmalloc(sizeof(*r->users));
+		idmap_init(r->users);
+	}
+	if (idmap_get(r->users, task))
+		return;
+	idmap_put(r->users, task, MARK);
+	if (r->users->n < 64 || r->users->n < 2 * (size_t)r->users_pruned)
+		return;
+	/* prune the tasks that ended (or were evicted): they wake nobody */
+	uint64_t *gone = xmalloc(r->users->n * sizeof(*gone));
+	size_t ngone = 0;
+	for (size_t i = 0; i < r->users->cap; i++) {
+		uint64_t id = r->users->keys[i];
+		if (!id)
+			continue;
+		model_task *u = idmap_get(&m->tasks, id);
+		if (!u || u->ended_ns >= 0)
+			gone[ngone++] = id;
+	}
+	for (size_t i = 0; i < ngone; i++)
+		idmap_del(r->users, gone[i]);
+	free(gone);
+	r->users_pruned = (uint32_t)r->users->n;
+}
+
+static void users_thunk(void *ctx, uint64_t id, void *val)
+{
+	void **a = ctx;
+	(void)val;
+	((void (*)(void *, uint64_t))a[0])(a[1], id);
+}
+
+void model_res_each_user(model_res *r, void (*fn)(void *ctx, uint64_t task), void *ctx)
+{
+	if (!r->users)
+		return;
+	void *a[2] = {(void *)fn, ctx};
+	idmap_each(r->users, users_thunk, a);
+}
+
+/* t (BLOCKED on cur.obj) joins the resource's wait queue; the resource is
+ * made on first sight. */
+static model_res *res_get_or_make(model *m, uint64_t id);
+
+static void wait_attach(model *m, model_task *t)
+{
+	if (!waits_on_res(t->cur.wait_kind))
+		return;
+	model_res *r = res_get_or_make(m, t->cur.obj);
+	if (!r)
+		return;
+	if (r->nwq == r->capwq) {
+		r->capwq = r->capwq ? r->capwq * 2 : 4;
+		r->wq = xrealloc(r->wq, r->capwq * sizeof(*r->wq));
+	}
+	t->wq_pos = r->nwq;
+	r->wq[r->nwq++] = t->id;
+	r->waiters = r->nwq;
+	res_use(m, r, t->id);
+}
+
+static void wait_detach(model *m, model_task *t, const model_interval *iv)
+{
+	if (!waits_on_res(iv->wait_kind))
+		return;
+	model_res *r = idmap_get(&m->res, iv->obj);
+	if (!r || !r->nwq)
+		return;
+	uint32_t i = t->wq_pos;
+	if (i >= r->nwq || r->wq[i] != t->id) {
+		for (i = 0; i < r->nwq && r->wq[i] != t->id; i++)
+			;
+		if (i == r->nwq)
+			return;
+	}
+	r->wq[i] = r->wq[--r->nwq];
+	r->waiters = r->nwq;
+	if (i < r->nwq) {
+		model_task *o = idmap_get(&m->tasks, r->wq[i]);
+		if (o)
+			o->wq_pos = i;
+	}
 }
 
 /* ---- hints ------------------------------------------------------------------- */
@@ -300,6 +429,12 @@ static void close_interval(model *m, model_task *t, int64_t ns)
 	case MS_RUNNING:
 		t->busy_ns += d;
 		model_hist_add(&t->run, d);
+		if (m->watch.long_run_ns > 0 && (int64_t)d >= m->watch.long_run_ns)
+			note(m, &(model_note){.kind = MN_LONG_RUN,
+			                      .task = t->id,
+			                      .worker = iv->worker,
+			                      .ns = iv->start_ns,
+			                      .dur_ns = (int64_t)d});
 		if (iv->worker != 0xffff) {
 			model_worker *w = worker_at(m, iv->worker);
 			if (w) {
@@ -318,11 +453,7 @@ static void close_interval(model *m, model_task *t, int64_t ns)
 		if (!t->wait.n || d > t->wait.max_ns)
 			t->max_wait_at_ns = iv->start_ns; /* the earliest of equal ones */
 		model_hist_add(&t->wait, d);
-		if (iv->wait_kind != TSK_WAIT_JOIN) {
-			model_res *r = idmap_get(&m->res, iv->obj);
-			if (r && r->waiters)
-				r->waiters--;
-		}
+		wait_detach(m, t, iv);
 		break;
 	default:
 		break;
@@ -348,15 +479,12 @@ static void relabel(model *m, model_task *t, int64_t ns, uint32_t label)
 {
 	model_interval keep = t->cur;
 	close_interval(m, t, ns);
-	if (keep.state == MS_BLOCKED && keep.wait_kind != TSK_WAIT_JOIN) {
-		model_res *r = idmap_get(&m->res, keep.obj);
-		if (r)
-			r->waiters++; /* still waiting: close_interval counted it out */
-	}
 	keep.start_ns = t->cur.end_ns;
 	keep.end_ns = -1;
 	keep.label = label;
 	t->cur = keep;
+	if (keep.state == MS_BLOCKED)
+		wait_attach(m, t); /* still waiting: close_interval took it out */
 	use_string(m, label);
 }
 
@@ -489,6 +617,35 @@ static void wake(model *m, model_task *t, int64_t ns, uint64_t waker, uint32_t a
 		t->self_wakes++;
 }
 
+/* Tells the watcher that t (its open interval) began a wait, and which
+ * locks it holds across it (a suspension other than for a lock). */
+static void began_wait(model *m, model_task *t)
+{
+	if (!m->watch.note)
+		return;
+	const model_interval *iv = &t->cur;
+	note(m, &(model_note){.kind = MN_WAIT,
+	                      .task = t->id,
+	                      .wait_kind = iv->wait_kind,
+	                      .obj = iv->obj,
+	                      .site = iv->site,
+	                      .ns = iv->start_ns});
+	uint8_t k = iv->wait_kind;
+	if (!t->nholds || k == TSK_WAIT_MUTEX || k == TSK_WAIT_RWLOCK_RD ||
+	    k == TSK_WAIT_RWLOCK_WR || k == TSK_WAIT_COND)
+		return;
+	for (int i = 0; i < 4; i++) {
+		if (t->held[i])
+			note(m, &(model_note){.kind = MN_HOLD_SUSPEND,
+			                      .task = t->id,
+			                      .wait_kind = k,
+			                      .obj = iv->obj,
+			                      .res = t->held[i],
+			                      .site = iv->site,
+			                      .ns = iv->start_ns});
+	}
+}
+
 static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 {
 	model_task *t = task_get_or_make(m, ev->task, ns);
@@ -520,11 +677,8 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 			t->cur.deadline_ns = deadline_of(m, (int64_t)ev->arg);
 			use_string(m, ev->site);
 			use_stack(m, ev->b32);
-			if (ev->a32 != TSK_WAIT_JOIN) {
-				model_res *r = idmap_get(&m->res, ev->obj);
-				if (r)
-					r->waiters++;
-			}
+			wait_attach(m, t);
+			began_wait(m, t);
 			if (t->pend_wake) {
 				t->pend_wake = 0;
 				wake(m, t, ns, t->pend_waker, t->pend_how);
@@ -577,6 +731,7 @@ static void on_task_event(model *m, const tsk_seg_event *ev, int64_t ns)
 static model_res *res_add(model *m, model_res *r)
 {
 	r->freed_ns = -1;
+	r->lost_signal_ns = -1;
 	idmap_put(&m->res, r->id, r);
 	m->st.resources++;
 	use_string(m, r->site);
@@ -608,8 +763,25 @@ static model_res *res_get_or_make(model *m, uint64_t id)
 	return res_add(m, r);
 }
 
-static void hold_add(model_res *r, uint64_t task, int64_t ns, uint8_t shared)
+static void task_held(model *m, uint64_t task, uint64_t res, int add)
 {
+	model_task *t = idmap_get(&m->tasks, task);
+	if (!t)
+		return;
+	if (!add && !t->nholds)
+		return;
+	t->nholds += add ? 1 : -1u;
+	for (int i = 0; i < 4; i++) {
+		if (t->held[i] == (add ? 0 : res)) {
+			t->held[i] = add ? res : 0;
+			return;
+		}
+	}
+}
+
+static void hold_add(model *m, model_res *r, uint64_t task, int64_t ns, uint8_t shared)
+{
+	task_held(m, task, r->id, 1);
 	if (r->nholds == r->caphold) {
 		r->caphold = r->caphold ? r->caphold * 2 : 2;
 		r->holds = xrealloc(r->holds, r->caphold * sizeof(*r->holds));
@@ -621,6 +793,7 @@ static void hold_end(model *m, model_res *r, uint32_t i, int64_t ns)
 {
 	model_hold h = r->holds[i];
 	r->holds[i] = r->holds[--r->nholds];
+	task_held(m, h.task, r->id, 0);
 	if (m->sink.own) {
 		model_own o = {r->id, h.task, h.start_ns,
 		               h.start_ns != INT64_MIN && ns < h.start_ns ? h.start_ns : ns,
@@ -645,6 +818,7 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		r->kind = (uint8_t)ev->a32;
 		r->site = ev->site;
 		r->created_ns = ns;
+		r->creator = ev->task;
 		r->capacity = ev->arg;
 		if (r->kind == TSK_RES_SEM)
 			r->value = ev->arg;
@@ -653,11 +827,15 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 			m->sink.resolve(m->sink.ctx, ev->str, name, sizeof(name));
 		copy_name(r->name, name);
 		res_add(m, r);
+		if (ev->task)
+			res_use(m, r, ev->task);
 		return;
 	}
 	model_res *r = res_get_or_make(m, ev->obj);
 	if (!r)
 		return;
+	if (ev->type != TSK_EV_RES_FREE)
+		res_use(m, r, ev->task);
 	switch (ev->type) {
 	case TSK_EV_RES_FREE:
 		while (r->nholds)
@@ -666,13 +844,12 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		if (m->sink.res)
 			m->sink.res(m->sink.ctx, r);
 		idmap_del(&m->res, r->id);
-		free(r->holds);
-		free(r);
+		res_free(r);
 		break;
 	case TSK_EV_ACQUIRE:
 		r->acquires++;
 		if (owned_kind(r->kind) || r->kind == TSK_RES_NONE)
-			hold_add(r, ev->task, ns, ev->a32 ? 1 : 0);
+			hold_add(m, r, ev->task, ns, ev->a32 ? 1 : 0);
 		else if (r->kind == TSK_RES_SEM)
 			r->value = ev->arg;
 		break;
@@ -704,6 +881,8 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		break;
 	case TSK_EV_SIGNAL:
 		r->signals++;
+		if (!ev->arg && r->kind == TSK_RES_COND)
+			r->lost_signal_ns = ns; /* a signal that woke nobody: lost */
 		break;
 	case TSK_EV_WG_ADD:
 		r->value += ev->arg; /* two's complement: a negative add wraps back */
@@ -838,6 +1017,8 @@ void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64
 		iv->deadline_ns = deadline_of(m, slot->wait_deadline_ns);
 		use_string(m, slot->wait_site);
 		use_stack(m, slot->stack);
+		wait_attach(m, t);
+		began_wait(m, t);
 	} else {
 		iv->how = MR_UNSEEN;
 	}
@@ -850,14 +1031,13 @@ void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns)
 		return;
 	model_hint_res(m, slot, created_ns);
 	model_res *r = res_get_or_make(m, slot->id);
-	r->waiters = slot->waiters;
 	r->closed = (slot->flags & TSK_RF_CLOSED) != 0;
 	if (slot->owner && owned_kind(slot->kind)) {
 		uint32_t i;
 		for (i = 0; i < r->nholds && r->holds[i].task != slot->owner; i++)
 			;
 		if (i == r->nholds)
-			hold_add(r, slot->owner, INT64_MIN, 0);
+			hold_add(m, r, slot->owner, INT64_MIN, 0);
 	}
 }
 

@@ -9,9 +9,8 @@
  *   report_collect   sqlite3  -> report (report_collect.c)
  *   report_write_*   report   -> text or JSON (report_text.c, report_json.c)
  *
- * Deadlocks and warnings: the deadlock detector and the lints fill
- * report.deadlocks and report.warnings between report_collect and the
- * writers; the writers and the exit status already follow them.
+ * Deadlocks and warnings are the detector's (detect.h), read back from the
+ * history's tables deadlocks, deadlock_tasks and warnings.
  */
 #ifndef TS_REPORT_H
 #define TS_REPORT_H
@@ -21,6 +20,8 @@
 #include <stdio.h>
 
 #include <sqlite3.h>
+
+#include "detect.h"
 
 /* An integer the history does not know (SQL NULL). */
 #define REPORT_NONE INT64_MIN
@@ -54,10 +55,16 @@ typedef struct report_task {
 
 /* A deadlock verdict (SPEC §6). */
 typedef struct report_deadlock {
+	int64_t id;          /* deadlocks.id: 1, 2, ... in the order found */
 	const char *verdict; /* static: "definite" | "likely" */
 	const char *kind;    /* static: "cycle" | "stall" */
-	report_task *tasks;  /* owned */
+	report_task *tasks;  /* owned: the chain (a cycle: each waits for the next) */
 	size_t ntasks;
+	int64_t *behind; /* owned: tasks blocked behind it, not part of it */
+	size_t nbehind;
+	char *text;        /* owned: the chain in words */
+	int64_t closed_ns; /* when its newest wait began; REPORT_NONE */
+	int64_t found_ns;  /* when the detector confirmed it; REPORT_NONE */
 } report_deadlock;
 
 /* A lint's finding (SPEC §6). */
@@ -66,6 +73,10 @@ typedef struct report_warning {
 	int64_t task; /* REPORT_NONE: not about one task */
 	char *name;   /* owned: the task's name; NULL */
 	char *detail; /* owned: one sentence */
+	int64_t resource; /* what it is about; REPORT_NONE */
+	int64_t count;    /* times seen */
+	int64_t value_ns; /* the largest duration seen (or count, for self_wake_storm) */
+	int64_t first_ns; /* first seen */
 } report_warning;
 
 /* A task in the ranking by time running. */
@@ -121,7 +132,7 @@ typedef struct report {
  * identity checked), or else a pid or a segment file, dumped into a
  * private in-memory DB.  Returns the handle (sqlite3_close it) or NULL
  * with a one-line message in err. */
-sqlite3 *report_open(const char *target, char *err, size_t cap);
+sqlite3 *report_open(const char *target, const det_config *dc, char *err, size_t cap);
 
 /* Fills r (zeroed first) from db: the process, task counts, every blocked
  * task with its wait, holders and stack, and the top `top` tasks by time

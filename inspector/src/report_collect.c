@@ -335,7 +335,7 @@ static int collect_holders(sqlite3 *db, report *r, char *err, size_t cap)
 }
 
 /* Reads the symbols of stack `id` into t (statement st prepared). */
-static int read_stack(sqlite3_stmt *st, int64_t id, report_task *t)
+int report__read_stack(sqlite3_stmt *st, int64_t id, report_task *t)
 {
 	size_t capn = 0;
 	int rc;
@@ -397,7 +397,7 @@ static int collect_stacks(sqlite3 *db, report *r, char *err, size_t cap)
 			t->nstack = prev->nstack;
 			continue;
 		}
-		rc = read_stack(st, t->stack_id, t);
+		rc = report__read_stack(st, t->stack_id, t);
 		prev = t;
 	}
 	free(order);
@@ -430,6 +430,8 @@ void report_fini(report *r)
 		for (size_t j = 0; j < r->deadlocks[i].ntasks; j++)
 			task_fini(&r->deadlocks[i].tasks[j]);
 		free(r->deadlocks[i].tasks);
+		free(r->deadlocks[i].behind);
+		free(r->deadlocks[i].text);
 	}
 	free(r->deadlocks);
 	for (size_t i = 0; i < r->nwarnings; i++) {
@@ -463,7 +465,8 @@ int report_collect(sqlite3 *db, int top, report *r, char *err, size_t cap)
 	if (collect_process(db, r, err, cap) < 0 || collect_counts(db, r, err, cap) < 0 ||
 	    collect_blocked(db, r, err, cap) < 0 || collect_holders(db, r, err, cap) < 0 ||
 	    collect_stacks(db, r, err, cap) < 0 || report__collect_busy(db, r, err, cap) < 0 ||
-	    report__collect_waits(db, r, err, cap) < 0) {
+	    report__collect_waits(db, r, err, cap) < 0 ||
+	    report__collect_problems(db, r, err, cap) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		report_fini(r);
 		r->top = top;

@@ -53,4 +53,12 @@ int report__collect_busy(sqlite3 *db, report *r, char *err, size_t cap);
 int report__collect_waits(sqlite3 *db, report *r, char *err, size_t cap);
 void report__slow_wait_fini(report_slow_wait *w);
 
+/* The symbols of stack id into t->stack (st: SELECT pc, symbol ... WHERE
+ * stack = ?); returns the last sqlite3_step code (SQLITE_DONE). */
+int report__read_stack(sqlite3_stmt *st, int64_t id, report_task *t);
+
+/* r->deadlocks and r->warnings from the detector's tables
+ * (report_problems.c). */
+int report__collect_problems(sqlite3 *db, report *r, char *err, size_t cap);
+
 #endif /* TS_REPORT_INT_H */

@@ -100,8 +100,17 @@ static void put_problems(json_w *w, const report *r)
 	for (size_t i = 0; i < r->ndeadlocks; i++) {
 		const report_deadlock *d = &r->deadlocks[i];
 		json_begin_object(w);
+		put_int(w, "id", d->id);
 		put_str(w, "verdict", d->verdict);
 		put_str(w, "kind", d->kind);
+		put_str(w, "text", d->text);
+		put_int(w, "closed_ns", d->closed_ns);
+		put_int(w, "found_ns", d->found_ns);
+		json_key(w, "behind");
+		json_begin_array(w);
+		for (size_t j = 0; j < d->nbehind; j++)
+			json_int(w, d->behind[j]);
+		json_end_array(w);
 		json_key(w, "tasks");
 		json_begin_array(w);
 		for (size_t j = 0; j < d->ntasks; j++)
@@ -120,6 +129,10 @@ static void put_problems(json_w *w, const report *r)
 		put_int(w, "task", x->task);
 		put_str(w, "name", x->name);
 		put_str(w, "detail", x->detail);
+		put_int(w, "resource", x->resource);
+		put_int(w, "count", x->count);
+		put_int(w, "value_ns", x->value_ns);
+		put_int(w, "first_ns", x->first_ns);
 		json_end_object(w);
 	}
 	json_end_array(w);

@@ -38,7 +38,7 @@ static int is_sqlite_file(const char *path)
 	return n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(magic)) == 0;
 }
 
-sqlite3 *report_open(const char *target, char *err, size_t cap)
+sqlite3 *report_open(const char *target, const det_config *dc, char *err, size_t cap)
 {
 	struct stat sb;
 	int pid;
@@ -62,7 +62,7 @@ sqlite3 *report_open(const char *target, char *err, size_t cap)
 	}
 	/* a pid, or a file that is not a DB: a segment */
 	sqlite3 *db = NULL;
-	if (record_dump_memory(target, &db, err, cap) < 0)
+	if (record_dump_memory(target, dc, &db, err, cap) < 0)
 		return NULL;
 	return db;
 }

@@ -183,16 +183,21 @@ static void print_problems(const report *r, FILE *f)
 	char wait[160], ids[256], s1[160], s2[512], s3[160], s4[160], s5[1024];
 	for (size_t i = 0; i < r->ndeadlocks; i++) {
 		const report_deadlock *d = &r->deadlocks[i];
-		fprintf(f, "\nDEADLOCK (%s, %s): %zu tasks\n", d->verdict, d->kind, d->ntasks);
+		fprintf(f, "\nDEADLOCK %" PRId64 " (%s %s): %zu task%s\n", d->id, d->verdict, d->kind,
+		        d->ntasks, d->ntasks == 1 ? "" : "s");
+		if (d->text)
+			fprintf(f, "  %s\n", safe(d->text, s5, sizeof(s5)));
 		for (size_t j = 0; j < d->ntasks; j++) {
 			const report_task *t = &d->tasks[j];
 			fprintf(f, "  task %" PRId64 " %s at %s waits on %s", t->id,
 			        safe(t->name, s1, sizeof(s1)), safe(t->location, s2, sizeof(s2)),
 			        safe(fmt_wait(&t->on, wait, sizeof(wait)), s3, sizeof(s3)));
 			if (t->nblocked_by)
-				fprintf(f, ", held by %s",
+				fprintf(f, ", blocked by %s",
 				        fmt_ids(t->blocked_by, t->nblocked_by, ids, sizeof(ids)));
 			fputc('\n', f);
+			for (size_t k = 0; k < t->nstack; k++)
+				fprintf(f, "      %s\n", safe(t->stack[k], s2, sizeof(s2)));
 		}
 	}
 	if (r->nwarnings)

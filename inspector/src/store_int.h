@@ -134,6 +134,7 @@ typedef struct store_batch {
 	store_vec iv;             /* store_span_row */
 	store_vec own;            /* model_own */
 	store_vec ev;             /* model_event */
+	store_vec sql;            /* uint32_t: arena offsets of SQL statements (rare rows) */
 	char *arena;              /* texts, NUL-terminated */
 	size_t arena_used, arena_cap;
 } store_batch;

@@ -59,14 +59,14 @@ void store__batch_reset(store_batch *b)
 	b->bytes = 0;
 	b->have_proc = 0;
 	b->strings.n = b->stacks.n = b->tasks.n = b->finals.n = b->res.n = 0;
-	b->iv.n = b->own.n = b->ev.n = 0;
+	b->iv.n = b->own.n = b->ev.n = b->sql.n = 0;
 	b->arena_used = 0;
 }
 
 void store__batch_free(store_batch *b)
 {
 	store_vec *v[] = {&b->strings, &b->stacks, &b->tasks, &b->finals,
-	                  &b->res,     &b->iv,     &b->own,   &b->ev};
+	                  &b->res,     &b->iv,     &b->own,   &b->ev, &b->sql};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		free(v[i]->p);
 	free(b->arena);
@@ -105,6 +105,15 @@ void store_process(store *s, const store_proc *p)
 		b->have_proc = 1;
 		row_added(s);
 	}
+}
+
+void store_sql(store *s, const char *sql)
+{
+	if (!sql || !*sql)
+		return;
+	uint32_t *off = vec_push(&s->cur->sql, sizeof(*off));
+	*off = arena_add(s->cur, sql, strlen(sql));
+	row_added(s);
 }
 
 void store_string(store *s, uint32_t id, const char *text)

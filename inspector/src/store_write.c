@@ -509,6 +509,13 @@ static int write_batch(store_writer *w, const store_batch *b)
 	            0 ||
 	    write_multi(w, &w->ev, &b->ev, sizeof(model_event), bind_ev, "writing events") < 0)
 		return -1;
+	const uint32_t *sql = b->sql.p;
+	for (size_t i = 0; i < b->sql.n; i++) {
+		if (sqlite3_exec(w->db, b->arena + sql[i], NULL, NULL, NULL) != SQLITE_OK) {
+			store__write_fail(w, "writing a verdict or a warning");
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -168,6 +168,10 @@ typedef struct tsk_rd_snap {
  * (*snap is then empty). */
 int tsk_reader_snap_take(tsk_reader *r, tsk_rd_snap *snap);
 
+/* Fills only the header counters of *snap (no slots, nothing to free):
+ * task_hwm and res_hwm bound a scan of the slots.  Returns 0 or -EINVAL. */
+int tsk_reader_snap_counters(tsk_reader *r, tsk_rd_snap *snap);
+
 /* Frees the arrays of a snapshot and empties it.  NULL is a no-op. */
 void tsk_reader_snap_free(tsk_rd_snap *snap);
 

@@ -26,6 +26,7 @@
  * res_hwm slots of 128 bytes; the writers keep running, unaware.
  */
 #include <errno.h>
+#include <string.h>
 #include <sched.h>
 #include <stdlib.h>
 
@@ -144,6 +145,15 @@ static void read_counters(tsk_reader *r, tsk_rd_snap *s)
 	s->mode = atomic_load_explicit(&h->mode, memory_order_relaxed);
 	s->reader_heartbeat_ns =
 	        atomic_load_explicit(&h->reader_heartbeat_ns, memory_order_relaxed);
+}
+
+int tsk_reader_snap_counters(tsk_reader *r, tsk_rd_snap *snap)
+{
+	if (!r || !snap)
+		return -EINVAL;
+	memset(snap, 0, sizeof(*snap));
+	read_counters(r, snap);
+	return 0;
 }
 
 int tsk_reader_snap_take(tsk_reader *r, tsk_rd_snap *snap)

@@ -1,0 +1,1410 @@
+/*
+ * detect.c - deadlock detection and lints (detect.h; the rules are in
+ * docs/DEADLOCKS.md).
+ *
+ * Reading order: the owned edges of the wait-for graph (owned_edges), the
+ * incremental cycle search (find_cycles), the fixpoint (fixpoint), the
+ * confirmation on the live state (confirm_*), the text of a verdict
+ * (describe), the lints, det_step.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "detect.h"
+#include "idmap.h"
+#include "report.h"
+#include "util.h"
+
+#define LINT_EVERY_NS 1000000000 /* periodic lints: once a second */
+#define MAX_WARNINGS  10000
+
+typedef struct u64vec {
+	uint64_t *p;
+	size_t n, cap;
+} u64vec;
+
+static void vpush(u64vec *v, uint64_t x)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 16;
+		v->p = xrealloc(v->p, v->cap * sizeof(*v->p));
+	}
+	v->p[v->n++] = x;
+}
+
+/* A likely stall waiting out hold_ns before it is reported. */
+typedef struct pending {
+	det_deadlock dl; /* members sorted by task id */
+	uint32_t *seqs;  /* of the members' slots when first seen */
+	int64_t first_ns;
+	int seen; /* met again in the latest fixpoint */
+} pending;
+
+/* What a task was reported in. */
+typedef struct reported {
+	int64_t since_ns; /* the wait it was reported in */
+	uint8_t verdict;
+} reported;
+
+struct det {
+	model *m;
+	det_config cfg;
+	det_out out;
+	det_live live;
+	int have_live;
+	u64vec dirty;     /* tasks that began an untimed owned wait since the last step */
+	idmap reported;   /* task id -> reported */
+	det_deadlock *dl; /* reported, in order */
+	size_t ndl, capdl;
+	pending *pend;
+	size_t npend, cappend;
+	idmap warns; /* task * 8 + kind -> det_warning */
+	size_t nwarns;
+	int64_t last_fix_ns; /* INT64_MIN: never */
+	int64_t fix_gap_ns;  /* the least time to the next fixpoint */
+	int64_t last_lint_ns;
+	uint64_t waits_since_fix;
+	int64_t cpu_ns;
+	int64_t now_ns;
+};
+
+/* ---- config -------------------------------------------------------------------- */
+
+void det_config_default(det_config *c)
+{
+	*c = (det_config){.long_poll_ns = 10000000,
+	                  .stuck_ns = 5000000000,
+	                  .stuck_factor = 10,
+	                  .lost_ns = 1000000000,
+	                  .leak_ns = 1000000000,
+	                  .storm_wakes = 1000,
+	                  .hold_ns = 50000000,
+	                  .sweep_ns = 20000000};
+}
+
+int det_config_set(det_config *c, const char *spec, char *err, size_t cap)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} durations[] = {
+	        {"long-poll", offsetof(det_config, long_poll_ns)},
+	        {"stuck", offsetof(det_config, stuck_ns)},
+	        {"lost", offsetof(det_config, lost_ns)},
+	        {"leak", offsetof(det_config, leak_ns)},
+	        {"hold", offsetof(det_config, hold_ns)},
+	};
+	const char *eq = strchr(spec, '=');
+	if (!eq || eq == spec || !eq[1]) {
+		snprintf(err, cap, "bad threshold '%s' (expected NAME=VALUE)", spec);
+		return -1;
+	}
+	size_t n = (size_t)(eq - spec);
+	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+		if (strlen(durations[i].name) != n || strncmp(spec, durations[i].name, n))
+			continue;
+		int64_t ns;
+		if (ts_parse_duration(eq + 1, &ns) < 0 || ns <= 0) {
+			snprintf(err, cap, "bad duration '%s' for %s", eq + 1, durations[i].name);
+			return -1;
+		}
+		*(int64_t *)((char *)c + durations[i].off) = ns;
+		return 0;
+	}
+	if (n == 5 && !strncmp(spec, "storm", 5)) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(eq + 1, &end, 10);
+		if (errno || *end || v == 0 || eq[1] == '-') {
+			snprintf(err, cap, "bad count '%s' for storm", eq + 1);
+			return -1;
+		}
+		c->storm_wakes = v;
+		return 0;
+	}
+	snprintf(err, cap,
+	         "unknown threshold '%.*s' (long-poll, stuck, lost, leak, storm, hold)", (int)n,
+	         spec);
+	return -1;
+}
+
+const char *det_verdict_name(int v)
+{
+	return v == DET_DEFINITE ? "definite" : v == DET_LIKELY ? "likely" : "?";
+}
+
+const char *det_kind_name(int k)
+{
+	return k == DET_CYCLE ? "cycle" : k == DET_STALL ? "stall" : "?";
+}
+
+const char *det_lint_name(int k)
+{
+	static const char *names[DL_COUNT] = {
+	        [DL_LONG_POLL] = "long_poll",
+	        [DL_STUCK] = "stuck",
+	        [DL_LOST_WAKEUP] = "lost_wakeup",
+	        [DL_TASK_LEAK] = "task_leak",
+	        [DL_SELF_WAKE_STORM] = "self_wake_storm",
+	        [DL_LOCK_ACROSS_SUSPEND] = "lock_across_suspend",
+	};
+	return k > 0 && k < DL_COUNT ? names[k] : "?";
+}
+
+/* ---- the wait-for graph ----------------------------------------------------------- */
+
+static int alive(const model_task *t)
+{
+	return t && t->ended_ns < 0;
+}
+
+/* Is t blocked without a deadline on a wait the detector judges? */
+static int untimed(const model_task *t)
+{
+	return alive(t) && t->cur.state == MS_BLOCKED && t->cur.deadline_ns < 0;
+}
+
+static int owned_wait(uint8_t k)
+{
+	return k == TSK_WAIT_MUTEX || k == TSK_WAIT_RWLOCK_RD || k == TSK_WAIT_RWLOCK_WR ||
+	       k == TSK_WAIT_JOIN;
+}
+
+/* Appends to out the tasks t waits for along owned edges: the holders of
+ * the lock (a reader: the writer holding it, else the writers queued
+ * ahead of it), or the joined task.  A task waiting on a lock it holds
+ * waits for itself only if it took the lock before this wait began (a
+ * relock; a hand-off makes the waiter the holder just before it wakes). */
+static void owned_edges(det *d, const model_task *t, u64vec *out)
+{
+	if (!untimed(t))
+		return;
+	uint8_t k = t->cur.wait_kind;
+	if (k == TSK_WAIT_JOIN) {
+		model_task *j = model_task_get(d->m, t->cur.obj);
+		if (alive(j))
+			vpush(out, j->id);
+		return;
+	}
+	if (!owned_wait(k))
+		return;
+	model_res *r = model_res_get(d->m, t->cur.obj);
+	if (!r)
+		return;
+	size_t n0 = out->n;
+	for (uint32_t i = 0; i < r->nholds; i++) {
+		const model_hold *h = &r->holds[i];
+		if (k == TSK_WAIT_RWLOCK_RD && h->shared)
+			continue; /* readers do not block a reader */
+		if (h->task == t->id && h->start_ns != INT64_MIN && h->start_ns >= t->cur.start_ns)
+			continue;
+		vpush(out, h->task);
+	}
+	if (k == TSK_WAIT_RWLOCK_RD && out->n == n0) {
+		/* writer-preferring: a queued writer goes first */
+		for (uint32_t i = 0; i < r->nwq; i++) {
+			model_task *w = model_task_get(d->m, r->wq[i]);
+			if (w && w != t && untimed(w) && w->cur.wait_kind == TSK_WAIT_RWLOCK_WR &&
+			    w->cur.obj == r->id)
+				vpush(out, w->id);
+		}
+	}
+}
+
+static void member_of(const model_task *t, det_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->task = t->id;
+	m->wait_kind = t->cur.wait_kind;
+	m->obj = t->cur.obj;
+	m->site = t->cur.site;
+	m->stack = t->cur.stack;
+	m->since_ns = t->cur.start_ns;
+}
+
+/* ---- confirmation on the live state -------------------------------------------------- */
+
+/* Reads every member's slot: each must be blocked on the same thing with
+ * no deadline.  seqs (may be NULL) gets the slots' sequence numbers. */
+static int confirm_read(det *d, const det_member *mem, size_t n, uint32_t *seqs)
+{
+	if (!d->have_live)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		det_slot s;
+		if (d->live.task(d->live.ctx, mem[i].task, &s) < 0)
+			return 0;
+		if (s.state != TSK_TS_BLOCKED || s.wait_kind != mem[i].wait_kind ||
+		    s.obj != mem[i].obj || s.deadline >= 0)
+			return 0;
+		if (seqs)
+			seqs[i] = s.seq;
+	}
+	return 1;
+}
+
+/* The members' slots still have the sequence numbers seqs. */
+static int confirm_same(det *d, const det_member *mem, size_t n, const uint32_t *seqs)
+{
+	uint32_t *now = xmalloc((n ? n : 1) * sizeof(*now));
+	int ok = confirm_read(d, mem, n, now) && !memcmp(now, seqs, n * sizeof(*now));
+	free(now);
+	return ok;
+}
+
+/* Confirms at once: one read of a frozen process, two reads of a live one
+ * with nothing changed between them (a consistent view).  Cycles also
+ * check the owners the lock slots name. */
+static int confirm_now(det *d, const det_member *mem, size_t n, int cycle)
+{
+	uint32_t *seqs = xmalloc((n ? n : 1) * sizeof(*seqs));
+	int ok = confirm_read(d, mem, n, seqs);
+	for (size_t i = 0; ok && cycle && i < n; i++) {
+		uint8_t k = mem[i].wait_kind;
+		if (k != TSK_WAIT_MUTEX && k != TSK_WAIT_RWLOCK_WR && k != TSK_WAIT_RWLOCK_RD)
+			continue;
+		model_res *r = model_res_get(d->m, mem[i].obj);
+		uint64_t owner;
+		int exclusive = r && r->nholds == 1 && !r->holds[0].shared;
+		if (exclusive && d->live.owner(d->live.ctx, mem[i].obj, &owner) == 0 &&
+		    owner != r->holds[0].task)
+			ok = 0;
+	}
+	if (ok && !d->live.frozen)
+		ok = confirm_same(d, mem, n, seqs);
+	free(seqs);
+	return ok;
+}
+
+/* ---- the text of a verdict ------------------------------------------------------------ */
+
+typedef struct sbuf {
+	char *p;
+	size_t n, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+		va_end(ap);
+		if (k < 0)
+			return;
+		if (b->p && b->n + (size_t)k < b->cap) {
+			b->n += (size_t)k;
+			return;
+		}
+		b->cap = (b->cap + (size_t)k + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+		if (!b->n)
+			b->p[0] = 0;
+	}
+}
+
+static void task_words(det *d, sbuf *b, uint64_t id)
+{
+	model_task *t = model_task_get(d->m, id);
+	if (t && t->name[0])
+		sb_printf(b, "task %" PRIu64 " \"%s\"", id, t->name);
+	else
+		sb_printf(b, "task %" PRIu64, id);
+}
+
+/* "waits for mutex "m2" (abba.c:40)" */
+static void wait_words(det *d, sbuf *b, const det_member *mem)
+{
+	const char *kind = report_wait_kind(mem->wait_kind);
+	if (mem->wait_kind == TSK_WAIT_JOIN) {
+		sb_printf(b, "waits to join ");
+		task_words(d, b, mem->obj);
+	} else {
+		model_res *r = model_res_get(d->m, mem->obj);
+		const char *how = mem->wait_kind == TSK_WAIT_RWLOCK_RD   ? "a read lock on "
+		                  : mem->wait_kind == TSK_WAIT_RWLOCK_WR ? "the write lock on "
+		                  : mem->wait_kind == TSK_WAIT_CHAN_SEND ? "room in "
+		                  : mem->wait_kind == TSK_WAIT_CHAN_RECV ? "a message on "
+		                                                         : "";
+		if (r && r->name[0])
+			sb_printf(b, "waits for %s%s \"%s\"", how, kind ? kind : "resource", r->name);
+		else
+			sb_printf(b, "waits for %s%s %" PRIu64, how, kind ? kind : "resource", mem->obj);
+	}
+	char site[512] = "", loc[256], fn[256];
+	if (mem->site && d->out.resolve &&
+	    d->out.resolve(d->out.ctx, mem->site, site, sizeof(site)) == 0) {
+		ts_split_site(site, loc, sizeof(loc), fn, sizeof(fn));
+		if (loc[0])
+			sb_printf(b, " (%s)", loc);
+	}
+}
+
+static char *describe(det *d, const det_deadlock *dl)
+{
+	sbuf b = {0};
+	if (dl->kind == DET_CYCLE) {
+		for (uint32_t i = 0; i < dl->ntasks; i++) {
+			const det_member *mem = &dl->tasks[i];
+			if (i)
+				sb_printf(&b, mem->wait_kind == TSK_WAIT_JOIN ? ", which " : ", held by ");
+			if (!i || dl->tasks[i - 1].wait_kind != TSK_WAIT_JOIN) {
+				task_words(d, &b, mem->task);
+				sb_printf(&b, i ? " which " : " ");
+			}
+			wait_words(d, &b, mem);
+		}
+		const det_member *last = &dl->tasks[dl->ntasks - 1];
+		sb_printf(&b, last->wait_kind == TSK_WAIT_JOIN ? ": a cycle" : ", held by ");
+		if (last->wait_kind != TSK_WAIT_JOIN) {
+			task_words(d, &b, dl->tasks[0].task);
+			sb_printf(&b, ": a cycle");
+		}
+	} else {
+		for (uint32_t i = 0; i < dl->ntasks; i++) {
+			if (i)
+				sb_printf(&b, "; ");
+			task_words(d, &b, dl->tasks[i].task);
+			sb_printf(&b, " ");
+			wait_words(d, &b, &dl->tasks[i]);
+		}
+		sb_printf(&b, dl->verdict == DET_DEFINITE
+		                      ? ": every task of the program is blocked without a deadline"
+		                      : ": every task that created or used what they wait on is "
+		                        "stuck or finished");
+	}
+	if (dl->nbehind)
+		sb_printf(&b, " (%" PRIu32 " more task%s blocked behind it)", dl->nbehind,
+		          dl->nbehind == 1 ? "" : "s");
+	return b.p;
+}
+
+/* ---- reporting ---------------------------------------------------------------------- */
+
+static int by_task(const void *a, const void *b)
+{
+	const det_member *x = a, *y = b;
+	return x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* Is there a member not yet reported in this wait (or only as likely, when
+ * the verdict is definite)? */
+static int is_news(det *d, const det_member *mem, size_t n, uint8_t verdict)
+{
+	for (size_t i = 0; i < n; i++) {
+		reported *r = idmap_get(&d->reported, mem[i].task);
+		if (!r || r->since_ns != mem[i].since_ns || r->verdict > verdict)
+			return 1;
+	}
+	return 0;
+}
+
+/* Takes ownership of dl's arrays. */
+static void announce(det *d, det_deadlock *dl)
+{
+	dl->id = (uint32_t)d->ndl + 1;
+	dl->found_ns = d->now_ns;
+	dl->closed_ns = INT64_MIN;
+	for (uint32_t i = 0; i < dl->ntasks; i++) {
+		if (dl->tasks[i].since_ns > dl->closed_ns)
+			dl->closed_ns = dl->tasks[i].since_ns;
+		reported *r = idmap_get(&d->reported, dl->tasks[i].task);
+		if (!r) {
+			r = xmalloc(sizeof(*r));
+			idmap_put(&d->reported, dl->tasks[i].task, r);
+		}
+		r->since_ns = dl->tasks[i].since_ns;
+		r->verdict = dl->verdict;
+	}
+	if (dl->found_ns < dl->closed_ns)
+		dl->found_ns = dl->closed_ns;
+	dl->text = describe(d, dl);
+	if (d->ndl == d->capdl) {
+		d->capdl = d->capdl ? d->capdl * 2 : 8;
+		d->dl = xrealloc(d->dl, d->capdl * sizeof(*d->dl));
+	}
+	d->dl[d->ndl++] = *dl;
+	if (d->out.deadlock)
+		d->out.deadlock(d->out.ctx, &d->dl[d->ndl - 1]);
+}
+
+static void dl_free(det_deadlock *dl)
+{
+	free(dl->tasks);
+	free(dl->behind);
+	free(dl->text);
+}
+
+/* ---- cycles ----------------------------------------------------------------------------- */
+
+typedef struct frame {
+	uint64_t task;
+	size_t off, n, i; /* its edges: edges.p[off, off + n), the next one i */
+} frame;
+
+/* A cycle stack[from..top]: each waits for the next, the top for stack[from]. */
+static void on_cycle(det *d, const frame *stack, size_t from, size_t top)
+{
+	size_t n = top - from + 1;
+	det_member *mem = xcalloc(n, sizeof(*mem));
+	for (size_t i = 0; i < n; i++) {
+		member_of(model_task_get(d->m, stack[from + i].task), &mem[i]);
+		mem[i].by[0] = stack[from + (i + 1) % n].task;
+	}
+	if (!is_news(d, mem, n, DET_DEFINITE) || !confirm_now(d, mem, n, 1)) {
+		free(mem);
+		return;
+	}
+	det_deadlock dl = {.verdict = DET_DEFINITE, .kind = DET_CYCLE, .tasks = mem,
+	                   .ntasks = (uint32_t)n};
+	announce(d, &dl);
+}
+
+/* Depth-first search along owned edges from each start, reporting every
+ * cycle met (a back edge to a task on the current path). */
+static void find_cycles(det *d, const uint64_t *starts, size_t nstarts)
+{
+	idmap colour; /* 1 on the path, 2 done */
+	idmap_init(&colour);
+	u64vec edges = {0};
+	frame *stack = NULL;
+	size_t top = 0, cap = 0;
+	for (size_t s = 0; s < nstarts; s++) {
+		model_task *t0 = model_task_get(d->m, starts[s]);
+		if (!untimed(t0) || !owned_wait(t0->cur.wait_kind) || idmap_get(&colour, starts[s]))
+			continue;
+		idmap_put(&colour, starts[s], (void *)1);
+		edges.n = 0;
+		owned_edges(d, t0, &edges);
+		if (cap == 0) {
+			cap = 64;
+			stack = xmalloc(cap * sizeof(*stack));
+		}
+		stack[0] = (frame){starts[s], 0, edges.n, 0};
+		top = 1;
+		while (top) {
+			frame *f = &stack[top - 1];
+			if (f->i == f->n) {
+				idmap_put(&colour, f->task, (void *)2);
+				edges.n = f->off;
+				top--;
+				continue;
+			}
+			uint64_t v = edges.p[f->off + f->i++];
+			uintptr_t c = (uintptr_t)idmap_get(&colour, v);
+			if (c == 1) {
+				size_t from = top - 1;
+				while (stack[from].task != v)
+					from--;
+				on_cycle(d, stack, from, top - 1);
+				continue;
+			}
+			if (c == 2)
+				continue;
+			model_task *vt = model_task_get(d->m, v);
+			idmap_put(&colour, v, (void *)1);
+			size_t off = edges.n;
+			owned_edges(d, vt, &edges);
+			if (top == cap) {
+				cap *= 2;
+				stack = xrealloc(stack, cap * sizeof(*stack));
+			}
+			stack[top++] = (frame){v, off, edges.n - off, 0};
+		}
+	}
+	free(stack);
+	free(edges.p);
+	idmap_fini(&colour);
+}
+
+/* ---- stalls: the fixpoint ------------------------------------------------------------------ */
+
+/* Node numbering: alive tasks 0..nt-1, then the resources waited on. */
+typedef struct fix {
+	det *d;
+	model_task **tasks; /* alive */
+	size_t nt, capt;
+	idmap index;      /* task id -> node + 1 */
+	idmap resnode;    /* (resource id << 1 | role) -> node + 1 */
+	uint64_t *resid;  /* per resource node (minus nt): the resource */
+	size_t nr, capr;
+	uint8_t *cand;    /* per task: blocked untimed on something judged */
+	uint8_t *free_;   /* per node: free task / live resource */
+	u64vec esrc, edst; /* edges: src wakes dst */
+	size_t nfree;
+	/* the spawn tree of the alive tasks, built on first need: kids[i] are
+	 * the nodes sorted by parent id */
+	size_t *kids;
+	size_t visits; /* subtree nodes visited (bounded: SUBTREE_BUDGET) */
+} fix;
+
+#define SUBTREE_BUDGET 4000000
+
+static void collect_task(void *ctx, model_task *t)
+{
+	fix *f = ctx;
+	if (!alive(t))
+		return;
+	if (f->nt == f->capt) {
+		f->capt = f->capt ? f->capt * 2 : 256;
+		f->tasks = xrealloc(f->tasks, f->capt * sizeof(*f->tasks));
+	}
+	f->tasks[f->nt++] = t;
+}
+
+static size_t node_of_task(fix *f, uint64_t id)
+{
+	uintptr_t v = (uintptr_t)idmap_get(&f->index, id);
+	return v ? v - 1 : SIZE_MAX;
+}
+
+static void edge(fix *f, size_t src, size_t dst)
+{
+	vpush(&f->esrc, src);
+	vpush(&f->edst, dst);
+}
+
+typedef struct user_ctx {
+	fix *f;
+	size_t node;
+} user_ctx;
+
+static void user_edge(void *ctx, uint64_t task)
+{
+	user_ctx *u = ctx;
+	size_t s = node_of_task(u->f, task);
+	if (s != SIZE_MAX)
+		edge(u->f, s, u->node);
+}
+
+static const fix *sort_fix; /* for by_parent (qsort has no context) */
+
+static int by_parent(const void *a, const void *b)
+{
+	uint64_t x = sort_fix->tasks[*(const size_t *)a]->parent;
+	uint64_t y = sort_fix->tasks[*(const size_t *)b]->parent;
+	return x < y ? -1 : x > y;
+}
+
+/* The range [*lo, *hi) of f->kids whose parent is id. */
+static void children_of(fix *f, uint64_t id, size_t *lo, size_t *hi)
+{
+	size_t a = 0, b = f->nt;
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+		if (f->tasks[f->kids[mid]]->parent < id)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	b = f->nt;
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+		if (f->tasks[f->kids[mid]]->parent <= id)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*hi = a;
+}
+
+typedef struct sub_ctx {
+	fix *f;
+	const model_res *r;
+	size_t node;
+	u64vec todo;
+} sub_ctx;
+
+static void sub_user(void *ctx, uint64_t task)
+{
+	vpush(&((sub_ctx *)ctx)->todo, task);
+}
+
+/* Handles pass down the spawn tree: a task spawned (after r was made) by a
+ * task that created or used r, or by its descendants, may hold r too and
+ * counts as one that can wake its waiters.  Returns 0, or -1 past the
+ * budget. */
+static int subtree_edges(fix *f, const model_res *r, size_t node)
+{
+	if (!f->kids) {
+		f->kids = xmalloc((f->nt ? f->nt : 1) * sizeof(*f->kids));
+		for (size_t i = 0; i < f->nt; i++)
+			f->kids[i] = i;
+		sort_fix = f;
+		qsort(f->kids, f->nt, sizeof(*f->kids), by_parent);
+	}
+	sub_ctx s = {f, r, node, {0}};
+	if (r->creator)
+		vpush(&s.todo, r->creator);
+	model_res_each_user((model_res *)r, sub_user, &s);
+	int rc = 0;
+	idmap seen;
+	idmap_init(&seen);
+	while (s.todo.n) {
+		uint64_t id = s.todo.p[--s.todo.n];
+		size_t lo, hi;
+		children_of(f, id, &lo, &hi);
+		for (size_t k = lo; k < hi; k++) {
+			model_task *c = f->tasks[f->kids[k]];
+			if (idmap_get(&seen, c->id))
+				continue;
+			if (++f->visits > SUBTREE_BUDGET) {
+				rc = -1;
+				goto out;
+			}
+			idmap_put(&seen, c->id, (void *)1);
+			if (c->spawned_ns != INT64_MIN && r->created_ns != INT64_MIN &&
+			    c->spawned_ns < r->created_ns)
+				continue; /* born before r: not handed it at its spawn */
+			edge(f, f->kids[k], node);
+			vpush(&s.todo, c->id);
+		}
+	}
+out:
+	idmap_fini(&seen);
+	free(s.todo.p);
+	return rc;
+}
+
+/* Is a wait on r, by a task of wait kind k, one that ends by itself (data
+ * buffered, room, a unit, a counter at zero, no holder, a partner
+ * waiting)? */
+static int transient(det *d, const model_res *r, uint8_t k)
+{
+	int send_waits = 0, recv_waits = 0;
+	if (k == TSK_WAIT_CHAN_SEND || k == TSK_WAIT_CHAN_RECV) {
+		for (uint32_t i = 0; i < r->nwq; i++) {
+			model_task *w = model_task_get(d->m, r->wq[i]);
+			if (!w)
+				continue;
+			send_waits += w->cur.wait_kind == TSK_WAIT_CHAN_SEND;
+			recv_waits += w->cur.wait_kind == TSK_WAIT_CHAN_RECV;
+		}
+	}
+	switch (k) {
+	case TSK_WAIT_CHAN_RECV:
+		return r->closed || r->value > 0 || send_waits > 0;
+	case TSK_WAIT_CHAN_SEND:
+		return r->closed || (r->capacity && r->value < r->capacity) || recv_waits > 0;
+	case TSK_WAIT_SEM:
+		return r->value > 0;
+	case TSK_WAIT_WG:
+		return r->value == 0;
+	case TSK_WAIT_MUTEX:
+	case TSK_WAIT_RWLOCK_WR:
+		return r->nholds == 0;
+	default:
+		return 0;
+	}
+}
+
+/* The node of the resource t waits on, made with its incoming edges on
+ * first use; SIZE_MAX: the wait is not judged (t is free). */
+static size_t res_node(fix *f, model_task *t)
+{
+	det *d = f->d;
+	uint8_t k = t->cur.wait_kind;
+	model_res *r = model_res_get(d->m, t->cur.obj);
+	if (!r || transient(d, r, k))
+		return SIZE_MAX;
+	int role = k == TSK_WAIT_RWLOCK_RD;
+	uint64_t key = r->id << 1 | (uint64_t)role;
+	uintptr_t v = (uintptr_t)idmap_get(&f->resnode, key);
+	if (v)
+		return v - 1;
+	size_t node = f->nt + f->nr;
+	if (f->nr == f->capr) {
+		f->capr = f->capr ? f->capr * 2 : 64;
+		f->resid = xrealloc(f->resid, f->capr * sizeof(*f->resid));
+	}
+	f->resid[f->nr++] = r->id;
+	idmap_put(&f->resnode, key, (void *)(uintptr_t)(node + 1));
+	int live = 0;
+	if (k == TSK_WAIT_MUTEX || k == TSK_WAIT_RWLOCK_WR || k == TSK_WAIT_RWLOCK_RD) {
+		u64vec by = {0};
+		owned_edges(d, t, &by);
+		/* the holders or queued writers; one we do not know frees it */
+		for (size_t i = 0; i < by.n; i++) {
+			size_t s = node_of_task(f, by.p[i]);
+			if (s == SIZE_MAX)
+				live = 1;
+			else
+				edge(f, s, node);
+		}
+		if (!by.n)
+			live = 1;
+		free(by.p);
+	} else {
+		if (r->ext_used)
+			live = 1;
+		user_ctx u = {f, node};
+		model_res_each_user(r, user_edge, &u);
+		if (r->creator) {
+			size_t s = node_of_task(f, r->creator);
+			if (s != SIZE_MAX)
+				edge(f, s, node);
+		}
+		if (subtree_edges(f, r, node) < 0)
+			live = 1; /* too big to follow: assume it can be woken */
+	}
+	/* the node's free_ flag is set once arrays are sized (fixpoint) */
+	if (live)
+		vpush(&f->esrc, SIZE_MAX), vpush(&f->edst, node);
+	return node;
+}
+
+/* Which tasks are judged (candidates) and the graph's edges. */
+static void build(fix *f)
+{
+	det *d = f->d;
+	model_each_task(d->m, collect_task, f);
+	for (size_t i = 0; i < f->nt; i++)
+		idmap_put(&f->index, f->tasks[i]->id, (void *)(uintptr_t)(i + 1));
+	f->cand = xcalloc(f->nt ? f->nt : 1, 1);
+	for (size_t i = 0; i < f->nt; i++) {
+		model_task *t = f->tasks[i];
+		if (!untimed(t))
+			continue;
+		uint8_t k = t->cur.wait_kind;
+		if (k == TSK_WAIT_JOIN) {
+			size_t j = node_of_task(f, t->cur.obj);
+			if (j == SIZE_MAX)
+				continue; /* joins a task that ended: it returns */
+			f->cand[i] = 1;
+			edge(f, j, i);
+			continue;
+		}
+		if (k < TSK_WAIT_CHAN_SEND || k > TSK_WAIT_COND || k == TSK_WAIT_SELECT)
+			continue; /* sleep, I/O, blocking pool, select: not judged */
+		size_t r = res_node(f, t);
+		if (r == SIZE_MAX)
+			continue;
+		f->cand[i] = 1;
+		edge(f, r, i);
+	}
+}
+
+/* Propagates from the free tasks and live resources (breadth first over
+ * the edges grouped by source). */
+static void propagate(fix *f)
+{
+	size_t nn = f->nt + f->nr, ne = f->esrc.n;
+	f->free_ = xcalloc(nn ? nn : 1, 1);
+	size_t *start = xcalloc(nn + 1, sizeof(*start));
+	size_t *dst = xmalloc((ne ? ne : 1) * sizeof(*dst));
+	size_t *queue = xmalloc((nn ? nn : 1) * sizeof(*queue));
+	size_t qh = 0, qt = 0;
+	for (size_t e = 0; e < ne; e++) {
+		if (f->esrc.p[e] == SIZE_MAX) {
+			size_t v = f->edst.p[e];
+			if (!f->free_[v]) {
+				f->free_[v] = 1;
+				queue[qt++] = v;
+			}
+		} else {
+			start[f->esrc.p[e] + 1]++;
+		}
+	}
+	for (size_t v = 0; v < nn; v++)
+		start[v + 1] += start[v];
+	size_t *fill = xmalloc((nn ? nn : 1) * sizeof(*fill));
+	memcpy(fill, start, nn * sizeof(*fill));
+	for (size_t e = 0; e < ne; e++)
+		if (f->esrc.p[e] != SIZE_MAX)
+			dst[fill[f->esrc.p[e]]++] = f->edst.p[e];
+	free(fill);
+	for (size_t i = 0; i < f->nt; i++) {
+		if (!f->cand[i] && !f->free_[i]) {
+			f->free_[i] = 1;
+			queue[qt++] = i;
+		}
+	}
+	while (qh < qt) {
+		size_t v = queue[qh++];
+		for (size_t e = start[v]; e < start[v + 1]; e++) {
+			size_t w = dst[e];
+			if (!f->free_[w]) {
+				f->free_[w] = 1;
+				queue[qt++] = w;
+			}
+		}
+	}
+	f->nfree = 0;
+	for (size_t i = 0; i < f->nt; i++)
+		f->nfree += f->free_[i];
+	free(start);
+	free(dst);
+	free(queue);
+}
+
+static size_t uf_find(size_t *p, size_t x)
+{
+	while (p[x] != x) {
+		p[x] = p[p[x]];
+		x = p[x];
+	}
+	return x;
+}
+
+/* Is stuck task i behind a reported cycle (its owned edges lead there)? */
+static int behind_cycle(fix *f, size_t i, uint8_t *memo)
+{
+	det *d = f->d;
+	u64vec path = {0}, by = {0};
+	int result = 0;
+	size_t cur = i;
+	for (;;) {
+		if (memo[cur]) {
+			result = memo[cur] == 2;
+			break;
+		}
+		model_task *t = f->tasks[cur];
+		reported *r = idmap_get(&d->reported, t->id);
+		if (r && r->since_ns == t->cur.start_ns && r->verdict == DET_DEFINITE) {
+			result = 1;
+			break;
+		}
+		memo[cur] = 3; /* on the path */
+		vpush(&path, cur);
+		by.n = 0;
+		owned_edges(d, t, &by);
+		size_t next = by.n ? node_of_task(f, by.p[0]) : SIZE_MAX;
+		if (next == SIZE_MAX || memo[next] == 3)
+			break;
+		cur = next;
+	}
+	for (size_t k = 0; k < path.n; k++)
+		memo[path.p[k]] = result ? 2 : 1;
+	free(path.p);
+	free(by.p);
+	return result;
+}
+
+typedef struct by_ctx {
+	fix *f;
+	const uint8_t *in;
+	det_member *mem;
+	size_t nb;
+} by_ctx;
+
+static void by_add(by_ctx *b, uint64_t task)
+{
+	size_t i = node_of_task(b->f, task);
+	if (i == SIZE_MAX || !b->in[i] || task == b->mem->task || b->nb >= 4)
+		return;
+	for (size_t k = 0; k < b->nb; k++)
+		if (b->mem->by[k] == task)
+			return;
+	b->mem->by[b->nb++] = task;
+}
+
+static void by_user(void *ctx, uint64_t task)
+{
+	by_add(ctx, task);
+}
+
+/* The members of the group (in) that mem waits for: the holders or the
+ * joined task, else the stuck tasks that created or used the resource. */
+static void blocked_by(fix *f, const uint8_t *in, det_member *mem)
+{
+	by_ctx b = {f, in, mem, 0};
+	model_task *t = model_task_get(f->d->m, mem->task);
+	if (owned_wait(mem->wait_kind)) {
+		u64vec by = {0};
+		owned_edges(f->d, t, &by);
+		for (size_t i = 0; i < by.n; i++)
+			by_add(&b, by.p[i]);
+		free(by.p);
+		return;
+	}
+	model_res *r = model_res_get(f->d->m, mem->obj);
+	if (!r)
+		return;
+	if (r->creator)
+		by_add(&b, r->creator);
+	model_res_each_user(r, by_user, &b);
+}
+
+/* Reports (or holds as pending) each connected group of stuck tasks. */
+static void stalls(fix *f, int final)
+{
+	det *d = f->d;
+	size_t nn = f->nt + f->nr;
+	uint8_t *memo = xcalloc(f->nt ? f->nt : 1, 1);
+	uint8_t *in = xcalloc(f->nt ? f->nt : 1, 1); /* stuck, not behind a cycle */
+	u64vec behind = {0};
+	size_t nin = 0;
+	for (size_t i = 0; i < f->nt; i++) {
+		if (!f->cand[i] || f->free_[i])
+			continue;
+		if (behind_cycle(f, i, memo)) {
+			reported *r = idmap_get(&d->reported, f->tasks[i]->id);
+			if (!r || r->since_ns != f->tasks[i]->cur.start_ns)
+				vpush(&behind, f->tasks[i]->id);
+			continue;
+		}
+		in[i] = 1;
+		nin++;
+	}
+	free(memo);
+	/* tasks behind a cycle: listed with the cycle they wait on, if new */
+	if (behind.n && d->ndl) {
+		for (size_t k = 0; k < d->ndl; k++) {
+			det_deadlock *dl = &d->dl[k];
+			if (dl->kind != DET_CYCLE || dl->nbehind)
+				continue;
+			dl->behind = xmalloc(behind.n * sizeof(*dl->behind));
+			memcpy(dl->behind, behind.p, behind.n * sizeof(*dl->behind));
+			dl->nbehind = (uint32_t)behind.n;
+			break;
+		}
+	}
+	free(behind.p);
+	if (!nin) {
+		free(in);
+		return;
+	}
+	size_t *parent = xmalloc(nn * sizeof(*parent));
+	for (size_t v = 0; v < nn; v++)
+		parent[v] = v;
+	for (size_t e = 0; e < f->esrc.n; e++) {
+		size_t s = f->esrc.p[e], t = f->edst.p[e];
+		if (s == SIZE_MAX)
+			continue;
+		int s_in = s < f->nt ? in[s] : !f->free_[s];
+		int t_in = t < f->nt ? in[t] : !f->free_[t];
+		if (s_in && t_in)
+			parent[uf_find(parent, s)] = uf_find(parent, t);
+	}
+	/* group members by root */
+	size_t *order = xmalloc(nin * sizeof(*order));
+	size_t k = 0;
+	for (size_t i = 0; i < f->nt; i++)
+		if (in[i])
+			order[k++] = i;
+	uint8_t verdict = f->nfree == 0 ? DET_DEFINITE : DET_LIKELY;
+	uint8_t *done = xcalloc(nin, 1);
+	for (size_t a = 0; a < nin; a++) {
+		if (done[a])
+			continue;
+		size_t root = uf_find(parent, order[a]);
+		size_t n = 0;
+		for (size_t b = a; b < nin; b++)
+			if (!done[b] && uf_find(parent, order[b]) == root)
+				n++;
+		det_member *mem = xcalloc(n, sizeof(*mem));
+		size_t m = 0;
+		for (size_t b = a; b < nin; b++) {
+			if (done[b] || uf_find(parent, order[b]) != root)
+				continue;
+			done[b] = 1;
+			member_of(f->tasks[order[b]], &mem[m++]);
+		}
+		qsort(mem, n, sizeof(*mem), by_task);
+		/* who each waits for, among the group */
+		for (size_t x = 0; x < n; x++)
+			blocked_by(f, in, &mem[x]);
+		det_deadlock dl = {.verdict = verdict, .kind = DET_STALL, .tasks = mem,
+		                   .ntasks = (uint32_t)n};
+		if (!is_news(d, mem, n, verdict)) {
+			free(mem);
+			continue;
+		}
+		if (verdict == DET_DEFINITE || d->live.frozen) {
+			if (confirm_now(d, mem, n, 0))
+				announce(d, &dl);
+			else
+				free(mem);
+			continue;
+		}
+		/* likely: it must stay so for hold_ns */
+		size_t p;
+		for (p = 0; p < d->npend; p++) {
+			pending *pe = &d->pend[p];
+			if (pe->dl.ntasks != n)
+				continue;
+			size_t x;
+			for (x = 0; x < n; x++)
+				if (pe->dl.tasks[x].task != mem[x].task ||
+				    pe->dl.tasks[x].since_ns != mem[x].since_ns)
+					break;
+			if (x == n)
+				break;
+		}
+		if (p < d->npend) {
+			d->pend[p].seen = 1;
+			free(mem);
+			continue;
+		}
+		uint32_t *seqs = xmalloc(n * sizeof(*seqs));
+		if (!confirm_read(d, mem, n, seqs)) {
+			free(seqs);
+			free(mem);
+			continue;
+		}
+		if (d->npend == d->cappend) {
+			d->cappend = d->cappend ? d->cappend * 2 : 4;
+			d->pend = xrealloc(d->pend, d->cappend * sizeof(*d->pend));
+		}
+		d->pend[d->npend++] = (pending){dl, seqs, d->now_ns, 1};
+	}
+	(void)final;
+	free(done);
+	free(order);
+	free(parent);
+	free(in);
+}
+
+/* Reports the pending likely stalls that held for hold_ns (all of them,
+ * now, when force), drops those the last fixpoint did not see again. */
+static void settle_pending(det *d, int force)
+{
+	size_t keep = 0;
+	for (size_t p = 0; p < d->npend; p++) {
+		pending *pe = &d->pend[p];
+		int ripe = force || d->now_ns - pe->first_ns >= d->cfg.hold_ns;
+		if (!pe->seen) {
+			dl_free(&pe->dl);
+			free(pe->seqs);
+			continue;
+		}
+		if (!ripe) {
+			d->pend[keep++] = *pe;
+			continue;
+		}
+		if (is_news(d, pe->dl.tasks, pe->dl.ntasks, pe->dl.verdict) &&
+		    confirm_same(d, pe->dl.tasks, pe->dl.ntasks, pe->seqs))
+			announce(d, &pe->dl);
+		else
+			dl_free(&pe->dl);
+		free(pe->seqs);
+	}
+	d->npend = keep;
+}
+
+static void fixpoint(det *d, int final)
+{
+	fix f = {.d = d};
+	idmap_init(&f.index);
+	idmap_init(&f.resnode);
+	build(&f);
+	propagate(&f);
+	for (size_t p = 0; p < d->npend; p++)
+		d->pend[p].seen = 0;
+	stalls(&f, final);
+	free(f.tasks);
+	free(f.kids);
+	free(f.resid);
+	free(f.cand);
+	free(f.free_);
+	free(f.esrc.p);
+	free(f.edst.p);
+	idmap_fini(&f.index);
+	idmap_fini(&f.resnode);
+}
+
+/* ---- lints ---------------------------------------------------------------------------------- */
+
+static void warn(det *d, uint8_t kind, uint64_t task, uint64_t res, int64_t ns, int64_t value,
+                 const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void warn(det *d, uint8_t kind, uint64_t task, uint64_t res, int64_t ns, int64_t value,
+                 const char *fmt, ...)
+{
+	uint64_t key = task * 8 + kind;
+	det_warning *w = idmap_get(&d->warns, key);
+	if (!w) {
+		if (d->nwarns >= MAX_WARNINGS)
+			return;
+		w = xcalloc(1, sizeof(*w));
+		w->kind = kind;
+		w->task = task;
+		w->first_ns = ns;
+		idmap_put(&d->warns, key, w);
+		d->nwarns++;
+	} else if (w->last_ns == ns && w->res == res) {
+		return; /* the same fact seen again */
+	}
+	w->res = res;
+	w->last_ns = ns;
+	w->count++;
+	if (value >= w->value_ns) {
+		w->value_ns = value;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(w->detail, sizeof(w->detail), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static const char *res_words(det *d, uint64_t id, char *buf, size_t cap)
+{
+	model_res *r = model_res_get(d->m, id);
+	const char *kinds[] = {"resource", "channel", "mutex", "rwlock", "semaphore", "waitgroup",
+	                       "condvar"};
+	const char *kind = r && r->kind < 7 ? kinds[r->kind] : "resource";
+	if (r && r->name[0])
+		snprintf(buf, cap, "%s \"%s\"", kind, r->name);
+	else
+		snprintf(buf, cap, "%s %" PRIu64, kind, id);
+	return buf;
+}
+
+static void on_note(void *ctx, const model_note *n)
+{
+	det *d = ctx;
+	char a[64], b[96], c[96];
+	switch (n->kind) {
+	case MN_WAIT:
+		if (n->wait_kind && owned_wait(n->wait_kind))
+			vpush(&d->dirty, n->task);
+		d->waits_since_fix++;
+		break;
+	case MN_LONG_RUN:
+		warn(d, DL_LONG_POLL, n->task, 0, n->ns, n->dur_ns,
+		     "ran %s without suspending (worker %u): it blocks the worker",
+		     ts_fmt_ns(n->dur_ns, a, sizeof(a)), (unsigned)n->worker);
+		break;
+	case MN_HOLD_SUSPEND: {
+		const char *op = report_wait_op(n->wait_kind);
+		if (n->wait_kind == TSK_WAIT_JOIN)
+			snprintf(c, sizeof(c), "join of task %" PRIu64, n->obj);
+		else if (n->wait_kind >= TSK_WAIT_CHAN_SEND && n->wait_kind <= TSK_WAIT_COND)
+			res_words(d, n->obj, c, sizeof(c));
+		else
+			snprintf(c, sizeof(c), "%s", op ? op : "a wait");
+		warn(d, DL_LOCK_ACROSS_SUSPEND, n->task, n->res, n->ns, 0,
+		     "held %s while it waited (%s) for %s", res_words(d, n->res, b, sizeof(b)),
+		     op ? op : "?", c);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+typedef struct lint_ctx {
+	det *d;
+	model_hist all; /* every task's waits */
+} lint_ctx;
+
+static void sum_waits(void *ctx, model_task *t)
+{
+	lint_ctx *l = ctx;
+	for (int b = 0; b < MODEL_HIST_BUCKETS; b++)
+		l->all.count[b] += t->wait.count[b];
+	l->all.n += t->wait.n;
+	if (t->wait.max_ns > l->all.max_ns)
+		l->all.max_ns = t->wait.max_ns;
+}
+
+static void lint_task(void *ctx, model_task *t)
+{
+	lint_ctx *l = ctx;
+	det *d = l->d;
+	char a[64], b[96];
+	if (!alive(t))
+		return;
+	int64_t now = d->now_ns;
+	const model_interval *iv = &t->cur;
+	int64_t in_state = now - iv->start_ns;
+	if (iv->state == MS_RUNNING && in_state >= d->cfg.long_poll_ns)
+		warn(d, DL_LONG_POLL, t->id, 0, iv->start_ns, in_state,
+		     "has been running %s without suspending (worker %u): it blocks the worker",
+		     ts_fmt_ns(in_state, a, sizeof(a)), (unsigned)iv->worker);
+	if (iv->state == MS_BLOCKED && iv->wait_kind != TSK_WAIT_SLEEP &&
+	    iv->wait_kind != TSK_WAIT_IO && in_state >= d->cfg.stuck_ns) {
+		uint64_t p99 = model_hist_quantile(&l->all, 0.99);
+		if ((uint64_t)in_state >= (uint64_t)d->cfg.stuck_factor * p99) {
+			const char *op = report_wait_op(iv->wait_kind);
+			warn(d, DL_STUCK, t->id, iv->obj, iv->start_ns, in_state,
+			     "blocked %s in %s%s, %" PRIu32 "x the 99th percentile of the program's "
+			     "waits (%s)",
+			     ts_fmt_ns(in_state, a, sizeof(a)), op ? op : "a wait",
+			     iv->deadline_ns >= 0 ? " (with a deadline)" : "",
+			     p99 ? (uint32_t)((uint64_t)in_state / p99) : 0,
+			     ts_fmt_ns((int64_t)p99, b, sizeof(b)));
+		}
+	}
+	if (iv->state == MS_BLOCKED && iv->wait_kind >= TSK_WAIT_CHAN_SEND &&
+	    iv->wait_kind <= TSK_WAIT_COND && iv->wait_kind != TSK_WAIT_SELECT &&
+	    in_state >= d->cfg.lost_ns) {
+		model_res *r = model_res_get(d->m, iv->obj);
+		if (r && r->kind == TSK_RES_COND && r->lost_signal_ns >= 0 &&
+		    r->lost_signal_ns <= iv->start_ns) {
+			warn(d, DL_LOST_WAKEUP, t->id, r->id, iv->start_ns, in_state,
+			     "waits on %s for %s; its last signal (%s before the wait) woke nobody",
+			     res_words(d, r->id, b, sizeof(b)), ts_fmt_ns(in_state, a, sizeof(a)),
+			     ts_fmt_ns(iv->start_ns - r->lost_signal_ns, (char[64]){0}, 64));
+		}
+	}
+	if (t->parent && !(t->flags & (TSK_TF_DETACHED | TSK_TF_ROOT))) {
+		model_task *p = model_task_get(d->m, t->parent);
+		if (p && p->ended_ns >= 0 && now - p->ended_ns >= d->cfg.leak_ns)
+			warn(d, DL_TASK_LEAK, t->id, 0, p->ended_ns, now - p->ended_ns,
+			     "still alive %s after its parent task %" PRIu64 " \"%s\" returned "
+			     "without joining it",
+			     ts_fmt_ns(now - p->ended_ns, a, sizeof(a)), p->id, p->name);
+	}
+	if (t->self_wakes >= d->cfg.storm_wakes && t->self_wakes * 10 >= t->wakes * 9)
+		warn(d, DL_SELF_WAKE_STORM, t->id, 0, t->spawned_ns == INT64_MIN ? 0 : t->spawned_ns,
+		     (int64_t)t->self_wakes,
+		     "woke itself %" PRIu64 " times (%" PRIu64 " of its %" PRIu64 " wakes): it spins "
+		     "through the scheduler",
+		     t->self_wakes, t->self_wakes, t->wakes);
+}
+
+static void lints(det *d)
+{
+	lint_ctx l = {.d = d};
+	model_each_task(d->m, sum_waits, &l);
+	model_each_task(d->m, lint_task, &l);
+}
+
+/* ---- det ---------------------------------------------------------------------------------- */
+
+static int64_t cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+det *det_create(model *m, const det_config *cfg, const det_out *out)
+{
+	det *d = xcalloc(1, sizeof(*d));
+	d->m = m;
+	if (cfg)
+		d->cfg = *cfg;
+	else
+		det_config_default(&d->cfg);
+	if (out)
+		d->out = *out;
+	idmap_init(&d->reported);
+	idmap_init(&d->warns);
+	d->last_fix_ns = INT64_MIN;
+	d->last_lint_ns = INT64_MIN;
+	model_set_watch(m, &(model_watch){.ctx = d,
+	                                  .note = on_note,
+	                                  .long_run_ns = d->cfg.long_poll_ns});
+	return d;
+}
+
+static void free_val(void *ctx, uint64_t id, void *val)
+{
+	(void)ctx;
+	(void)id;
+	free(val);
+}
+
+void det_destroy(det *d)
+{
+	if (!d)
+		return;
+	model_set_watch(d->m, NULL);
+	for (size_t i = 0; i < d->ndl; i++)
+		dl_free(&d->dl[i]);
+	for (size_t p = 0; p < d->npend; p++) {
+		dl_free(&d->pend[p].dl);
+		free(d->pend[p].seqs);
+	}
+	idmap_each(&d->reported, free_val, NULL);
+	idmap_each(&d->warns, free_val, NULL);
+	idmap_fini(&d->reported);
+	idmap_fini(&d->warns);
+	free(d->dirty.p);
+	free(d->dl);
+	free(d->pend);
+	free(d);
+}
+
+void det_set_live(det *d, const det_live *live)
+{
+	d->have_live = live != NULL;
+	if (live)
+		d->live = *live;
+}
+
+void det_step(det *d, int64_t now_ns, int final)
+{
+	int64_t c0 = cpu_now();
+	d->now_ns = now_ns;
+	if (d->dirty.n) {
+		find_cycles(d, d->dirty.p, d->dirty.n);
+		d->dirty.n = 0;
+	}
+	int due = d->last_fix_ns == INT64_MIN || now_ns - d->last_fix_ns >= d->fix_gap_ns;
+	if (final || (due && (d->waits_since_fix || d->npend))) {
+		int64_t f0 = cpu_now();
+		if (final) {
+			/* every wait, not only the new ones (a dump starts here) */
+			u64vec all = {0};
+			fix f = {.d = d};
+			model_each_task(d->m, collect_task, &f);
+			for (size_t i = 0; i < f.nt; i++)
+				if (untimed(f.tasks[i]) && owned_wait(f.tasks[i]->cur.wait_kind))
+					vpush(&all, f.tasks[i]->id);
+			free(f.tasks);
+			find_cycles(d, all.p, all.n);
+			free(all.p);
+		}
+		fixpoint(d, final);
+		settle_pending(d, 0);
+		if (final && d->npend && d->have_live && !d->live.frozen) {
+			struct timespec ts = {d->cfg.hold_ns / 1000000000, d->cfg.hold_ns % 1000000000};
+			nanosleep(&ts, NULL);
+			settle_pending(d, 1);
+		} else if (final) {
+			settle_pending(d, 1);
+		}
+		/* at most 1/20 of the time in fixpoints (5% of a CPU) */
+		int64_t cost = cpu_now() - f0;
+		d->fix_gap_ns = cost * 20 > d->cfg.sweep_ns ? cost * 20 : d->cfg.sweep_ns;
+		d->last_fix_ns = now_ns;
+		d->waits_since_fix = 0;
+	}
+	if (final || d->last_lint_ns == INT64_MIN || now_ns - d->last_lint_ns >= LINT_EVERY_NS) {
+		lints(d);
+		d->last_lint_ns = now_ns;
+	}
+	d->cpu_ns += cpu_now() - c0;
+}
+
+size_t det_count(const det *d)
+{
+	return d->ndl;
+}
+
+const det_deadlock *det_get(const det *d, size_t i)
+{
+	return i < d->ndl ? &d->dl[i] : NULL;
+}
+
+typedef struct each_warn {
+	void (*fn)(void *ctx, const det_warning *w);
+	void *ctx;
+} each_warn;
+
+static void warn_thunk(void *ctx, uint64_t id, void *val)
+{
+	each_warn *e = ctx;
+	(void)id;
+	e->fn(e->ctx, val);
+}
+
+void det_each_warning(det *d, void (*fn)(void *ctx, const det_warning *w), void *ctx)
+{
+	each_warn e = {fn, ctx};
+	idmap_each(&d->warns, warn_thunk, &e);
+}
+
+int64_t det_cpu_ns(const det *d)
+{
+	return d->cpu_ns;
+}
