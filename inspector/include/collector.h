@@ -103,8 +103,8 @@ void coll_update_process(coll *c);
  * are confirmed; warnings go to the store at coll_finish.  Call right after
  * coll_open.  Stream mode confirms on the live segment; a dump confirms on
  * the process if it still runs, else on its copy. */
-void coll_detect(coll *c, const det_config *cfg,
-                 void (*announce)(void *ctx, const det_deadlock *d), void *ctx);
+void coll_detect(coll *c, const det_config *cfg, void (*announce)(void *ctx, const det_deadlock *d),
+                 void *ctx);
 det *coll_det(coll *c); /* NULL before coll_detect */
 
 model *coll_model(coll *c);

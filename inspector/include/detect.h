@@ -113,11 +113,11 @@ enum det_lint {
 typedef struct det_warning {
 	uint8_t kind; /* enum det_lint */
 	uint64_t task;
-	uint64_t res;      /* the resource it is about, 0 none */
-	int64_t first_ns;  /* first seen */
-	int64_t last_ns;   /* last seen */
-	uint64_t count;    /* times seen */
-	int64_t value_ns;  /* the largest duration seen (long poll, wait), 0 none */
+	uint64_t res;     /* the resource it is about, 0 none */
+	int64_t first_ns; /* first seen */
+	int64_t last_ns;  /* last seen */
+	uint64_t count;   /* times seen */
+	int64_t value_ns; /* the largest duration seen (long poll, wait), 0 none */
 	char detail[200];
 } det_warning;
 

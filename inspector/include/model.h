@@ -139,14 +139,14 @@ typedef struct model_res {
 	uint32_t nholds, caphold;
 	uint32_t waiters; /* tasks blocked on it now (nwq) */
 	uint8_t emitted;
-	uint8_t ext_used;  /* used by a thread outside the runtime (events of task 0) */
-	uint64_t creator;  /* the task that created it, 0 unknown */
-	uint64_t *wq;      /* the tasks blocked on it now, in no order */
+	uint8_t ext_used; /* used by a thread outside the runtime (events of task 0) */
+	uint64_t creator; /* the task that created it, 0 unknown */
+	uint64_t *wq;     /* the tasks blocked on it now, in no order */
 	uint32_t nwq, capwq;
-	struct idmap *users;     /* every task that created, used or waited on it (a set;
-	                            ended tasks are pruned as it grows) */
-	uint32_t users_pruned;   /* its size after the last pruning */
-	int64_t lost_signal_ns;  /* the last signal/release that woke nobody, -1 none */
+	struct idmap *users;    /* every task that created, used or waited on it (a set;
+	                           ended tasks are pruned as it grows) */
+	uint32_t users_pruned;  /* its size after the last pruning */
+	int64_t lost_signal_ns; /* the last signal/release that woke nobody, -1 none */
 } model_res;
 
 /* A raw event kept as such (what intervals do not say). */

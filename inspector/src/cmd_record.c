@@ -70,7 +70,7 @@ typedef struct rec_opts {
 	const char *db;
 	int64_t duration_ns; /* 0: until the end */
 	store_opts so;
-	int progress; /* 1 forced on, 0 when stderr is a terminal */
+	int progress;  /* 1 forced on, 0 when stderr is a terminal */
 	det_config dc; /* the detector's thresholds */
 } rec_opts;
 
@@ -321,8 +321,7 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 	det_config_default(&o->dc);
 	/* run: '+' stops at the first non-option (PROG and its arguments are
 	 * PROG's); record and dump take options before and after the target */
-	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:ft:h" : "o:d:ft:h", opts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:ft:h" : "o:d:ft:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (det_config_set(&o->dc, optarg, err, sizeof(err)) < 0)

@@ -62,10 +62,10 @@ struct coll {
 	det *det;
 	void (*announce)(void *ctx, const det_deadlock *d);
 	void *announce_ctx;
-	tsk_reader *live;  /* the live state read for confirmation (c->r, or a dump's own) */
-	int live_owned;    /* live is ours to close */
-	idmap task_slot;   /* task id -> slot index + 1 (a cache, checked at each read) */
-	idmap res_slot;    /* resource id -> slot index + 1 */
+	tsk_reader *live;   /* the live state read for confirmation (c->r, or a dump's own) */
+	int live_owned;     /* live is ours to close */
+	idmap task_slot;    /* task id -> slot index + 1 (a cache, checked at each read) */
+	idmap res_slot;     /* resource id -> slot index + 1 */
 	int64_t scanned_ns; /* when the slots were last scanned for the cache */
 };
 
@@ -441,7 +441,8 @@ static int read_task_slot(coll *c, uint64_t id, tsk_rd_task *t)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		uintptr_t v = (uintptr_t)idmap_get(&c->task_slot, id);
-		if (v && tsk_reader_snap_task(c->live, (uint32_t)(v - 1), t) == 0 && t->slot.id == id)
+		if (v && tsk_reader_snap_task(c->live, (uint32_t)(v - 1), t) == 0 &&
+		    t->slot.id == id)
 			return 0;
 		if (!pass)
 			scan_slots(c);
@@ -469,7 +470,8 @@ static int live_owner(void *ctx, uint64_t res, uint64_t *owner)
 	for (int pass = 0; pass < 2; pass++) {
 		uintptr_t v = (uintptr_t)idmap_get(&c->res_slot, res);
 		tsk_rd_res r;
-		if (v && tsk_reader_snap_res(c->live, (uint32_t)(v - 1), &r) == 0 && r.slot.id == res) {
+		if (v && tsk_reader_snap_res(c->live, (uint32_t)(v - 1), &r) == 0 &&
+		    r.slot.id == res) {
 			*owner = r.slot.owner;
 			return 0;
 		}
@@ -477,6 +479,26 @@ static int live_owner(void *ctx, uint64_t res, uint64_t *owner)
 			scan_slots(c);
 	}
 	return -1;
+}
+
+/* A dump of a running process confirms on the process's own segment (the
+ * file given may be a copy, frozen at a moment that may be transient):
+ * found by pid and checked to be the same process. */
+static int open_live(coll *c)
+{
+	char real[256];
+	tsk_reader *r;
+	if (tsk_reader_find(NULL, c->info.pid, real, sizeof(real)) < 0 ||
+	    tsk_reader_open(real, 0, &r) < 0)
+		return -1;
+	const tsk_rd_info *ri = tsk_reader_info(r);
+	if (ri->proc_start_ticks != c->info.proc_start_ticks ||
+	    ri->created_mono_ns != c->info.created_mono_ns) {
+		tsk_reader_close(r);
+		return -1;
+	}
+	c->live = r;
+	return 0;
 }
 
 static int det_resolve(void *ctx, uint32_t id, char *buf, size_t cap)
@@ -536,13 +558,13 @@ static void store_warning(void *ctx, const det_warning *w)
 	char res[24] = "NULL";
 	if (w->res)
 		snprintf(res, sizeof(res), "%" PRIu64, w->res);
-	char *sql = sqlite3_mprintf("INSERT INTO warnings(kind, task, resource, first_ns, "
-	                            "last_ns, count, value_ns, detail) VALUES (%Q, %llu, %s, "
-	                            "%lld, %lld, %llu, %lld, %Q);",
-	                            det_lint_name(w->kind), (unsigned long long)w->task, res,
-	                            (long long)w->first_ns, (long long)w->last_ns,
-	                            (unsigned long long)w->count, (long long)w->value_ns,
-	                            w->detail);
+	char *sql =
+	        sqlite3_mprintf("INSERT INTO warnings(kind, task, resource, first_ns, "
+	                        "last_ns, count, value_ns, detail) VALUES (%Q, %llu, %s, "
+	                        "%lld, %lld, %llu, %lld, %Q);",
+	                        det_lint_name(w->kind), (unsigned long long)w->task, res,
+	                        (long long)w->first_ns, (long long)w->last_ns,
+	                        (unsigned long long)w->count, (long long)w->value_ns, w->detail);
 	if (!sql)
 		abort();
 	store_sql(c->st, sql);
@@ -558,14 +580,14 @@ static void on_deadlock(void *ctx, const det_deadlock *d)
 		c->announce(c->announce_ctx, d);
 }
 
-void coll_detect(coll *c, const det_config *cfg,
-                 void (*announce)(void *ctx, const det_deadlock *d), void *ctx)
+void coll_detect(coll *c, const det_config *cfg, void (*announce)(void *ctx, const det_deadlock *d),
+                 void *ctx)
 {
 	det_destroy(c->det);
 	c->announce = announce;
 	c->announce_ctx = ctx;
-	c->det = det_create(c->m, cfg, &(det_out){.ctx = c, .deadlock = on_deadlock,
-	                                          .resolve = det_resolve});
+	c->det = det_create(c->m, cfg,
+	                    &(det_out){.ctx = c, .deadlock = on_deadlock, .resolve = det_resolve});
 	if (c->mode == COLL_STREAM) {
 		c->live = c->r;
 		det_set_live(c->det, &(det_live){.ctx = c, .task = live_task, .owner = live_owner});
@@ -681,7 +703,7 @@ int coll_dump(coll *c, char *err, size_t cap)
 		 * copy is final */
 		det_live lv = {.ctx = c, .task = live_task, .owner = live_owner, .frozen = 1};
 		c->live = c->r;
-		if (coll_liveness(c) == TSK_RD_LIVE && tsk_reader_open(c->path, 0, &c->live) == 0) {
+		if (coll_liveness(c) == TSK_RD_LIVE && open_live(c) == 0) {
 			c->live_owned = 1;
 			lv.frozen = 0;
 		} else {

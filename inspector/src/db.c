@@ -144,13 +144,13 @@ const char db_schema_tables[] =
         /* verdicts of the deadlock detector (docs/DEADLOCKS.md) */
         "CREATE TABLE IF NOT EXISTS deadlocks("
         " id INTEGER PRIMARY KEY,"
-        " verdict TEXT NOT NULL," /* definite|likely */
-        " kind TEXT NOT NULL,"    /* cycle|stall */
-        " closed_ns INTEGER,"     /* when the newest wait in it began */
+        " verdict TEXT NOT NULL,"     /* definite|likely */
+        " kind TEXT NOT NULL,"        /* cycle|stall */
+        " closed_ns INTEGER,"         /* when the newest wait in it began */
         " found_ns INTEGER NOT NULL," /* when the verdict was confirmed */
         " ntasks INTEGER NOT NULL,"
-        " behind TEXT NOT NULL,"  /* JSON array of the ids of tasks blocked behind it */
-        " text TEXT NOT NULL);"   /* the chain, for a human */
+        " behind TEXT NOT NULL," /* JSON array of the ids of tasks blocked behind it */
+        " text TEXT NOT NULL);"  /* the chain, for a human */
         "CREATE TABLE IF NOT EXISTS deadlock_tasks("
         " deadlock INTEGER NOT NULL,"
         " pos INTEGER NOT NULL," /* order in the chain */

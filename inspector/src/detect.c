@@ -127,9 +127,8 @@ int det_config_set(det_config *c, const char *spec, char *err, size_t cap)
 		c->storm_wakes = v;
 		return 0;
 	}
-	snprintf(err, cap,
-	         "unknown threshold '%.*s' (long-poll, stuck, lost, leak, storm, hold)", (int)n,
-	         spec);
+	snprintf(err, cap, "unknown threshold '%.*s' (long-poll, stuck, lost, leak, storm, hold)",
+	         (int)n, spec);
 	return -1;
 }
 
@@ -333,9 +332,11 @@ static void wait_words(det *d, sbuf *b, const det_member *mem)
 		                  : mem->wait_kind == TSK_WAIT_CHAN_RECV ? "a message on "
 		                                                         : "";
 		if (r && r->name[0])
-			sb_printf(b, "waits for %s%s \"%s\"", how, kind ? kind : "resource", r->name);
+			sb_printf(b, "waits for %s%s \"%s\"", how, kind ? kind : "resource",
+			          r->name);
 		else
-			sb_printf(b, "waits for %s%s %" PRIu64, how, kind ? kind : "resource", mem->obj);
+			sb_printf(b, "waits for %s%s %" PRIu64, how, kind ? kind : "resource",
+			          mem->obj);
 	}
 	char site[512] = "", loc[256], fn[256];
 	if (mem->site && d->out.resolve &&
@@ -353,7 +354,8 @@ static char *describe(det *d, const det_deadlock *dl)
 		for (uint32_t i = 0; i < dl->ntasks; i++) {
 			const det_member *mem = &dl->tasks[i];
 			if (i)
-				sb_printf(&b, mem->wait_kind == TSK_WAIT_JOIN ? ", which " : ", held by ");
+				sb_printf(&b, mem->wait_kind == TSK_WAIT_JOIN ? ", which "
+				                                              : ", held by ");
 			if (!i || dl->tasks[i - 1].wait_kind != TSK_WAIT_JOIN) {
 				task_words(d, &b, mem->task);
 				sb_printf(&b, i ? " which " : " ");
@@ -461,8 +463,8 @@ static void on_cycle(det *d, const frame *stack, size_t from, size_t top)
 		free(mem);
 		return;
 	}
-	det_deadlock dl = {.verdict = DET_DEFINITE, .kind = DET_CYCLE, .tasks = mem,
-	                   .ntasks = (uint32_t)n};
+	det_deadlock dl = {
+	        .verdict = DET_DEFINITE, .kind = DET_CYCLE, .tasks = mem, .ntasks = (uint32_t)n};
 	announce(d, &dl);
 }
 
@@ -530,12 +532,12 @@ typedef struct fix {
 	det *d;
 	model_task **tasks; /* alive */
 	size_t nt, capt;
-	idmap index;      /* task id -> node + 1 */
-	idmap resnode;    /* (resource id << 1 | role) -> node + 1 */
-	uint64_t *resid;  /* per resource node (minus nt): the resource */
+	idmap index;     /* task id -> node + 1 */
+	idmap resnode;   /* (resource id << 1 | role) -> node + 1 */
+	uint64_t *resid; /* per resource node (minus nt): the resource */
 	size_t nr, capr;
-	uint8_t *cand;    /* per task: blocked untimed on something judged */
-	uint8_t *free_;   /* per node: free task / live resource */
+	uint8_t *cand;     /* per task: blocked untimed on something judged */
+	uint8_t *free_;    /* per node: free task / live resource */
 	u64vec esrc, edst; /* edges: src wakes dst */
 	size_t nfree;
 	/* the spawn tree of the alive tasks, built on first need: kids[i] are
@@ -1011,8 +1013,8 @@ static void stalls(fix *f, int final)
 		/* who each waits for, among the group */
 		for (size_t x = 0; x < n; x++)
 			blocked_by(f, in, &mem[x]);
-		det_deadlock dl = {.verdict = verdict, .kind = DET_STALL, .tasks = mem,
-		                   .ntasks = (uint32_t)n};
+		det_deadlock dl = {
+		        .verdict = verdict, .kind = DET_STALL, .tasks = mem, .ntasks = (uint32_t)n};
 		if (!is_news(d, mem, n, verdict)) {
 			free(mem);
 			continue;
@@ -1055,7 +1057,7 @@ static void stalls(fix *f, int final)
 		}
 		d->pend[d->npend++] = (pending){dl, seqs, d->now_ns, 1};
 	}
-	(void)final;
+	(void) final;
 	free(done);
 	free(order);
 	free(parent);
@@ -1146,8 +1148,8 @@ static void warn(det *d, uint8_t kind, uint64_t task, uint64_t res, int64_t ns, 
 static const char *res_words(det *d, uint64_t id, char *buf, size_t cap)
 {
 	model_res *r = model_res_get(d->m, id);
-	const char *kinds[] = {"resource", "channel", "mutex", "rwlock", "semaphore", "waitgroup",
-	                       "condvar"};
+	const char *kinds[] = {"resource",  "channel",   "mutex",  "rwlock",
+	                       "semaphore", "waitgroup", "condvar"};
 	const char *kind = r && r->kind < 7 ? kinds[r->kind] : "resource";
 	if (r && r->name[0])
 		snprintf(buf, cap, "%s \"%s\"", kind, r->name);
@@ -1224,7 +1226,8 @@ static void lint_task(void *ctx, model_task *t)
 		if ((uint64_t)in_state >= (uint64_t)d->cfg.stuck_factor * p99) {
 			const char *op = report_wait_op(iv->wait_kind);
 			warn(d, DL_STUCK, t->id, iv->obj, iv->start_ns, in_state,
-			     "blocked %s in %s%s, %" PRIu32 "x the 99th percentile of the program's "
+			     "blocked %s in %s%s, %" PRIu32
+			     "x the 99th percentile of the program's "
 			     "waits (%s)",
 			     ts_fmt_ns(in_state, a, sizeof(a)), op ? op : "a wait",
 			     iv->deadline_ns >= 0 ? " (with a deadline)" : "",
@@ -1253,9 +1256,10 @@ static void lint_task(void *ctx, model_task *t)
 			     ts_fmt_ns(now - p->ended_ns, a, sizeof(a)), p->id, p->name);
 	}
 	if (t->self_wakes >= d->cfg.storm_wakes && t->self_wakes * 10 >= t->wakes * 9)
-		warn(d, DL_SELF_WAKE_STORM, t->id, 0, t->spawned_ns == INT64_MIN ? 0 : t->spawned_ns,
-		     (int64_t)t->self_wakes,
-		     "woke itself %" PRIu64 " times (%" PRIu64 " of its %" PRIu64 " wakes): it spins "
+		warn(d, DL_SELF_WAKE_STORM, t->id, 0,
+		     t->spawned_ns == INT64_MIN ? 0 : t->spawned_ns, (int64_t)t->self_wakes,
+		     "woke itself %" PRIu64 " times (%" PRIu64 " of its %" PRIu64
+		     " wakes): it spins "
 		     "through the scheduler",
 		     t->self_wakes, t->self_wakes, t->wakes);
 }
@@ -1290,9 +1294,8 @@ det *det_create(model *m, const det_config *cfg, const det_out *out)
 	idmap_init(&d->warns);
 	d->last_fix_ns = INT64_MIN;
 	d->last_lint_ns = INT64_MIN;
-	model_set_watch(m, &(model_watch){.ctx = d,
-	                                  .note = on_note,
-	                                  .long_run_ns = d->cfg.long_poll_ns});
+	model_set_watch(
+	        m, &(model_watch){.ctx = d, .note = on_note, .long_run_ns = d->cfg.long_poll_ns});
 	return d;
 }
 
@@ -1357,7 +1360,8 @@ void det_step(det *d, int64_t now_ns, int final)
 		fixpoint(d, final);
 		settle_pending(d, 0);
 		if (final && d->npend && d->have_live && !d->live.frozen) {
-			struct timespec ts = {d->cfg.hold_ns / 1000000000, d->cfg.hold_ns % 1000000000};
+			struct timespec ts = {d->cfg.hold_ns / 1000000000,
+			                      d->cfg.hold_ns % 1000000000};
 			nanosleep(&ts, NULL);
 			settle_pending(d, 1);
 		} else if (final) {

@@ -69,10 +69,10 @@ typedef struct report_deadlock {
 
 /* A lint's finding (SPEC §6). */
 typedef struct report_warning {
-	char *kind;   /* owned: "long_poll", "stuck", ... */
-	int64_t task; /* REPORT_NONE: not about one task */
-	char *name;   /* owned: the task's name; NULL */
-	char *detail; /* owned: one sentence */
+	char *kind;       /* owned: "long_poll", "stuck", ... */
+	int64_t task;     /* REPORT_NONE: not about one task */
+	char *name;       /* owned: the task's name; NULL */
+	char *detail;     /* owned: one sentence */
 	int64_t resource; /* what it is about; REPORT_NONE */
 	int64_t count;    /* times seen */
 	int64_t value_ns; /* the largest duration seen (or count, for self_wake_storm) */

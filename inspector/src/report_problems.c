@@ -64,7 +64,8 @@ static int collect_members(sqlite3 *db, sqlite3_stmt *frames, report_deadlock *d
 		t->stack_id = report__col_int(st, 3);
 		if (t->stack_id == REPORT_NONE || t->stack_id < 0)
 			t->stack_id = 0;
-		t->blocked_by = parse_ids((const char *)sqlite3_column_text(st, 4), &t->nblocked_by);
+		t->blocked_by =
+		        parse_ids((const char *)sqlite3_column_text(st, 4), &t->nblocked_by);
 		t->deadline_ns = REPORT_NONE; /* verdicts are about untimed waits only */
 		t->blocked_ns = REPORT_NONE;
 		report__read_wait_cols(st, 5, &t->on, &t->location, &t->function);
@@ -103,8 +104,9 @@ static int collect_deadlocks(sqlite3 *db, report *r, char *err, size_t cap)
 	if (!st)
 		return -1;
 	sqlite3_stmt *frames = report__prepare(
-	        db, "SELECT f.pc, s.text FROM frames f LEFT JOIN strings s ON s.id = f.symbol"
-	            " WHERE f.stack = ? ORDER BY f.depth",
+	        db,
+	        "SELECT f.pc, s.text FROM frames f LEFT JOIN strings s ON s.id = f.symbol"
+	        " WHERE f.stack = ? ORDER BY f.depth",
 	        err, cap);
 	if (!frames) {
 		sqlite3_finalize(st);

@@ -183,8 +183,8 @@ static void print_problems(const report *r, FILE *f)
 	char wait[160], ids[256], s1[160], s2[512], s3[160], s4[160], s5[1024];
 	for (size_t i = 0; i < r->ndeadlocks; i++) {
 		const report_deadlock *d = &r->deadlocks[i];
-		fprintf(f, "\nDEADLOCK %" PRId64 " (%s %s): %zu task%s\n", d->id, d->verdict, d->kind,
-		        d->ntasks, d->ntasks == 1 ? "" : "s");
+		fprintf(f, "\nDEADLOCK %" PRId64 " (%s %s): %zu task%s\n", d->id, d->verdict,
+		        d->kind, d->ntasks, d->ntasks == 1 ? "" : "s");
 		if (d->text)
 			fprintf(f, "  %s\n", safe(d->text, s5, sizeof(s5)));
 		for (size_t j = 0; j < d->ntasks; j++) {

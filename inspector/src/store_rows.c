@@ -65,8 +65,8 @@ void store__batch_reset(store_batch *b)
 
 void store__batch_free(store_batch *b)
 {
-	store_vec *v[] = {&b->strings, &b->stacks, &b->tasks, &b->finals,
-	                  &b->res,     &b->iv,     &b->own,   &b->ev, &b->sql};
+	store_vec *v[] = {&b->strings, &b->stacks, &b->tasks, &b->finals, &b->res,
+	                  &b->iv,      &b->own,    &b->ev,    &b->sql};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		free(v[i]->p);
 	free(b->arena);

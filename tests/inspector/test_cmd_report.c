@@ -282,6 +282,11 @@ static void test_render_problems(void **state)
 	sqlite3_close(db);
 	r.deadlocks = calloc(1, sizeof(*r.deadlocks));
 	r.ndeadlocks = 1;
+	r.deadlocks[0].id = 1;
+	r.deadlocks[0].text = strdup("task 2 \"writer\" waits for mutex \"db\" (srv.c:42), held by "
+	                             "task 1 \"reader\"");
+	r.deadlocks[0].closed_ns = REPORT_NONE;
+	r.deadlocks[0].found_ns = REPORT_NONE;
 	r.deadlocks[0].verdict = "definite";
 	r.deadlocks[0].kind = "cycle";
 	r.deadlocks[0].tasks = r.blocked; /* moved: report_fini frees it there */
@@ -290,8 +295,15 @@ static void test_render_problems(void **state)
 	r.nblocked = 0;
 	r.warnings = calloc(1, sizeof(*r.warnings));
 	r.nwarnings = 1;
-	r.warnings[0] = (report_warning){strdup("stuck"), 3, strdup("consumer"),
-	                                 strdup("blocked 4 ms, far longer than its peers")};
+	r.warnings[0] =
+	        (report_warning){.kind = strdup("stuck"),
+	                         .task = 3,
+	                         .name = strdup("consumer"),
+	                         .detail = strdup("blocked 4 ms, far longer than its peers"),
+	                         .resource = REPORT_NONE,
+	                         .count = 1,
+	                         .value_ns = 4000000,
+	                         .first_ns = REPORT_NONE};
 
 	FILE *fp = fopen(f->out, "w");
 	assert_non_null(fp);
@@ -299,6 +311,9 @@ static void test_render_problems(void **state)
 	fclose(fp);
 	HT_JQ_EQ(f->out, "[.deadlocks[0] | .verdict, .kind, (.tasks | length)] | @csv",
 	         "\"definite\",\"cycle\",2");
+	HT_JQ_EQ(f->out, "[.deadlocks[0] | .id, .text, .closed_ns, (.behind | length)] | @csv",
+	         "1,\"task 2 \"\"writer\"\" waits for mutex \"\"db\"\" (srv.c:42), held by task 1 "
+	         "\"\"reader\"\"\",,0");
 	HT_JQ_EQ(f->out,
 	         "[.deadlocks[0].tasks[0] | .id, .name, .location, .waits_on.kind,"
 	         " .waits_on.name, .waits_on.id, .blocked_by[0]] | @csv",
@@ -310,8 +325,11 @@ static void test_render_problems(void **state)
 	assert_int_equal(report_write_text(&r, fp), 0);
 	fclose(fp);
 	char *out = ht_slurp(f->out);
-	assert_non_null(strstr(out, "DEADLOCK (definite, cycle): 2 tasks\n"
-	                            "  task 2 writer at srv.c:42 waits on mutex:db, held by 1\n"));
+	assert_non_null(strstr(out,
+	                       "DEADLOCK 1 (definite cycle): 2 tasks\n"
+	                       "  task 2 \"writer\" waits for mutex \"db\" (srv.c:42), held by "
+	                       "task 1 \"reader\"\n"
+	                       "  task 2 writer at srv.c:42 waits on mutex:db, blocked by 1\n"));
 	assert_non_null(strstr(out, "stuck: task 3 consumer: blocked 4 ms"));
 	free(out);
 	report_fini(&r);
