@@ -264,14 +264,23 @@ static int confirm_now(det *d, const det_member *mem, size_t n, int cycle)
 	uint32_t *seqs = xmalloc((n ? n : 1) * sizeof(*seqs));
 	int ok = confirm_read(d, mem, n, seqs);
 	for (size_t i = 0; ok && cycle && i < n; i++) {
+		/* the lock slot must name the next member as its owner (a
+		 * writer); a read lock's readers are not in the live state, so a
+		 * reader it waits for is taken from the model, with no writer */
 		uint8_t k = mem[i].wait_kind;
 		if (k != TSK_WAIT_MUTEX && k != TSK_WAIT_RWLOCK_WR && k != TSK_WAIT_RWLOCK_RD)
 			continue;
-		model_res *r = model_res_get(d->m, mem[i].obj);
 		uint64_t owner;
-		int exclusive = r && r->nholds == 1 && !r->holds[0].shared;
-		if (exclusive && d->live.owner(d->live.ctx, mem[i].obj, &owner) == 0 &&
-		    owner != r->holds[0].task)
+		if (d->live.owner(d->live.ctx, mem[i].obj, &owner) < 0) {
+			ok = 0;
+			break;
+		}
+		int exclusive = k == TSK_WAIT_MUTEX;
+		model_res *r = model_res_get(d->m, mem[i].obj);
+		for (uint32_t h = 0; r && !exclusive && h < r->nholds; h++)
+			if (r->holds[h].task == mem[i].by[0] && !r->holds[h].shared)
+				exclusive = 1;
+		if (exclusive ? owner != mem[i].by[0] : owner != 0)
 			ok = 0;
 	}
 	if (ok && !d->live.frozen)
