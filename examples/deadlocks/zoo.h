@@ -121,6 +121,22 @@ static inline void zoo_ready_when(atomic_int *noted, int n)
 	zoo_ready();
 }
 
+/* The root of a look-alike: lets the work run for ZOO_STEADY_MS, then
+ * says it is ready.  When progress is not NULL it must have grown
+ * meanwhile (a count of rounds): if not, the look-alike is stuck, which is
+ * a bug: "PROG: no progress in N ms", exit status 1. */
+static inline void zoo_ready_steady(atomic_long *progress)
+{
+	long before = progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
+
+	ZOO_TRY(tsk_sleep(tsk_after_ms(ZOO_STEADY_MS)));
+	if (progress && atomic_load_explicit(progress, memory_order_relaxed) == before) {
+		fprintf(stderr, "%s: no progress in %d ms\n", ZOO_PROG, ZOO_STEADY_MS);
+		exit(1);
+	}
+	zoo_ready();
+}
+
 /* Sleeps cli->delay_ms (--delay) in the calling task, if any. */
 static inline void zoo_delay(const struct zoo_cli *cli)
 {
