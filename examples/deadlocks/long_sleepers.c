@@ -35,7 +35,7 @@ static void *root(void *arg)
 
 	zoo_delay(arg);
 	for (int i = 0; i < NSLEEPERS; i++) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "sleeper-%d", i + 1);
 		ZOO_TRY(tsk_spawn(i == 0 ? &first : NULL, name, sleeper, NULL));
 	}

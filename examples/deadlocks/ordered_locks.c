@@ -54,14 +54,14 @@ static void *root(void *arg)
 	tsk_task *first = NULL;
 
 	for (int i = 0; i < NMUTEXES; i++) {
-		char name[8];
+		char name[24];
 		snprintf(name, sizeof(name), "m%d", i);
 		ZOO_TRY(tsk_mutex_create(&mutexes[i], name));
 	}
 	zoo_delay(arg);
 
 	for (int i = 0; i < NTASKS; i++) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "worker-%d", i + 1);
 		ZOO_TRY(tsk_spawn(i == 0 ? &first : NULL, name, worker, (void *)(uintptr_t)i));
 	}

@@ -63,7 +63,7 @@ static void *root(void *arg)
 	zoo_delay(arg);
 
 	for (int i = 0; i < NREADERS; i++) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "reader-%d", i + 1);
 		ZOO_TRY(tsk_spawn(NULL, name, reader, NULL));
 	}

@@ -79,7 +79,7 @@ static void *root(void *arg)
 	tsk_task *cons;
 
 	for (int i = 0; i <= NSTAGES; i++) {
-		char name[16];
+		char name[24];
 		if (i < NSTAGES)
 			snprintf(name, sizeof(name), "to-stage-%d", i + 1);
 		else
@@ -90,7 +90,7 @@ static void *root(void *arg)
 
 	ZOO_TRY(tsk_spawn(&cons, "consumer", consumer, NULL));
 	for (int i = NSTAGES - 1; i >= 0; i--) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "stage-%d", i + 1);
 		ZOO_TRY(tsk_spawn(NULL, name, stage, (void *)(uintptr_t)i));
 	}

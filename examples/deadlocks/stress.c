@@ -94,7 +94,7 @@ static void *root(void *arg)
 
 	(void)arg;
 	for (int i = 0; i < st.nmutexes; i++) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "m%d", i);
 		ZOO_TRY(tsk_mutex_create(&st.mutexes[i], name));
 	}

@@ -33,7 +33,7 @@ static void *root(void *arg)
 	zoo_delay(arg);
 
 	for (int i = 0; i < NWORKERS; i++) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "worker-%d", i + 1);
 		ZOO_TRY(tsk_spawn(&t[i], name, worker, done));
 	}
