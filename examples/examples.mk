@@ -2,9 +2,11 @@
 #
 # Every examples/*.c is one program, $(BUILD)/examples/<name>, linked
 # statically against libtaskscope so it runs from the build tree as is.
+# So is every examples/deadlocks/*.c, the deadlock zoo (see
+# examples/deadlocks/zoo.h), as $(BUILD)/examples/deadlocks/<name>.
 # `make demo' runs $(BUILD)/examples/demo.
 
-EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_SRCS := $(wildcard examples/*.c examples/deadlocks/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
 $(EXAMPLE_BINS): $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A) $(FLAGS_STAMP)
