@@ -150,8 +150,17 @@ size_t det_count(const det *d);
 const det_deadlock *det_get(const det *d, size_t i);
 void det_each_warning(det *d, void (*fn)(void *ctx, const det_warning *w), void *ctx);
 
-/* Thread CPU time spent in det_step and the model's notes, in ns. */
+/* Thread CPU time spent in det_step, in ns. */
 int64_t det_cpu_ns(const det *d);
+
+typedef struct det_stats {
+	uint64_t fixpoints;  /* stall searches run */
+	uint64_t candidates; /* verdicts the model showed, before confirmation */
+	uint64_t rejected;   /* of those, the ones the live state did not confirm */
+	int64_t cpu_ns;      /* all of det_step, of which: */
+	int64_t cycles_ns, stalls_ns, lints_ns;
+} det_stats;
+void det_get_stats(const det *d, det_stats *out);
 
 /* Names: "definite"/"likely", "cycle"/"stall", "long_poll", ... */
 const char *det_verdict_name(int v);

@@ -265,6 +265,13 @@ void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns);
  * every still-open interval and ownership (end -1) to the sink. */
 void model_finish(model *m, int64_t ns);
 
+/* The live state says lock id is owned by `owner` (a writer; 0: no
+ * writer) at ns: exclusive holds of other tasks end there (events that
+ * would have ended them were lost), and owner becomes a holder if it was
+ * not one.  Read locks are left as they are (the live state does not name
+ * readers). */
+void model_fix_owner(model *m, uint64_t id, uint64_t owner, int64_t ns);
+
 /* Lookups (NULL if unknown); valid until the next apply. */
 model_task *model_task_get(model *m, uint64_t id);
 model_res *model_res_get(model *m, uint64_t id);

@@ -219,14 +219,20 @@ static int end_recording(coll *c, store *st, const char *db, int64_t t0, const c
 		getrusage(RUSAGE_SELF, &ru);
 		double ours = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-		double det_s = (double)det_cpu_ns(d) / 1e9;
+		det_stats ds;
+		det_get_stats(d, &ds);
+		double det_s = (double)ds.cpu_ns / 1e9;
 		size_t nwarn = 0;
 		det_each_warning(d, count_warning, &nwarn);
 		fprintf(stderr,
-		        "taskscope %s: detector: %zu deadlock%s, %zu warning%s, CPU %.3f s of "
-		        "taskscope's %.3f s (%.2f%%)\n",
+		        "taskscope %s: detector: %zu deadlock%s, %zu warning%s, %" PRIu64
+		        " candidates (%" PRIu64 " not confirmed), %" PRIu64
+		        " fixpoints, CPU %.3f s of taskscope's %.3f s (%.2f%%; cycles %.3f s, stalls "
+		        "%.3f s, lints %.3f s)\n",
 		        ts_cmd, det_count(d), det_count(d) == 1 ? "" : "s", nwarn,
-		        nwarn == 1 ? "" : "s", det_s, ours, ours > 0 ? 100.0 * det_s / ours : 0.0);
+		        nwarn == 1 ? "" : "s", ds.candidates, ds.rejected, ds.fixpoints, det_s, ours,
+		        ours > 0 ? 100.0 * det_s / ours : 0.0, (double)ds.cycles_ns / 1e9,
+		        (double)ds.stalls_ns / 1e9, (double)ds.lints_ns / 1e9);
 	}
 	if (store_close(st, 1, err, sizeof(err)) < 0 || rc < 0) {
 		ts_err("%s", err);

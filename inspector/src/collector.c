@@ -410,13 +410,16 @@ static void stream_seed(coll *c, int64_t cutoff_mono, int final)
 
 /* ---- the detector's view of the live state ----------------------------------------- */
 
-/* Fills the slot caches from every slot of the live state (at most once a
- * step: a task met for the first time since costs one scan). */
+/* Fills the slot caches from every slot of the live state in use (at
+ * most every SCAN_EVERY_NS: a busy program that keeps making candidate
+ * verdicts of new tasks must not make us copy its whole task table each
+ * time). */
+#define SCAN_EVERY_NS 50000000
 static void scan_slots(coll *c)
 {
 	int64_t now = ts_mono_ns();
-	if (c->scanned_ns == now)
-		return;
+	if (c->scanned_ns != INT64_MIN && now - c->scanned_ns < SCAN_EVERY_NS)
+		return; /* the detector retries what it could not confirm */
 	c->scanned_ns = now;
 	tsk_rd_snap hw;
 	if (tsk_reader_snap_counters(c->live, &hw) < 0)

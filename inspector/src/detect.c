@@ -22,6 +22,7 @@
 
 #define LINT_EVERY_NS 1000000000 /* periodic lints: once a second */
 #define MAX_WARNINGS  10000
+#define MAX_RETRY     1024 /* cycles not confirmed, searched again at the next fixpoint */
 
 typedef struct u64vec {
 	uint64_t *p;
@@ -71,6 +72,14 @@ struct det {
 	uint64_t waits_since_fix;
 	int64_t cpu_ns;
 	int64_t now_ns;
+	/* find_cycles' working memory, kept between calls */
+	idmap colour;    /* task id -> gen << 2 | colour (1 on the path, 2 done) */
+	uintptr_t gen;   /* colours of older generations count as none */
+	u64vec edges;
+	struct frame *stack;
+	size_t capstack;
+	u64vec retry; /* tasks of cycles not confirmed yet: searched again at each fixpoint */
+	det_stats st;
 };
 
 /* ---- config -------------------------------------------------------------------- */
@@ -280,8 +289,12 @@ static int confirm_now(det *d, const det_member *mem, size_t n, int cycle)
 		for (uint32_t h = 0; r && !exclusive && h < r->nholds; h++)
 			if (r->holds[h].task == mem[i].by[0] && !r->holds[h].shared)
 				exclusive = 1;
-		if (exclusive ? owner != mem[i].by[0] : owner != 0)
+		if (exclusive ? owner != mem[i].by[0] : owner != 0) {
+			/* the model kept a holder whose release was lost: the live
+			 * state is right, and the model learns it */
 			ok = 0;
+			model_fix_owner(d->m, mem[i].obj, owner, d->now_ns);
+		}
 	}
 	if (ok && !d->live.frozen)
 		ok = confirm_same(d, mem, n, seqs);
@@ -454,10 +467,11 @@ static void dl_free(det_deadlock *dl)
 
 /* ---- cycles ----------------------------------------------------------------------------- */
 
-typedef struct frame {
+struct frame {
 	uint64_t task;
 	size_t off, n, i; /* its edges: edges.p[off, off + n), the next one i */
-} frame;
+};
+typedef struct frame frame;
 
 /* A cycle stack[from..top]: each waits for the next, the top for stack[from]. */
 static void on_cycle(det *d, const frame *stack, size_t from, size_t top)
@@ -468,7 +482,16 @@ static void on_cycle(det *d, const frame *stack, size_t from, size_t top)
 		member_of(model_task_get(d->m, stack[from + i].task), &mem[i]);
 		mem[i].by[0] = stack[from + (i + 1) % n].task;
 	}
-	if (!is_news(d, mem, n, DET_DEFINITE) || !confirm_now(d, mem, n, 1)) {
+	if (!is_news(d, mem, n, DET_DEFINITE)) {
+		free(mem);
+		return;
+	}
+	d->st.candidates++;
+	if (!confirm_now(d, mem, n, 1)) {
+		/* a transient (or a model behind the program): look again later */
+		d->st.rejected++;
+		if (d->retry.n < MAX_RETRY)
+			vpush(&d->retry, mem[0].task);
 		free(mem);
 		return;
 	}
@@ -479,36 +502,63 @@ static void on_cycle(det *d, const frame *stack, size_t from, size_t top)
 
 /* Depth-first search along owned edges from each start, reporting every
  * cycle met (a back edge to a task on the current path). */
+static uintptr_t colour_of(det *d, uint64_t id)
+{
+	uintptr_t v = (uintptr_t)idmap_get(&d->colour, id);
+	return v >> 2 == d->gen ? (v & 3) : 0;
+}
+
+static void set_colour(det *d, uint64_t id, uintptr_t c)
+{
+	idmap_put(&d->colour, id, (void *)(d->gen << 2 | c));
+}
+
 static void find_cycles(det *d, const uint64_t *starts, size_t nstarts)
 {
-	idmap colour; /* 1 on the path, 2 done */
-	idmap_init(&colour);
-	u64vec edges = {0};
-	frame *stack = NULL;
-	size_t top = 0, cap = 0;
+	/* a new generation instead of clearing the map; it is rebuilt when it
+	 * holds far more tasks than there are */
+	model_stats ms;
+	model_get_stats(d->m, &ms);
+	if (d->colour.n > 4 * (ms.tasks + 1024)) {
+		idmap_fini(&d->colour);
+		idmap_init(&d->colour);
+	}
+	d->gen++;
+	u64vec *edges = &d->edges;
+	if (!d->capstack) {
+		d->capstack = 64;
+		d->stack = xmalloc(d->capstack * sizeof(*d->stack));
+	}
 	for (size_t s = 0; s < nstarts; s++) {
 		model_task *t0 = model_task_get(d->m, starts[s]);
-		if (!untimed(t0) || !owned_wait(t0->cur.wait_kind) || idmap_get(&colour, starts[s]))
+		if (!untimed(t0) || !owned_wait(t0->cur.wait_kind) || colour_of(d, starts[s]))
 			continue;
-		idmap_put(&colour, starts[s], (void *)1);
-		edges.n = 0;
-		owned_edges(d, t0, &edges);
-		if (cap == 0) {
-			cap = 64;
-			stack = xmalloc(cap * sizeof(*stack));
+		edges->n = 0;
+		owned_edges(d, t0, edges);
+		/* the common case: what it waits for is not itself in an untimed
+		 * owned wait (a holder still running), so no cycle goes through it */
+		size_t k;
+		for (k = 0; k < edges->n; k++) {
+			model_task *v = model_task_get(d->m, edges->p[k]);
+			if (v == t0 || (untimed(v) && owned_wait(v->cur.wait_kind)))
+				break;
 		}
-		stack[0] = (frame){starts[s], 0, edges.n, 0};
-		top = 1;
+		if (k == edges->n)
+			continue;
+		set_colour(d, starts[s], 1);
+		frame *stack = d->stack;
+		stack[0] = (frame){starts[s], 0, edges->n, 0};
+		size_t top = 1;
 		while (top) {
 			frame *f = &stack[top - 1];
 			if (f->i == f->n) {
-				idmap_put(&colour, f->task, (void *)2);
-				edges.n = f->off;
+				set_colour(d, f->task, 2);
+				edges->n = f->off;
 				top--;
 				continue;
 			}
-			uint64_t v = edges.p[f->off + f->i++];
-			uintptr_t c = (uintptr_t)idmap_get(&colour, v);
+			uint64_t v = edges->p[f->off + f->i++];
+			uintptr_t c = colour_of(d, v);
 			if (c == 1) {
 				size_t from = top - 1;
 				while (stack[from].task != v)
@@ -519,19 +569,17 @@ static void find_cycles(det *d, const uint64_t *starts, size_t nstarts)
 			if (c == 2)
 				continue;
 			model_task *vt = model_task_get(d->m, v);
-			idmap_put(&colour, v, (void *)1);
-			size_t off = edges.n;
-			owned_edges(d, vt, &edges);
-			if (top == cap) {
-				cap *= 2;
-				stack = xrealloc(stack, cap * sizeof(*stack));
+			set_colour(d, v, 1);
+			size_t off = edges->n;
+			owned_edges(d, vt, edges);
+			if (top == d->capstack) {
+				d->capstack *= 2;
+				d->stack = xrealloc(d->stack, d->capstack * sizeof(*d->stack));
+				stack = d->stack;
 			}
-			stack[top++] = (frame){v, off, edges.n - off, 0};
+			stack[top++] = (frame){v, off, edges->n - off, 0};
 		}
 	}
-	free(stack);
-	free(edges.p);
-	idmap_fini(&colour);
 }
 
 /* ---- stalls: the fixpoint ------------------------------------------------------------------ */
@@ -1028,11 +1076,14 @@ static void stalls(fix *f, int final)
 			free(mem);
 			continue;
 		}
+		d->st.candidates++;
 		if (verdict == DET_DEFINITE || d->live.frozen) {
-			if (confirm_now(d, mem, n, 0))
+			if (confirm_now(d, mem, n, 0)) {
 				announce(d, &dl);
-			else
+			} else {
+				d->st.rejected++;
 				free(mem);
+			}
 			continue;
 		}
 		/* likely: it must stay so for hold_ns */
@@ -1082,6 +1133,7 @@ static void settle_pending(det *d, int force)
 		pending *pe = &d->pend[p];
 		int ripe = force || d->now_ns - pe->first_ns >= d->cfg.hold_ns;
 		if (!pe->seen) {
+			d->st.rejected++; /* it did not hold */
 			dl_free(&pe->dl);
 			free(pe->seqs);
 			continue;
@@ -1091,17 +1143,40 @@ static void settle_pending(det *d, int force)
 			continue;
 		}
 		if (is_news(d, pe->dl.tasks, pe->dl.ntasks, pe->dl.verdict) &&
-		    confirm_same(d, pe->dl.tasks, pe->dl.ntasks, pe->seqs))
+		    confirm_same(d, pe->dl.tasks, pe->dl.ntasks, pe->seqs)) {
 			announce(d, &pe->dl);
-		else
+		} else {
+			d->st.rejected++;
 			dl_free(&pe->dl);
+		}
 		free(pe->seqs);
 	}
 	d->npend = keep;
 }
 
+static void count_wakeable(void *ctx, model_task *t)
+{
+	uint8_t k = t->cur.wait_kind;
+	if (untimed(t) && k >= TSK_WAIT_CHAN_SEND && k <= TSK_WAIT_COND && k != TSK_WAIT_SELECT &&
+	    !owned_wait(k))
+		++*(size_t *)ctx;
+}
+
 static void fixpoint(det *d, int final)
 {
+	/* A stuck set with no wait on a channel, semaphore, wait group or
+	 * condvar is made of lock and join waits only: following holders and
+	 * joined tasks from any of them ends in a free task (then they are all
+	 * free) or goes round a cycle, which the cycle search reports (the
+	 * others are behind it).  Nothing to do then. */
+	size_t wakeable = 0;
+	model_each_task(d->m, count_wakeable, &wakeable);
+	if (!wakeable) {
+		for (size_t p = 0; p < d->npend; p++)
+			d->pend[p].seen = 0;
+		return;
+	}
+	d->st.fixpoints++;
 	fix f = {.d = d};
 	idmap_init(&f.index);
 	idmap_init(&f.resnode);
@@ -1225,7 +1300,10 @@ static void lint_task(void *ctx, model_task *t)
 	int64_t now = d->now_ns;
 	const model_interval *iv = &t->cur;
 	int64_t in_state = now - iv->start_ns;
-	if (iv->state == MS_RUNNING && in_state >= d->cfg.long_poll_ns)
+	model_worker *wk = iv->state == MS_RUNNING ? model_worker_get(d->m, iv->worker) : NULL;
+	/* running now, on a worker the model agrees it runs on (after losses
+	 * a task may look as if it never stopped) */
+	if (wk && wk->task == t->id && in_state >= d->cfg.long_poll_ns)
 		warn(d, DL_LONG_POLL, t->id, 0, iv->start_ns, in_state,
 		     "has been running %s without suspending (worker %u): it blocks the worker",
 		     ts_fmt_ns(in_state, a, sizeof(a)), (unsigned)iv->worker);
@@ -1301,6 +1379,7 @@ det *det_create(model *m, const det_config *cfg, const det_out *out)
 		d->out = *out;
 	idmap_init(&d->reported);
 	idmap_init(&d->warns);
+	idmap_init(&d->colour);
 	d->last_fix_ns = INT64_MIN;
 	d->last_lint_ns = INT64_MIN;
 	model_set_watch(
@@ -1330,6 +1409,10 @@ void det_destroy(det *d)
 	idmap_each(&d->warns, free_val, NULL);
 	idmap_fini(&d->reported);
 	idmap_fini(&d->warns);
+	idmap_fini(&d->colour);
+	free(d->edges.p);
+	free(d->stack);
+	free(d->retry.p);
 	free(d->dirty.p);
 	free(d->dl);
 	free(d->pend);
@@ -1345,15 +1428,27 @@ void det_set_live(det *d, const det_live *live)
 
 void det_step(det *d, int64_t now_ns, int final)
 {
+	int due = d->last_fix_ns == INT64_MIN || now_ns - d->last_fix_ns >= d->fix_gap_ns;
+	int fix_now = final || (due && (d->waits_since_fix || d->npend || d->retry.n));
+	int lint_now =
+	        final || d->last_lint_ns == INT64_MIN || now_ns - d->last_lint_ns >= LINT_EVERY_NS;
+	if (!d->dirty.n && !fix_now && !lint_now)
+		return; /* the common case: nothing new, and no clock read */
 	int64_t c0 = cpu_now();
 	d->now_ns = now_ns;
 	if (d->dirty.n) {
 		find_cycles(d, d->dirty.p, d->dirty.n);
 		d->dirty.n = 0;
+		d->st.cycles_ns += cpu_now() - c0;
 	}
-	int due = d->last_fix_ns == INT64_MIN || now_ns - d->last_fix_ns >= d->fix_gap_ns;
-	if (final || (due && (d->waits_since_fix || d->npend))) {
+	if (fix_now) {
 		int64_t f0 = cpu_now();
+		if (d->retry.n) {
+			u64vec again = d->retry;
+			d->retry = (u64vec){0};
+			find_cycles(d, again.p, again.n);
+			free(again.p);
+		}
 		if (final) {
 			/* every wait, not only the new ones (a dump starts here) */
 			u64vec all = {0};
@@ -1376,14 +1471,17 @@ void det_step(det *d, int64_t now_ns, int final)
 		} else if (final) {
 			settle_pending(d, 1);
 		}
-		/* at most 1/20 of the time in fixpoints (5% of a CPU) */
+		/* at most 1/40 of the time in fixpoints (2.5% of a CPU) */
 		int64_t cost = cpu_now() - f0;
-		d->fix_gap_ns = cost * 20 > d->cfg.sweep_ns ? cost * 20 : d->cfg.sweep_ns;
+		d->fix_gap_ns = cost * 40 > d->cfg.sweep_ns ? cost * 40 : d->cfg.sweep_ns;
 		d->last_fix_ns = now_ns;
 		d->waits_since_fix = 0;
+		d->st.stalls_ns += cost;
 	}
-	if (final || d->last_lint_ns == INT64_MIN || now_ns - d->last_lint_ns >= LINT_EVERY_NS) {
+	if (lint_now) {
+		int64_t l0 = cpu_now();
 		lints(d);
+		d->st.lints_ns += cpu_now() - l0;
 		d->last_lint_ns = now_ns;
 	}
 	d->cpu_ns += cpu_now() - c0;
@@ -1420,4 +1518,10 @@ void det_each_warning(det *d, void (*fn)(void *ctx, const det_warning *w), void 
 int64_t det_cpu_ns(const det *d)
 {
 	return d->cpu_ns;
+}
+
+void det_get_stats(const det *d, det_stats *out)
+{
+	*out = d->st;
+	out->cpu_ns = d->cpu_ns;
 }

@@ -1041,6 +1041,26 @@ void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns)
 	}
 }
 
+void model_fix_owner(model *m, uint64_t id, uint64_t owner, int64_t ns)
+{
+	model_res *r = idmap_get(&m->res, id);
+	if (!r || !owned_kind(r->kind))
+		return;
+	int have = 0;
+	for (uint32_t i = 0; i < r->nholds;) {
+		if (r->holds[i].shared) {
+			i++;
+		} else if (r->holds[i].task == owner) {
+			have = 1;
+			i++;
+		} else {
+			hold_end(m, r, i, ns); /* swaps the last one into i */
+		}
+	}
+	if (owner && !have)
+		hold_add(m, r, owner, ns, 0);
+}
+
 /* ---- finish, lookups, stats ------------------------------------------------------- */
 
 typedef struct finish_ctx {
