@@ -229,7 +229,11 @@ static void member_of(const model_task *t, det_member *m)
 /* ---- confirmation on the live state -------------------------------------------------- */
 
 /* Reads every member's slot: each must be blocked on the same thing with
- * no deadline.  seqs (may be NULL) gets the slots' sequence numbers. */
+ * no deadline, and a lock it waits for that the model gives one exclusive
+ * holder must name that holder as its owner (else the model's edge is not
+ * the process's: events still to come, or lost).  Every verdict checks
+ * owners: a cycle refused here is a stall of the same tasks too.  seqs
+ * (may be NULL) gets the slots' sequence numbers. */
 static int confirm_read(det *d, const det_member *mem, size_t n, uint32_t *seqs)
 {
 	if (!d->have_live)
@@ -243,6 +247,15 @@ static int confirm_read(det *d, const det_member *mem, size_t n, uint32_t *seqs)
 			return 0;
 		if (seqs)
 			seqs[i] = s.seq;
+		uint8_t k = mem[i].wait_kind;
+		if (k != TSK_WAIT_MUTEX && k != TSK_WAIT_RWLOCK_WR && k != TSK_WAIT_RWLOCK_RD)
+			continue;
+		model_res *r = model_res_get(d->m, mem[i].obj);
+		uint64_t owner;
+		int exclusive = r && r->nholds == 1 && !r->holds[0].shared;
+		if (exclusive && d->live.owner(d->live.ctx, mem[i].obj, &owner) == 0 &&
+		    owner != r->holds[0].task)
+			return 0;
 	}
 	return 1;
 }
@@ -257,23 +270,11 @@ static int confirm_same(det *d, const det_member *mem, size_t n, const uint32_t 
 }
 
 /* Confirms at once: one read of a frozen process, two reads of a live one
- * with nothing changed between them (a consistent view).  Cycles also
- * check the owners the lock slots name. */
-static int confirm_now(det *d, const det_member *mem, size_t n, int cycle)
+ * with nothing changed between them (a consistent view). */
+static int confirm_now(det *d, const det_member *mem, size_t n)
 {
 	uint32_t *seqs = xmalloc((n ? n : 1) * sizeof(*seqs));
 	int ok = confirm_read(d, mem, n, seqs);
-	for (size_t i = 0; ok && cycle && i < n; i++) {
-		uint8_t k = mem[i].wait_kind;
-		if (k != TSK_WAIT_MUTEX && k != TSK_WAIT_RWLOCK_WR && k != TSK_WAIT_RWLOCK_RD)
-			continue;
-		model_res *r = model_res_get(d->m, mem[i].obj);
-		uint64_t owner;
-		int exclusive = r && r->nholds == 1 && !r->holds[0].shared;
-		if (exclusive && d->live.owner(d->live.ctx, mem[i].obj, &owner) == 0 &&
-		    owner != r->holds[0].task)
-			ok = 0;
-	}
 	if (ok && !d->live.frozen)
 		ok = confirm_same(d, mem, n, seqs);
 	free(seqs);
@@ -459,7 +460,7 @@ static void on_cycle(det *d, const frame *stack, size_t from, size_t top)
 		member_of(model_task_get(d->m, stack[from + i].task), &mem[i]);
 		mem[i].by[0] = stack[from + (i + 1) % n].task;
 	}
-	if (!is_news(d, mem, n, DET_DEFINITE) || !confirm_now(d, mem, n, 1)) {
+	if (!is_news(d, mem, n, DET_DEFINITE) || !confirm_now(d, mem, n)) {
 		free(mem);
 		return;
 	}
@@ -1020,7 +1021,7 @@ static void stalls(fix *f, int final)
 			continue;
 		}
 		if (verdict == DET_DEFINITE || d->live.frozen) {
-			if (confirm_now(d, mem, n, 0))
+			if (confirm_now(d, mem, n))
 				announce(d, &dl);
 			else
 				free(mem);
