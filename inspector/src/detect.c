@@ -238,7 +238,9 @@ static void member_of(const model_task *t, det_member *m)
 /* ---- confirmation on the live state -------------------------------------------------- */
 
 /* Reads every member's slot: each must be blocked on the same thing with
- * no deadline.  seqs (may be NULL) gets the slots' sequence numbers. */
+ * no deadline, and a lock it waits for that the model gives one writer
+ * must name that writer as its owner.  seqs (may be NULL) gets the
+ * slots' sequence numbers. */
 static int confirm_read(det *d, const det_member *mem, size_t n, uint32_t *seqs)
 {
 	if (!d->have_live)
@@ -252,6 +254,20 @@ static int confirm_read(det *d, const det_member *mem, size_t n, uint32_t *seqs)
 			return 0;
 		if (seqs)
 			seqs[i] = s.seq;
+		/* a lock the model gives one writer must have that owner in the
+		 * live state too (every verdict: a cycle refused here would
+		 * otherwise come back as a stall of the same tasks) */
+		uint8_t k = mem[i].wait_kind;
+		if (k != TSK_WAIT_MUTEX && k != TSK_WAIT_RWLOCK_WR && k != TSK_WAIT_RWLOCK_RD)
+			continue;
+		model_res *r = model_res_get(d->m, mem[i].obj);
+		uint64_t owner;
+		if (r && r->nholds == 1 && !r->holds[0].shared &&
+		    d->live.owner(d->live.ctx, mem[i].obj, &owner) == 0 &&
+		    owner != r->holds[0].task) {
+			model_fix_owner(d->m, mem[i].obj, owner, d->now_ns);
+			return 0;
+		}
 	}
 	return 1;
 }
