@@ -227,11 +227,12 @@ static int end_recording(coll *c, store *st, const char *db, int64_t t0, const c
 		fprintf(stderr,
 		        "taskscope %s: detector: %zu deadlock%s, %zu warning%s, %" PRIu64
 		        " candidates (%" PRIu64 " not confirmed), %" PRIu64
-		        " fixpoints, CPU %.3f s of taskscope's %.3f s (%.2f%%; cycles %.3f s, stalls "
+		        " fixpoints, CPU %.3f s of taskscope's %.3f s (%.2f%%; cycles %.3f s, "
+		        "stalls "
 		        "%.3f s, lints %.3f s)\n",
 		        ts_cmd, det_count(d), det_count(d) == 1 ? "" : "s", nwarn,
-		        nwarn == 1 ? "" : "s", ds.candidates, ds.rejected, ds.fixpoints, det_s, ours,
-		        ours > 0 ? 100.0 * det_s / ours : 0.0, (double)ds.cycles_ns / 1e9,
+		        nwarn == 1 ? "" : "s", ds.candidates, ds.rejected, ds.fixpoints, det_s,
+		        ours, ours > 0 ? 100.0 * det_s / ours : 0.0, (double)ds.cycles_ns / 1e9,
 		        (double)ds.stalls_ns / 1e9, (double)ds.lints_ns / 1e9);
 	}
 	if (store_close(st, 1, err, sizeof(err)) < 0 || rc < 0) {

@@ -73,8 +73,8 @@ struct det {
 	int64_t cpu_ns;
 	int64_t now_ns;
 	/* find_cycles' working memory, kept between calls */
-	idmap colour;    /* task id -> gen << 2 | colour (1 on the path, 2 done) */
-	uintptr_t gen;   /* colours of older generations count as none */
+	idmap colour;  /* task id -> gen << 2 | colour (1 on the path, 2 done) */
+	uintptr_t gen; /* colours of older generations count as none */
 	u64vec edges;
 	struct frame *stack;
 	size_t capstack;
@@ -427,6 +427,12 @@ static char *describe(det *d, const det_deadlock *dl)
 
 /* ---- reporting ---------------------------------------------------------------------- */
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static int by_task(const void *a, const void *b)
 {
 	const det_member *x = a, *y = b;
@@ -445,9 +451,65 @@ static int is_news(det *d, const det_member *mem, size_t n, uint8_t verdict)
 	return 0;
 }
 
+typedef struct behind_ctx {
+	det *d;
+	idmap memo; /* task id -> 1 not behind, 2 behind (the members: 2), 3 on the path */
+	u64vec out, path, by;
+} behind_ctx;
+
+/* Is t blocked, along owned edges (the first one of each task), behind a
+ * member of the cycle? */
+static void behind_one(void *ctx, model_task *t)
+{
+	behind_ctx *b = ctx;
+	if (!untimed(t) || !owned_wait(t->cur.wait_kind) || idmap_get(&b->memo, t->id))
+		return;
+	b->path.n = 0;
+	uintptr_t result = 1;
+	model_task *cur = t;
+	while (cur) {
+		uintptr_t v = (uintptr_t)idmap_get(&b->memo, cur->id);
+		if (v == 1 || v == 2) {
+			result = v;
+			break;
+		}
+		if (v == 3)
+			break; /* another cycle: not this one's */
+		idmap_put(&b->memo, cur->id, (void *)3);
+		vpush(&b->path, cur->id);
+		b->by.n = 0;
+		owned_edges(b->d, cur, &b->by);
+		cur = b->by.n ? model_task_get(b->d->m, b->by.p[0]) : NULL;
+	}
+	for (size_t i = 0; i < b->path.n; i++) {
+		idmap_put(&b->memo, b->path.p[i], (void *)result);
+		if (result == 2)
+			vpush(&b->out, b->path.p[i]);
+	}
+}
+
+/* The tasks blocked behind a cycle: their waits lead into it. */
+static void collect_behind(det *d, det_deadlock *dl)
+{
+	behind_ctx b = {.d = d};
+	idmap_init(&b.memo);
+	for (uint32_t i = 0; i < dl->ntasks; i++)
+		idmap_put(&b.memo, dl->tasks[i].task, (void *)2);
+	model_each_task(d->m, behind_one, &b);
+	dl->behind = b.out.p;
+	dl->nbehind = (uint32_t)b.out.n;
+	if (dl->nbehind > 1)
+		qsort(dl->behind, dl->nbehind, sizeof(*dl->behind), cmp_u64);
+	free(b.path.p);
+	free(b.by.p);
+	idmap_fini(&b.memo);
+}
+
 /* Takes ownership of dl's arrays. */
 static void announce(det *d, det_deadlock *dl)
 {
+	if (dl->kind == DET_CYCLE && !dl->behind)
+		collect_behind(d, dl);
 	dl->id = (uint32_t)d->ndl + 1;
 	dl->found_ns = d->now_ns;
 	dl->closed_ns = INT64_MIN;
@@ -1014,34 +1076,16 @@ static void stalls(fix *f, int final)
 	size_t nn = f->nt + f->nr;
 	uint8_t *memo = xcalloc(f->nt ? f->nt : 1, 1);
 	uint8_t *in = xcalloc(f->nt ? f->nt : 1, 1); /* stuck, not behind a cycle */
-	u64vec behind = {0};
 	size_t nin = 0;
 	for (size_t i = 0; i < f->nt; i++) {
 		if (!f->cand[i] || f->free_[i])
 			continue;
-		if (behind_cycle(f, i, memo)) {
-			reported *r = idmap_get(&d->reported, f->tasks[i]->id);
-			if (!r || r->since_ns != f->tasks[i]->cur.start_ns)
-				vpush(&behind, f->tasks[i]->id);
-			continue;
-		}
+		if (behind_cycle(f, i, memo))
+			continue; /* listed with its cycle when that was reported */
 		in[i] = 1;
 		nin++;
 	}
 	free(memo);
-	/* tasks behind a cycle: listed with the cycle they wait on, if new */
-	if (behind.n && d->ndl) {
-		for (size_t k = 0; k < d->ndl; k++) {
-			det_deadlock *dl = &d->dl[k];
-			if (dl->kind != DET_CYCLE || dl->nbehind)
-				continue;
-			dl->behind = xmalloc(behind.n * sizeof(*dl->behind));
-			memcpy(dl->behind, behind.p, behind.n * sizeof(*dl->behind));
-			dl->nbehind = (uint32_t)behind.n;
-			break;
-		}
-	}
-	free(behind.p);
 	if (!nin) {
 		free(in);
 		return;

@@ -781,6 +781,11 @@ static void task_held(model *m, uint64_t task, uint64_t res, int add)
 
 static void hold_add(model *m, model_res *r, uint64_t task, int64_t ns, uint8_t shared)
 {
+	/* a lock is held once exclusively: an ACQUIRE the model already knows
+	 * (from the live state, model_fix_owner) is not a second hold */
+	for (uint32_t i = 0; !shared && i < r->nholds; i++)
+		if (r->holds[i].task == task && !r->holds[i].shared)
+			return;
 	task_held(m, task, r->id, 1);
 	if (r->nholds == r->caphold) {
 		r->caphold = r->caphold ? r->caphold * 2 : 2;
