@@ -3,8 +3,11 @@
 # Each tests/inspector/test_*.sh is copied into BUILD/tests/inspector/ and
 # run there by tests/run-unit.sh; it sources this file, which finds the
 # real binaries of the same build directory:
-#   $TS   BUILD/bin/taskscope
-#   $EX   BUILD/examples
+#   $TS     BUILD/bin/taskscope
+#   $EX     BUILD/examples
+#   $stage  plain, address, undefined or thread: the build's sanitizer, from
+#           the directory's name (build, build-address, build-undefined,
+#           build-thread), for tests that do less under the slower ones
 # and gives a scratch directory $T (removed at exit, with any process a
 # test started through `bg` and the segments those processes left).
 #
@@ -18,6 +21,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "$here/../.." && pwd)
 TS=$BUILD/bin/taskscope
 EX=$BUILD/examples
+case ${BUILD##*/} in
+build-address*) stage=address ;;
+build-undefined*) stage=undefined ;;
+build-thread*) stage=thread ;;
+*) stage=plain ;;
+esac
 T=$(mktemp -d "${TMPDIR:-/tmp}/ts-e2e.XXXXXX")
 checks=0
 failures=0
