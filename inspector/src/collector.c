@@ -62,11 +62,12 @@ struct coll {
 	det *det;
 	void (*announce)(void *ctx, const det_deadlock *d);
 	void *announce_ctx;
-	tsk_reader *live;   /* the live state read for confirmation (c->r, or a dump's own) */
-	int live_owned;     /* live is ours to close */
-	idmap task_slot;    /* task id -> slot index + 1 (a cache, checked at each read) */
-	idmap res_slot;     /* resource id -> slot index + 1 */
-	int64_t scanned_ns; /* when the slots were last scanned for the cache */
+	tsk_reader *live;    /* the live state read for confirmation (c->r, or a dump's own) */
+	int live_owned;      /* live is ours to close */
+	idmap task_slot;     /* task id -> slot index + 1 (a cache, checked at each read) */
+	idmap res_slot;      /* resource id -> slot index + 1 */
+	int64_t scanned_ns;  /* when the slots were last scanned for the cache */
+	int64_t seeded_mono; /* when the live state was last used as seeds */
 };
 
 static int take_live_state(coll *c, int seed);
@@ -406,6 +407,21 @@ static void stream_seed(coll *c, int64_t cutoff_mono, int final)
 	tsk_reader_snap_free(&c->snap);
 	c->have_snap = 0;
 	c->seeded = 1;
+	c->seeded_mono = ts_mono_ns();
+}
+
+/* Stream mode: the model is reconciled with the live state again every
+ * RESYNC_NS, the same way as at the attach (a snapshot used once the
+ * watermark has passed it).  Events the program dropped (stream mode
+ * drops the newest when we fall behind) would otherwise leave the model
+ * wrong for good: a task shown ready that is blocked, a lock held by a
+ * task that released it. */
+#define RESYNC_NS 1000000000
+
+static void stream_resync(coll *c)
+{
+	if (c->seeded && ts_mono_ns() - c->seeded_mono >= RESYNC_NS)
+		c->seeded = 0;
 }
 
 /* ---- the detector's view of the live state ----------------------------------------- */
@@ -682,6 +698,7 @@ ssize_t coll_pass(coll *c, int final)
 			c->pend[i].head += c->batches[i].n;
 	}
 	if (c->mode == COLL_STREAM) {
+		stream_resync(c);
 		stream_seed(c, began - COLL_HOLD_NS, final);
 		if (c->det && !final)
 			det_step(c->det, ts_mono_ns() - c->info.created_mono_ns, 0);

@@ -22,6 +22,8 @@
 
 #define LINT_EVERY_NS 1000000000 /* periodic lints: once a second */
 #define MAX_WARNINGS  10000
+#define TEXT_HEAD     4    /* a long chain's text: its first links ... */
+#define TEXT_TAIL     2    /* ... and its last */
 #define MAX_RETRY     1024 /* cycles not confirmed, searched again at the next fixpoint */
 
 typedef struct u64vec {
@@ -391,6 +393,18 @@ static char *describe(det *d, const det_deadlock *dl)
 	if (dl->kind == DET_CYCLE) {
 		for (uint32_t i = 0; i < dl->ntasks; i++) {
 			const det_member *mem = &dl->tasks[i];
+			if (i == TEXT_HEAD && dl->ntasks > TEXT_HEAD + TEXT_TAIL) {
+				/* a long chain: its head and tail say what it is */
+				sb_printf(&b, ", ... %" PRIu32 " more tasks in the same chain ...",
+				          dl->ntasks - TEXT_HEAD - TEXT_TAIL);
+				i = dl->ntasks - TEXT_TAIL;
+				mem = &dl->tasks[i];
+				sb_printf(&b, ", ");
+				task_words(d, &b, mem->task);
+				sb_printf(&b, " which ");
+				wait_words(d, &b, mem);
+				continue;
+			}
 			if (i)
 				sb_printf(&b, mem->wait_kind == TSK_WAIT_JOIN ? ", which "
 				                                              : ", held by ");
@@ -1337,7 +1351,8 @@ static void on_note(void *ctx, const model_note *n)
 
 typedef struct lint_ctx {
 	det *d;
-	model_hist all; /* every task's waits */
+	model_hist all; /* every task's waits (summed on first need) */
+	int have_all;
 } lint_ctx;
 
 static void sum_waits(void *ctx, model_task *t)
@@ -1367,8 +1382,14 @@ static void lint_task(void *ctx, model_task *t)
 		warn(d, DL_LONG_POLL, t->id, 0, iv->start_ns, in_state,
 		     "has been running %s without suspending (worker %u): it blocks the worker",
 		     ts_fmt_ns(in_state, a, sizeof(a)), (unsigned)iv->worker);
+	reported *rep = idmap_get(&d->reported, t->id);
+	int in_deadlock = rep && rep->since_ns == iv->start_ns;
 	if (iv->state == MS_BLOCKED && iv->wait_kind != TSK_WAIT_SLEEP &&
-	    iv->wait_kind != TSK_WAIT_IO && in_state >= d->cfg.stuck_ns) {
+	    iv->wait_kind != TSK_WAIT_IO && in_state >= d->cfg.stuck_ns && !in_deadlock) {
+		if (!l->have_all) {
+			model_each_task(d->m, sum_waits, l);
+			l->have_all = 1;
+		}
 		uint64_t p99 = model_hist_quantile(&l->all, 0.99);
 		if ((uint64_t)in_state >= (uint64_t)d->cfg.stuck_factor * p99) {
 			const char *op = report_wait_op(iv->wait_kind);
@@ -1414,7 +1435,6 @@ static void lint_task(void *ctx, model_task *t)
 static void lints(det *d)
 {
 	lint_ctx l = {.d = d};
-	model_each_task(d->m, sum_waits, &l);
 	model_each_task(d->m, lint_task, &l);
 }
 

@@ -998,8 +998,19 @@ void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64
 		}
 		if (t->spawned_ns == INT64_MIN)
 			t->spawned_ns = spawned_ns;
-		if (t->ended_ns >= 0 || since_ns <= t->cur.start_ns)
-			return; /* the model already knows as much or more */
+		/* the model already knows as much or more: a later state, or
+		 * the same one; at the same instant the slot, written after the
+		 * event, says how it ended (a WAKE applied to the wrong wait
+		 * after losses leaves the model ready where the slot is
+		 * blocked) */
+		if (t->ended_ns >= 0 || since_ns < t->cur.start_ns)
+			return;
+		/* the same state (the same wait): the model's interval stands
+		 * (the slot's time of it is written a little after the event's) */
+		if (slot->state == t->cur.state &&
+		    (slot->state != TSK_TS_BLOCKED ||
+		     (slot->wait_kind == t->cur.wait_kind && slot->wait_obj == t->cur.obj)))
+			return;
 	}
 	if (slot->state == TSK_TS_DONE) {
 		end_task(m, t, since_ns);
@@ -1037,12 +1048,15 @@ void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns)
 	model_hint_res(m, slot, created_ns);
 	model_res *r = res_get_or_make(m, slot->id);
 	r->closed = (slot->flags & TSK_RF_CLOSED) != 0;
-	if (slot->owner && owned_kind(slot->kind)) {
+	if (owned_kind(slot->kind)) {
+		/* the slot names the writer: other exclusive holders are releases
+		 * we did not see; one we did not know held it before our window */
 		uint32_t i;
 		for (i = 0; i < r->nholds && r->holds[i].task != slot->owner; i++)
 			;
-		if (i == r->nholds)
+		if (slot->owner && i == r->nholds)
 			hold_add(m, r, slot->owner, INT64_MIN, 0);
+		model_fix_owner(m, r->id, slot->owner, m->st.last_ns);
 	}
 }
 

@@ -37,7 +37,7 @@ tsk_seg_res *probe__res;
 __thread probe_ring *probe__ring __attribute__((tls_model("initial-exec")));
 
 #define TASK_SLOTS         262144
-#define RES_SLOTS          65536
+#define RES_SLOTS          262144
 #define STR_BYTES          (4u << 20)
 #define STACK_ENTRIES      8192
 #define RING_BYTES_DEFAULT (4u << 20)
