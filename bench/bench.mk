@@ -92,17 +92,21 @@ $(error the benchmarks build the PROBES=0 library themselves: run `make bench` w
 endif
 endif
 
-.PHONY: bench bench-build bench-probes bench-http bench-record bench-clean deps-bench \
+.PHONY: bench bench-build bench-probes bench-http bench-record bench-deadlock bench-clean deps-bench \
 	bench-noprobes-lib
 
-# The recorder's table runs the plain build's taskscope and evgen.
+# The recorder's table runs the plain build's taskscope and evgen; the
+# detector's, taskscope and the deadlock zoo (examples/deadlocks/).
 BENCH_RECORD_BINS := build/bin/taskscope build/examples/evgen
+BENCH_DEADLOCK_BINS := $(BENCH_RECORD_BINS) \
+	$(patsubst examples/deadlocks/%.c,build/examples/deadlocks/%,$(wildcard examples/deadlocks/*.c))
 
-bench: bench-build $(BENCH_RECORD_BINS)
+bench: bench-build $(BENCH_RECORD_BINS) $(BENCH_DEADLOCK_BINS)
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/run.sh
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/probes.sh --append
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/http.sh --append
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/record.sh --append
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/deadlock.sh --append
 
 bench-build: $(BENCH_BINS)
 
@@ -113,6 +117,10 @@ bench-probes: $(BENCH_PROBES_BINS)
 # Only the recorder's table (build/bench/record.md).
 bench-record: $(BENCH_RECORD_BINS)
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/record.sh
+
+# Only the deadlock detector's table (build/bench/deadlock.md).
+bench-deadlock: $(BENCH_DEADLOCK_BINS)
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/deadlock.sh
 
 # Only the HTTP table (build/bench/http.md).
 bench-http: $(BENCH_HTTP_BINS)
