@@ -257,23 +257,88 @@ static ssize_t read_at(int fd, void *buf, size_t n, uint64_t off)
 	return (ssize_t)got;
 }
 
+/* Copies [off, off + len) of the file into the copy (clamped to it). */
+static int copy_range(tsk_reader *r, int fd, uint64_t off, uint64_t len)
+{
+	if (off >= r->info.segment_size)
+		return 0;
+	if (len > r->info.segment_size - off)
+		len = r->info.segment_size - off;
+	ssize_t got = read_at(fd, (uint8_t *)r->base + off, (size_t)len, off);
+	if (got < 0)
+		return rd__fail((int)got, "read: %s", strerror(-(int)got));
+	if ((uint64_t)got < len)
+		return rd__fail(TSK_RD_ETRUNC, "segment truncated at %llu bytes",
+		                (unsigned long long)(off + (uint64_t)got));
+	return 0;
+}
+
+/* A section's first `used` items (clamped to its count). */
+static int copy_items(tsk_reader *r, int fd, const tsk_seg_section *sec, uint64_t used)
+{
+	if (used > sec->count)
+		used = sec->count;
+	return copy_range(r, fd, sec->off, used * sec->stride);
+}
+
+/* The copy of a segment: the header, then what the header's counters say
+ * is in use: the strings, the task and resource slots below their high
+ * water marks, the stacks, and in every ring claimed its header and the
+ * records written (all of them once it has wrapped).  The rest of the
+ * copy stays zero, as it is in the file. */
+static int copy_used(tsk_reader *r, int fd)
+{
+	int rc;
+	if ((rc = copy_range(r, fd, 0, sizeof(tsk_seg_header))) < 0)
+		return rc;
+	tsk_seg_header *h = (tsk_seg_header *)r->base;
+	const tsk_rd_info *in = &r->info;
+	uint64_t str_used = atomic_load_explicit(&h->str_used, memory_order_relaxed);
+	if ((rc = copy_range(r, fd, in->strings.off,
+	                     str_used < in->strings.size ? (str_used + 7) & ~7ull
+	                                                 : in->strings.size)) < 0 ||
+	    (rc = copy_items(r, fd, &in->tasks,
+	                     atomic_load_explicit(&h->task_hwm, memory_order_relaxed))) < 0 ||
+	    (rc = copy_items(r, fd, &in->resources,
+	                     atomic_load_explicit(&h->res_hwm, memory_order_relaxed))) < 0 ||
+	    (rc = copy_items(r, fd, &in->stacks,
+	                     atomic_load_explicit(&h->stack_used, memory_order_relaxed))) < 0)
+		return rc;
+	uint32_t rings = atomic_load_explicit(&h->ring_used, memory_order_relaxed);
+	if (rings > in->rings.count)
+		rings = in->rings.count;
+	for (uint32_t k = 0; k < rings; k++) {
+		uint64_t off = in->rings.off + (uint64_t)k * in->rings.stride;
+		if ((rc = copy_range(r, fd, off, sizeof(tsk_seg_ring))) < 0)
+			return rc;
+		const tsk_seg_ring *ring = (const tsk_seg_ring *)((uint8_t *)r->base + off);
+		uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+		uint64_t nrec = head < in->ring_records ? head : in->ring_records;
+		if ((rc = copy_range(r, fd, off + sizeof(tsk_seg_ring),
+		                     nrec * sizeof(tsk_seg_event))) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Maps (or copies) the validated segment into r. */
 static int map_segment(tsk_reader *r, int fd)
 {
 	size_t n = (size_t)r->info.segment_size;
-	ssize_t got;
 
 	if (r->flags & TSK_RD_COPY) {
-		r->base = malloc(n);
+		/* zeroed pages cost nothing until touched: only what is in use
+		 * is read (a segment is mostly free slots and empty rings) */
+		r->base = calloc(1, n);
 		if (!r->base)
 			return rd__fail(-ENOMEM, "no memory for a %zu-byte copy of the segment", n);
-		got = read_at(fd, r->base, n, 0);
-		if (got < 0)
-			return rd__fail((int)got, "read: %s", strerror(-(int)got));
-		if ((size_t)got < n) /* shrunk since fstat */
-			return rd__fail(TSK_RD_ETRUNC, "segment truncated: %zd of %zu bytes", got,
-			                n);
-		return 0;
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return rd__fail(-errno, "fstat: %s", strerror(errno));
+		if ((uint64_t)st.st_size < n) /* shrunk since the first look */
+			return rd__fail(TSK_RD_ETRUNC, "segment truncated: %llu of %zu bytes",
+			                (unsigned long long)st.st_size, n);
+		return copy_used(r, fd);
 	}
 	int prot = PROT_READ | ((r->flags & TSK_RD_WRITE) ? PROT_WRITE : 0);
 	void *p = mmap(NULL, n, prot, MAP_SHARED, fd, 0);
