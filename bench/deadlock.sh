@@ -123,7 +123,7 @@ cpu_run() {
 		echo FAIL
 		return
 	}
-	sed -E 's/.*CPU ([0-9.]+) s of taskscope.s ([0-9.]+) s \(([0-9.]+)%\).*/\1 \2 \3/' <<<"$line"
+	sed -E 's/.*CPU ([0-9.]+) s of taskscope.s ([0-9.]+) s \(([0-9.]+)%.*/\1 \2 \3/' <<<"$line"
 }
 
 table() {
