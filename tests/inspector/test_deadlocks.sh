@@ -8,7 +8,7 @@
 #   report PID --json              exit 3 and the one deadlock (look-alikes:
 #                                  exit 0 and .deadlocks == [])
 #   dump PID, report DB --json     the same
-#   record PID --duration 1, report DB --json   the same
+#   record PID --duration 0.5, report DB --json   the same
 # The root task is found in the dump's tasks table (the one without a
 # parent), never assumed: where it belongs to the deadlock, its name and
 # id must be there.  abba is also checked in depth: each task of the cycle
@@ -135,7 +135,7 @@ run_one() {
 			"$root_id" "$root_name"
 
 		eq "$prog: record" \
-			"$(status_of "$TS" record "$pid" -o "$T/$prog.rec.db" --duration 1)" 0
+			"$(status_of "$TS" record "$pid" -o "$T/$prog.rec.db" --duration 0.5)" 0
 		st=$(status_of "$TS" report "$T/$prog.rec.db" --json)
 		check_json "$prog: report of the recording" "$T/out" "$st" "$verdict" "$kind" \
 			"$tasks" "$root_id" "$root_name"
