@@ -6,6 +6,9 @@
  * copy of each test.  TSK_TEST_SCALE=0.1 in the environment runs a tenth of
  * the work; the default is 1.  The result is never below 1.
  *
+ * TSK_TEST_ONLY=pattern (a cmocka pattern, * and ? allowed) runs only the
+ * matching tests of a binary, for timing or reproducing one of them.
+ *
  * TSK_RUN(root, arg, workers): runs root under a fresh runtime, asserts that
  * tsk_run returned 0 and that no TSK_EXPECT failed, and evaluates to the
  * root's result.
@@ -33,6 +36,16 @@ static inline long tsk_test_scale(long n)
 	double f = s ? atof(s) : 1.0;
 	long r = (long)((double)n * (f > 0 ? f : 1.0));
 	return r < 1 ? 1 : r;
+}
+
+/* Runs before main(), so that every binary honours TSK_TEST_ONLY without a
+ * line of its own. */
+__attribute__((constructor)) static void tsk_test_only(void)
+{
+	const char *pattern = getenv("TSK_TEST_ONLY");
+
+	if (pattern != NULL && pattern[0] != '\0')
+		cmocka_set_test_filter(pattern);
 }
 
 #include <stdatomic.h>

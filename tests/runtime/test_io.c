@@ -63,7 +63,7 @@
  * sched_int.h) rather than guess with a fixed sleep.  Waits that a bug
  * could leave hanging have finite deadlines, so that the bug fails the
  * test instead of hanging the binary.  TSK_TEST_ONLY=pattern runs only
- * the matching tests.
+ * the matching tests (tsk_test.h).
  *
  * Longer than the house size: one binary per source file, and io.c has a
  * dozen calls, each with its ready, timeout, cancellation and close paths.
@@ -2730,9 +2730,5 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(ct_test_no_leaks),
 	};
 
-	/* TSK_TEST_ONLY=test_cancel (a cmocka pattern, * and ? allowed) runs
-	 * only the matching tests, for reproducing one failure */
-	if (getenv("TSK_TEST_ONLY"))
-		cmocka_set_test_filter(getenv("TSK_TEST_ONLY"));
 	return cmocka_run_group_tests(tests, io_setup, NULL);
 }
