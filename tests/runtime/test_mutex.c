@@ -10,7 +10,8 @@
  * leaving starvation mode, a woken waiter that times out or is cancelled
  * passing the wake on, a woken waiter that cannot run (its worker's task
  * keeps re-locking) still getting the lock, bounded waits under steady
- * contention, and a 10M-increment counter stress on 2 and 4 workers.
+ * contention, and a counter stress on 2 and 4 workers: 1000 tasks of 10k
+ * increments each (both scaled by TSK_TEST_SCALE, see stress_run).
  * Every test ends by checking that no object was left alive.
  *
  * Several tests run on one worker on purpose: a woken task then cannot run
@@ -812,10 +813,12 @@ static void test_no_starvation(void **state)
 
 /* ---- stress: a mutex-protected counter --------------------------------------- */
 
-#define STRESS_TASKS 1000
+#define STRESS_TASKS    1000  /* at scale 1 */
+#define STRESS_PER_TASK 10000 /* increments per task, at scale 1 */
 
 typedef struct {
 	tsk_mutex *m;
+	long tasks;    /* how many increment */
 	long per_task; /* increments each task does */
 	long counter;  /* plain long: only the mutex protects it */
 } stress_ctx;
@@ -838,29 +841,36 @@ static void *stress_task(void *arg)
 static void *stress_root(void *arg)
 {
 	stress_ctx *x = arg;
-	tsk_task **t = calloc(STRESS_TASKS, sizeof(*t));
+	tsk_task **t = calloc((size_t)x->tasks, sizeof(*t));
 
 	TSK_EXPECT(t != NULL);
 	if (t == NULL)
 		return NULL;
 	TSK_EXPECT_EQ(tsk_mutex_create(&x->m, "stress"), 0);
-	for (int i = 0; i < STRESS_TASKS; i++)
+	for (long i = 0; i < x->tasks; i++)
 		t[i] = st_spawn("stress", stress_task, x);
-	for (int i = 0; i < STRESS_TASKS; i++)
+	for (long i = 0; i < x->tasks; i++)
 		st_join(t[i]);
 	TSK_EXPECT_EQ(tsk_mutex_destroy(x->m), 0);
 	free(t);
 	return NULL;
 }
 
+/* 10M increments at scale 1.  The scale shrinks both the task count and
+ * each task's share: under TSan every task is a fiber with a slot in the
+ * vector clocks that each acquire and release walks, so an increment costs
+ * in proportion to the tasks alive (100 us with 1000, once the lock turns
+ * into a hand-off convoy), and scaling the increments alone left this test
+ * at 95 s of the thread stage.  With 50 tasks of 500 (TSan's 0.05) the lock
+ * still has waiters at most unlocks and enters starvation mode, on 2 and 4
+ * workers alike. */
 static void stress_run(int workers)
 {
-	long total = tsk_test_scale(10000000);
-	stress_ctx x = {0};
+	stress_ctx x = {.tasks = tsk_test_scale(STRESS_TASKS),
+	                .per_task = tsk_test_scale(STRESS_PER_TASK)};
 
-	x.per_task = total / STRESS_TASKS > 0 ? total / STRESS_TASKS : 1;
 	TSK_RUN(stress_root, &x, workers);
-	assert_int_equal(x.counter, x.per_task * STRESS_TASKS);
+	assert_int_equal(x.counter, x.per_task * x.tasks);
 }
 
 static void test_stress_2(void **state)
