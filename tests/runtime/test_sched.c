@@ -28,7 +28,9 @@
  *     own segment with the reader library; skipped with PROBES=0 or
  *     TASKSCOPE=off).
  *
- * Counts scale with TSK_TEST_SCALE (tsk_test.h).  Inside tasks only
+ * Task counts scale with tsk_test_scale_tasks (tsk_test.h: TSK_TEST_SCALE,
+ * and a further fifth under TSan, where a spawn costs ~1 ms): 1000 tasks
+ * a run there, still more than a run queue holds.  Inside tasks only
  * TSK_EXPECT*; every run ends with ct_run's checks (no thread, no task stack
  * left); the last test checks the heap (core_test.h).
  */
@@ -47,7 +49,12 @@
 
 /* ---- many joinable tasks ------------------------------------------------ */
 
-#define WINDOW 1000
+#define WINDOW 1000 /* joinable tasks alive at once; fewer when n is small */
+
+typedef struct window_ctx {
+	long n;      /* tasks to spawn */
+	long window; /* at most WINDOW, and at most n / 3 so that it slides */
+} window_ctx;
 
 static void *square(void *arg)
 {
@@ -60,15 +67,16 @@ static void *square(void *arg)
 
 static void *window_root(void *arg)
 {
-	long n = (long)(intptr_t)arg;
+	const window_ctx *x = arg;
+	long n = x->n, window = x->window;
 	tsk_task *ring[WINDOW];
 	long bad = 0;
 
-	for (long i = 0; i < n + WINDOW; i++) {
-		long slot = i % WINDOW;
-		if (i >= WINDOW) { /* join the one spawned WINDOW ago */
+	for (long i = 0; i < n + window; i++) {
+		long slot = i % window;
+		if (i >= window) { /* join the one spawned `window` ago */
 			void *r = NULL;
-			long j = i - WINDOW;
+			long j = i - window;
 			TSK_EXPECT_EQ(tsk_join(ring[slot], &r, TSK_FOREVER), 0);
 			bad += (intptr_t)r != (intptr_t)j * j;
 		}
@@ -101,10 +109,17 @@ static void *all_at_once_root(void *arg)
 
 static void test_many_joined(void **state)
 {
+	window_ctx x = {.n = tsk_test_scale_tasks(100000)};
+
 	(void)state;
+	/* under TSan 1000 tasks through a window of 333: still more than a
+	 * worker's run queue (RT_RUNQ_SIZE, 256) holds */
+	x.window = x.n / 3 < WINDOW ? x.n / 3 : WINDOW;
+	if (x.window < 1)
+		x.window = 1;
 	for (int w = 1; w <= 4; w *= 2)
-		ct_run(window_root, (void *)(intptr_t)tsk_test_scale(100000), w, 0);
-	ct_run(all_at_once_root, (void *)(intptr_t)tsk_test_scale(30000), 2, 0);
+		ct_run(window_root, &x, w, 0);
+	ct_run(all_at_once_root, (void *)(intptr_t)tsk_test_scale_tasks(30000), 2, 0);
 }
 
 /* ---- many detached tasks -------------------------------------------------- */
@@ -121,7 +136,8 @@ static void *count_task(void *arg)
 
 typedef struct detached_ctx {
 	long n;
-	bool wait; /* the root waits (polling) for the count */
+	long batch; /* the root yields after spawning this many */
+	bool wait;  /* the root waits (polling) for the count */
 } detached_ctx;
 
 static void *detached_root(void *arg)
@@ -132,9 +148,9 @@ static void *detached_root(void *arg)
 		TSK_EXPECT_EQ(tsk_spawn(NULL, "count", count_task, NULL), 0);
 		/* now and then let them run, so that not all n are alive at
 		 * once (under TSan a live task costs ~9 memory mappings, and
-		 * vm.max_map_count is 65530); the last ones are still queued
-		 * when the root returns */
-		if (i % 1024 == 1023)
+		 * vm.max_map_count is 65530); never after the last one, so
+		 * that the last ones are still queued when the root returns */
+		if (i % x->batch == x->batch - 1 && i < x->n - 1)
 			tsk_yield();
 	}
 	if (x->wait) {
@@ -148,9 +164,13 @@ static void *detached_root(void *arg)
 
 static void test_many_detached(void **state)
 {
-	detached_ctx x = {.n = tsk_test_scale(100000)};
+	detached_ctx x = {.n = tsk_test_scale_tasks(100000)};
 
 	(void)state;
+	/* 1024, or a quarter of n (under TSan) so that the root still yields */
+	x.batch = x.n / 4 < 1024 ? x.n / 4 : 1024;
+	if (x.batch < 1)
+		x.batch = 1;
 	for (int w = 1; w <= 4; w *= 2) {
 		/* on 2 workers the root waits for the count itself, else it
 		 * returns at once and tsk_run must still wait */
@@ -202,7 +222,7 @@ static void *tree_detached_root(void *arg)
 
 static void test_fanout_tree(void **state)
 {
-	long want = tsk_test_scale(21845), nodes = 1, level = 1;
+	long want = tsk_test_scale_tasks(21845), nodes = 1, level = 1;
 	intptr_t depth = 0;
 
 	(void)state;
