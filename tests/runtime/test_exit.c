@@ -9,16 +9,16 @@
  * run again, `--child exit:W`: a fresh process with nothing else in it)
  * that the test can time and kill:
  *
- *   - the root returns while 1,000 tasks are blocked forever: detached and
- *     joinable tasks asleep an hour ahead, tasks joining those (never
- *     joined themselves), cycles of two tasks joining each other, and a
- *     chain of joins ending in a sleeper.  tsk_run must return soon after
- *     the root (bound 5 s, for noisy machines; a healthy exit takes a few
- *     ms, and the figures are printed) and the child exit 0 (5 s in all,
- *     20 s under TSan, where spawning costs ~1 ms a task); every blocking
- *     call must have returned -ECANCELED, every task must have finished
- *     before tsk_run returned, and afterwards /proc/self/task must hold
- *     one thread (two under TSan: its own) and no task stack be mapped.
+ *   - the root returns while 1,000 tasks (500 under TSan, where spawning
+ *     costs ~1 ms a task) are blocked forever: detached and joinable tasks
+ *     asleep an hour ahead, tasks joining those (never joined themselves),
+ *     cycles of two tasks joining each other, and a chain of joins ending in
+ *     a sleeper.  tsk_run must return soon after the root (bound 5 s, for
+ *     noisy machines; a healthy exit takes a few ms, and the figures are
+ *     printed) and the child exit 0 (5 s in all, 20 s under TSan); every
+ *     blocking call must have returned -ECANCELED, every task must have
+ *     finished before tsk_run returned, and afterwards /proc/self/task must
+ *     hold one thread (two under TSan: its own) and no task stack be mapped.
  *     With 1, 2 and 4 workers.
  *   - the same in this process, once per worker count.
  *   - cancellation is no kill: a cancelled task may go on computing, spawn
@@ -41,16 +41,21 @@
 
 #include "core_test.h"
 
-#define NBLOCKED      1000
 #define FOREVER_MS    (3600 * 1000) /* an hour: nobody waits that long */
 #define EXIT_BOUND_MS 5000          /* generous; a healthy exit takes a few ms */
-#if defined(__SANITIZE_THREAD__)
-#define CHILD_BOUND_MS 20000 /* the whole child: TSan makes spawning 1,000 slow */
+#ifdef TSK_TEST_TSAN
+/* Spawning costs ~1 ms a task under TSan (tsk_test.h), and the six runs of
+ * 1,000 took 14 s.  The exit's cancellation readies all of them at once:
+ * 500 are still more than a worker's run queue holds (RT_RUNQ_SIZE, 256).
+ * A multiple of 20, for the layout (blocked_root). */
+#define NBLOCKED       500
+#define CHILD_BOUND_MS 20000 /* the whole child: TSan makes spawning slow */
 #else
+#define NBLOCKED       1000
 #define CHILD_BOUND_MS EXIT_BOUND_MS
 #endif
 
-/* ---- 1,000 tasks blocked forever ------------------------------------------ */
+/* ---- 1,000 tasks blocked forever (NBLOCKED) -------------------------------- */
 
 /* Where each blocked task stands; rc starts at 1 (not returned yet). */
 typedef struct blocked {
@@ -93,12 +98,15 @@ static void *blocked_task(void *arg)
 	return NULL;
 }
 
-/* Layout of the 1,000:
+/* Layout of the 1,000 (of NBLOCKED: the bounds are tenths of it):
  *   [  0, 400)  detached, asleep
  *   [400, 600)  joinable, asleep, never joined
  *   [600, 800)  joinable, each joins one of [400, 600), never joined
  *   [800, 900)  50 pairs joining each other
  *   [900,1000)  a chain: i joins i+1, the last one sleeps */
+#define TENTHS(k) ((k)*NBLOCKED / 10)
+_Static_assert(NBLOCKED % 20 == 0, "the pairs start and end at even indices");
+
 static void *blocked_root(void *arg)
 {
 	(void)arg;
@@ -106,18 +114,19 @@ static void *blocked_root(void *arg)
 		blocked_arg *a = &bargs[i];
 		a->i = i;
 		a->other = -1;
-		if (i >= 600 && i < 800)
-			a->other = i - 200;
-		else if (i >= 800 && i < 900)
+		if (i >= TENTHS(6) && i < TENTHS(8))
+			a->other = i - TENTHS(2);
+		else if (i >= TENTHS(8) && i < TENTHS(9))
 			a->other = i ^ 1;
-		else if (i >= 900 && i < NBLOCKED - 1)
+		else if (i >= TENTHS(9) && i < NBLOCKED - 1)
 			a->other = i + 1;
 		atomic_store(&bl->rc[i], 1);
 	}
 	for (int i = 0; i < NBLOCKED; i++) {
 		tsk_task *t = NULL;
-		TSK_EXPECT_EQ(tsk_spawn(i < 400 ? NULL : &t, "blocked", blocked_task, &bargs[i]),
-		              0);
+		TSK_EXPECT_EQ(
+		        tsk_spawn(i < TENTHS(4) ? NULL : &t, "blocked", blocked_task, &bargs[i]),
+		        0);
 		atomic_store(&bl->handle[i], t);
 	}
 	/* let them block (if some only block after we returned, the runtime
