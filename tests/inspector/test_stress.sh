@@ -8,7 +8,7 @@
 #   stress --tasks 10000 --mutexes 100 --duration 10, recorded from its
 #   start (record PID --duration 10): the program ends with "done", and the
 #   report of the recording finds no deadlock (exit 0);
-#   stress --invert, recorded 5 s: the report finds exactly one deadlock,
+#   stress --invert, recorded 2 s: the report finds exactly one deadlock,
 #   definite, a cycle of two tasks: "inverter" (waiting on m0) and a
 #   worker (waiting on m1); the program is still stuck.
 # Other stages (sanitizers are slow): stress --tasks 500 --duration 2,
@@ -42,7 +42,7 @@ contention() {
 	rm -f /dev/shm/taskscope."$pid".*
 }
 
-# inversion - records stress --invert for 5 s: one cycle, the inverter and
+# inversion - records stress --invert for 2 s: one cycle, the inverter and
 # a worker
 inversion() {
 	local pid st json=$T/invert.json
@@ -53,9 +53,9 @@ inversion() {
 		return
 	fi
 	eq "stress --invert: record" \
-		"$(status_of "$TS" record "$pid" -o "$T/invert.db" --duration 5 --max-size 32M)" 0
-	kill -0 "$pid" 2>/dev/null && pass "stress --invert: still stuck after 5 s" ||
-		fail "stress --invert: still stuck after 5 s" "stdout: $(cat "$T/invert.out")"
+		"$(status_of "$TS" record "$pid" -o "$T/invert.db" --duration 2 --max-size 32M)" 0
+	kill -0 "$pid" 2>/dev/null && pass "stress --invert: still stuck after 2 s" ||
+		fail "stress --invert: still stuck after 2 s" "stdout: $(cat "$T/invert.out")"
 	st=$(status_of "$TS" report "$T/invert.db" --json)
 	cp "$T/out" "$json"
 	eq "stress --invert: report exit status 3 (a deadlock)" "$st" 3
