@@ -67,11 +67,11 @@ typedef struct det_slot {
 
 /* Reads the live state for confirmation.  task: 0, or -1 if the task has
  * no slot now (or it could not be read consistently); owner: the owner a
- * resource slot names (0 none), 0 or -1. */
+ * resource slot names (0 none) and its count of readers, 0 or -1. */
 typedef struct det_live {
 	void *ctx;
 	int (*task)(void *ctx, uint64_t id, det_slot *out);
-	int (*owner)(void *ctx, uint64_t res, uint64_t *owner);
+	int (*owner)(void *ctx, uint64_t res, uint64_t *owner, uint32_t *nreaders);
 	int frozen; /* 1: the state cannot change any more (a dead process): one read confirms */
 } det_live;
 

@@ -146,7 +146,8 @@ typedef struct model_res {
 	struct idmap *users;    /* every task that created, used or waited on it (a set;
 	                           ended tasks are pruned as it grows) */
 	uint32_t users_pruned;  /* its size after the last pruning */
-	int64_t lost_signal_ns; /* the last signal/release that woke nobody, -1 none */
+	int64_t lost_signal_ns; /* the last condvar signal, if it woke nobody; else -1 */
+	int64_t last_ev_ns;     /* time of the last event applied to it, INT64_MIN none */
 } model_res;
 
 /* A raw event kept as such (what intervals do not say). */
@@ -189,6 +190,7 @@ enum model_note_kind {
 	MN_WAIT = 1,         /* task began a wait (any kind, timed or not): obj, wait_kind */
 	MN_LONG_RUN = 2,     /* task ran dur_ns without suspending (>= the watch's threshold) */
 	MN_HOLD_SUSPEND = 3, /* task suspended (wait_kind, obj) while holding lock res */
+	MN_END = 4,          /* task returned */
 };
 
 typedef struct model_note {
@@ -257,9 +259,11 @@ void model_apply(model *m, const tsk_seg_event *ev, int64_t ns);
  * the slot's spawn time. */
 void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64_t spawned_ns);
 
-/* Likewise for a resource slot: created if unknown; its owner becomes a
- * holder if it has none. */
-void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns);
+/* Likewise for a resource slot copied at snap_ns: created if unknown; its
+ * owner becomes a holder, and holds the slot does not account for end
+ * (other writers; readers when it counts none) - unless the model has
+ * applied an event of the resource after snap_ns (it knows better). */
+void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns, int64_t snap_ns);
 
 /* Ends the model at time ns: hands every task and resource's final row and
  * every still-open interval and ownership (end -1) to the sink. */

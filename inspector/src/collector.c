@@ -349,16 +349,18 @@ static uint64_t to_tsc(const coll *c, int64_t mono)
 
 /* ---- live state ---------------------------------------------------------------- */
 
-/* Hints (seed 0: before events) or seeds (after) from a snapshot. */
-static void use_snap(coll *c, const tsk_rd_snap *snap, int seed)
+/* Hints (seed 0: before events) or seeds (after) from a snapshot taken
+ * at CLOCK_MONOTONIC snap_mono. */
+static void use_snap(coll *c, const tsk_rd_snap *snap, int seed, int64_t snap_mono)
 {
+	int64_t snap_ns = snap_mono - c->info.created_mono_ns;
 	for (size_t i = 0; i < snap->nres; i++) {
 		const tsk_seg_res *s = &snap->res[i].slot;
 		if (!s->id || snap->res[i].torn)
 			continue;
 		int64_t created = to_ns(c, s->created_tsc);
 		if (seed)
-			model_seed_res(c->m, s, created);
+			model_seed_res(c->m, s, created, snap_ns);
 		else
 			model_hint_res(c->m, s, created);
 	}
@@ -379,7 +381,7 @@ static int take_live_state(coll *c, int seed)
 	tsk_rd_snap snap;
 	if (tsk_reader_snap_take(c->r, &snap) < 0)
 		return -1;
-	use_snap(c, &snap, seed);
+	use_snap(c, &snap, seed, c->mode == COLL_DUMP ? c->opened_mono : ts_mono_ns());
 	tsk_reader_snap_free(&snap);
 	return 0;
 }
@@ -403,7 +405,7 @@ static void stream_seed(coll *c, int64_t cutoff_mono, int final)
 	}
 	if (!final && cutoff_mono <= c->snap_mono)
 		return;
-	use_snap(c, &c->snap, 1);
+	use_snap(c, &c->snap, 1, c->snap_mono);
 	tsk_reader_snap_free(&c->snap);
 	c->have_snap = 0;
 	c->seeded = 1;
@@ -440,6 +442,11 @@ static void scan_slots(coll *c)
 	tsk_rd_snap hw;
 	if (tsk_reader_snap_counters(c->live, &hw) < 0)
 		return;
+	/* rebuilt, not grown: ended tasks and freed resources leave it */
+	idmap_fini(&c->task_slot);
+	idmap_fini(&c->res_slot);
+	idmap_init(&c->task_slot);
+	idmap_init(&c->res_slot);
 	for (uint32_t i = 0; i < hw.task_hwm; i++) {
 		tsk_rd_task t;
 		if (tsk_reader_snap_task(c->live, i, &t) < 0)
@@ -483,7 +490,7 @@ static int live_task(void *ctx, uint64_t id, det_slot *out)
 	return 0;
 }
 
-static int live_owner(void *ctx, uint64_t res, uint64_t *owner)
+static int live_owner(void *ctx, uint64_t res, uint64_t *owner, uint32_t *nreaders)
 {
 	coll *c = ctx;
 	for (int pass = 0; pass < 2; pass++) {
@@ -492,6 +499,7 @@ static int live_owner(void *ctx, uint64_t res, uint64_t *owner)
 		if (v && tsk_reader_snap_res(c->live, (uint32_t)(v - 1), &r) == 0 &&
 		    r.slot.id == res) {
 			*owner = r.slot.owner;
+			*nreaders = r.slot.nreaders;
 			return 0;
 		}
 		if (!pass)
@@ -723,13 +731,13 @@ int coll_dump(coll *c, char *err, size_t cap)
 		 * copy is final */
 		det_live lv = {.ctx = c, .task = live_task, .owner = live_owner, .frozen = 1};
 		c->live = c->r;
-		if (coll_liveness(c) == TSK_RD_LIVE && open_live(c) == 0) {
+		if (coll_liveness(c) != TSK_RD_LIVE) {
+			det_set_live(c->det, &lv); /* dead: its copy is the truth */
+		} else if (open_live(c) == 0) {
 			c->live_owned = 1;
 			lv.frozen = 0;
-		} else {
-			c->live = c->r;
-		}
-		det_set_live(c->det, &lv);
+			det_set_live(c->det, &lv);
+		} /* else a running process we cannot read again: no verdict */
 		det_step(c->det, ts_mono_ns() - c->info.created_mono_ns, 1);
 	}
 	return 0;

@@ -264,12 +264,19 @@ static int confirm_read(det *d, const det_member *mem, size_t n, uint32_t *seqs)
 			continue;
 		model_res *r = model_res_get(d->m, mem[i].obj);
 		uint64_t owner;
-		if (r && r->nholds == 1 && !r->holds[0].shared &&
-		    d->live.owner(d->live.ctx, mem[i].obj, &owner) == 0 &&
-		    owner != r->holds[0].task) {
+		uint32_t nreaders, shared = 0;
+		if (!r || d->live.owner(d->live.ctx, mem[i].obj, &owner, &nreaders) < 0)
+			continue;
+		for (uint32_t h = 0; h < r->nholds; h++)
+			shared += r->holds[h].shared;
+		if (r->nholds == 1 && !r->holds[0].shared && owner != r->holds[0].task) {
 			model_fix_owner(d->m, mem[i].obj, owner, d->now_ns);
 			return 0;
 		}
+		/* the readers the model counts must be the slot's (a lost read
+		 * unlock leaves a reader that is not there) */
+		if (k != TSK_WAIT_MUTEX && shared != nreaders)
+			return 0;
 	}
 	return 1;
 }
@@ -298,7 +305,8 @@ static int confirm_now(det *d, const det_member *mem, size_t n, int cycle)
 		if (k != TSK_WAIT_MUTEX && k != TSK_WAIT_RWLOCK_WR && k != TSK_WAIT_RWLOCK_RD)
 			continue;
 		uint64_t owner;
-		if (d->live.owner(d->live.ctx, mem[i].obj, &owner) < 0) {
+		uint32_t nreaders;
+		if (d->live.owner(d->live.ctx, mem[i].obj, &owner, &nreaders) < 0) {
 			ok = 0;
 			break;
 		}
@@ -519,6 +527,17 @@ static void collect_behind(det *d, det_deadlock *dl)
 	idmap_fini(&b.memo);
 }
 
+/* Is a member already in a reported deadlock, in this same wait? */
+static int any_reported(det *d, const det_member *mem, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		reported *r = idmap_get(&d->reported, mem[i].task);
+		if (r && r->since_ns == mem[i].since_ns)
+			return 1;
+	}
+	return 0;
+}
+
 /* Takes ownership of dl's arrays. */
 static void announce(det *d, det_deadlock *dl)
 {
@@ -692,10 +711,14 @@ typedef struct fix {
 	/* the spawn tree of the alive tasks, built on first need: kids[i] are
 	 * the nodes sorted by parent id */
 	size_t *kids;
-	size_t visits; /* subtree nodes visited (bounded: SUBTREE_BUDGET) */
+	size_t visits;   /* nodes visited looking for handles (bounded: SUBTREE_BUDGET) */
+	uint64_t *chans; /* (task, channel) pairs sorted by task: build_chans */
+	size_t nchans;
+	int have_chans;
 } fix;
 
 #define SUBTREE_BUDGET 4000000
+#define TRANSIENT      UINTPTR_MAX /* resnode value: the wait ends by itself */
 
 static void collect_task(void *ctx, model_task *t)
 {
@@ -719,19 +742,6 @@ static void edge(fix *f, size_t src, size_t dst)
 {
 	vpush(&f->esrc, src);
 	vpush(&f->edst, dst);
-}
-
-typedef struct user_ctx {
-	fix *f;
-	size_t node;
-} user_ctx;
-
-static void user_edge(void *ctx, uint64_t task)
-{
-	user_ctx *u = ctx;
-	size_t s = node_of_task(u->f, task);
-	if (s != SIZE_MAX)
-		edge(u->f, s, u->node);
 }
 
 static const fix *sort_fix; /* for by_parent (qsort has no context) */
@@ -767,22 +777,69 @@ static void children_of(fix *f, uint64_t id, size_t *lo, size_t *hi)
 }
 
 typedef struct sub_ctx {
-	fix *f;
-	const model_res *r;
-	size_t node;
-	u64vec todo;
+	u64vec *todo;
+	idmap *seen;
 } sub_ctx;
+
+static void sub_push(sub_ctx *s, uint64_t id)
+{
+	if (!id || idmap_get(s->seen, id))
+		return;
+	idmap_put(s->seen, id, (void *)1);
+	vpush(s->todo, id);
+}
 
 static void sub_user(void *ctx, uint64_t task)
 {
-	vpush(&((sub_ctx *)ctx)->todo, task);
+	sub_push(ctx, task);
 }
 
-/* Handles pass down the spawn tree: a task spawned (after r was made) by a
- * task that created or used r, or by its descendants, may hold r too and
- * counts as one that can wake its waiters.  Returns 0, or -1 past the
- * budget. */
-static int subtree_edges(fix *f, const model_res *r, size_t node)
+static int by_user_chan(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+typedef struct chan_ctx {
+	u64vec pairs; /* (user, channel) */
+} chan_ctx;
+
+static void chan_pairs_user(void *ctx, uint64_t task)
+{
+	void **a = ctx;
+	chan_ctx *c = a[0];
+	vpush(&c->pairs, task);
+	vpush(&c->pairs, *(uint64_t *)a[1]);
+}
+
+static void chan_pairs(void *ctx, model_res *r)
+{
+	if (r->kind != TSK_RES_CHAN)
+		return;
+	void *a[2] = {ctx, &r->id};
+	model_res_each_user(r, chan_pairs_user, a);
+	if (r->creator)
+		chan_pairs_user(a, r->creator);
+}
+
+/* The channels each task created or used: (task, channel) pairs sorted by
+ * task, built once a fixpoint on first need. */
+static void build_chans(fix *f)
+{
+	chan_ctx c = {{0}};
+	model_each_res(f->d->m, chan_pairs, &c);
+	f->chans = c.pairs.p;
+	f->nchans = c.pairs.n / 2;
+	qsort(f->chans, f->nchans, 2 * sizeof(uint64_t), by_user_chan);
+	f->have_chans = 1;
+}
+
+/* Who may hold r and so wake its waiters: the tasks that created or used
+ * it; then, over and over, a task spawned (after r was made) by one of
+ * them, and a task that shared a channel with one of them (r may have
+ * been sent in a message: a reply channel in a request).  An edge from
+ * each that is alive.  Returns 0, or -1 past the budget. */
+static int handle_edges(fix *f, const model_res *r, size_t node)
 {
 	if (!f->kids) {
 		f->kids = xmalloc((f->nt ? f->nt : 1) * sizeof(*f->kids));
@@ -791,36 +848,53 @@ static int subtree_edges(fix *f, const model_res *r, size_t node)
 		sort_fix = f;
 		qsort(f->kids, f->nt, sizeof(*f->kids), by_parent);
 	}
-	sub_ctx s = {f, r, node, {0}};
-	if (r->creator)
-		vpush(&s.todo, r->creator);
-	model_res_each_user((model_res *)r, sub_user, &s);
-	int rc = 0;
+	if (!f->have_chans)
+		build_chans(f);
+	u64vec todo = {0};
 	idmap seen;
 	idmap_init(&seen);
-	while (s.todo.n) {
-		uint64_t id = s.todo.p[--s.todo.n];
+	sub_ctx s = {&todo, &seen};
+	sub_push(&s, r->creator);
+	model_res_each_user((model_res *)r, sub_user, &s);
+	int rc = 0;
+	while (todo.n) {
+		uint64_t id = todo.p[--todo.n];
+		if (++f->visits > SUBTREE_BUDGET) {
+			rc = -1;
+			break;
+		}
+		size_t self = node_of_task(f, id);
+		if (self != SIZE_MAX)
+			edge(f, self, node);
+		/* its children born after r */
 		size_t lo, hi;
 		children_of(f, id, &lo, &hi);
 		for (size_t k = lo; k < hi; k++) {
 			model_task *c = f->tasks[f->kids[k]];
-			if (idmap_get(&seen, c->id))
-				continue;
-			if (++f->visits > SUBTREE_BUDGET) {
-				rc = -1;
-				goto out;
-			}
-			idmap_put(&seen, c->id, (void *)1);
 			if (c->spawned_ns != INT64_MIN && r->created_ns != INT64_MIN &&
 			    c->spawned_ns < r->created_ns)
 				continue; /* born before r: not handed it at its spawn */
-			edge(f, f->kids[k], node);
-			vpush(&s.todo, c->id);
+			sub_push(&s, c->id);
+		}
+		/* the tasks it shared a channel with */
+		size_t a = 0, b = f->nchans;
+		while (a < b) {
+			size_t mid = a + (b - a) / 2;
+			if (f->chans[2 * mid] < id)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		for (; a < f->nchans && f->chans[2 * a] == id; a++) {
+			model_res *ch = model_res_get(f->d->m, f->chans[2 * a + 1]);
+			if (!ch || ch == r)
+				continue;
+			f->visits += ch->users ? ch->users->n : 0;
+			model_res_each_user(ch, sub_user, &s);
 		}
 	}
-out:
 	idmap_fini(&seen);
-	free(s.todo.p);
+	free(todo.p);
 	return rc;
 }
 
@@ -863,13 +937,21 @@ static size_t res_node(fix *f, model_task *t)
 	det *d = f->d;
 	uint8_t k = t->cur.wait_kind;
 	model_res *r = model_res_get(d->m, t->cur.obj);
-	if (!r || transient(d, r, k))
+	if (!r)
 		return SIZE_MAX;
-	int role = k == TSK_WAIT_RWLOCK_RD;
-	uint64_t key = r->id << 1 | (uint64_t)role;
+	/* one node per resource and role (what ends the wait differs) */
+	uint64_t role = k == TSK_WAIT_RWLOCK_RD   ? 1
+	                : k == TSK_WAIT_CHAN_SEND ? 2
+	                : k == TSK_WAIT_CHAN_RECV ? 3
+	                                          : 0;
+	uint64_t key = r->id << 2 | role;
 	uintptr_t v = (uintptr_t)idmap_get(&f->resnode, key);
 	if (v)
-		return v - 1;
+		return v == TRANSIENT ? SIZE_MAX : v - 1;
+	if (transient(d, r, k)) {
+		idmap_put(&f->resnode, key, (void *)TRANSIENT);
+		return SIZE_MAX;
+	}
 	size_t node = f->nt + f->nr;
 	if (f->nr == f->capr) {
 		f->capr = f->capr ? f->capr * 2 : 64;
@@ -895,14 +977,7 @@ static size_t res_node(fix *f, model_task *t)
 	} else {
 		if (r->ext_used)
 			live = 1;
-		user_ctx u = {f, node};
-		model_res_each_user(r, user_edge, &u);
-		if (r->creator) {
-			size_t s = node_of_task(f, r->creator);
-			if (s != SIZE_MAX)
-				edge(f, s, node);
-		}
-		if (subtree_edges(f, r, node) < 0)
+		if (handle_edges(f, r, node) < 0)
 			live = 1; /* too big to follow: assume it can be woken */
 	}
 	/* the node's free_ flag is set once arrays are sized (fixpoint) */
@@ -1056,11 +1131,6 @@ static void by_add(by_ctx *b, uint64_t task)
 	b->mem->by[b->nb++] = task;
 }
 
-static void by_user(void *ctx, uint64_t task)
-{
-	by_add(ctx, task);
-}
-
 /* The members of the group (in) that mem waits for: the holders or the
  * joined task, else the stuck tasks that created or used the resource. */
 static void blocked_by(fix *f, const uint8_t *in, det_member *mem)
@@ -1080,7 +1150,9 @@ static void blocked_by(fix *f, const uint8_t *in, det_member *mem)
 		return;
 	if (r->creator)
 		by_add(&b, r->creator);
-	model_res_each_user(r, by_user, &b);
+	for (size_t i = 0; r->users && i < r->users->cap && b.nb < 4; i++)
+		if (r->users->keys[i])
+			by_add(&b, r->users->keys[i]);
 }
 
 /* Reports (or holds as pending) each connected group of stuck tasks. */
@@ -1123,30 +1195,29 @@ static void stalls(fix *f, int final)
 		if (in[i])
 			order[k++] = i;
 	uint8_t verdict = f->nfree == 0 ? DET_DEFINITE : DET_LIKELY;
-	uint8_t *done = xcalloc(nin, 1);
+	/* the groups: the stuck tasks sorted by their root, then by id */
+	uint64_t *byroot = xmalloc(2 * nin * sizeof(*byroot));
 	for (size_t a = 0; a < nin; a++) {
-		if (done[a])
-			continue;
-		size_t root = uf_find(parent, order[a]);
-		size_t n = 0;
-		for (size_t b = a; b < nin; b++)
-			if (!done[b] && uf_find(parent, order[b]) == root)
-				n++;
+		byroot[2 * a] = uf_find(parent, order[a]);
+		byroot[2 * a + 1] = order[a];
+	}
+	qsort(byroot, nin, 2 * sizeof(uint64_t), by_user_chan);
+	for (size_t a = 0, next; a < nin; a = next) {
+		for (next = a + 1; next < nin && byroot[2 * next] == byroot[2 * a]; next++)
+			;
+		size_t n = next - a;
 		det_member *mem = xcalloc(n, sizeof(*mem));
-		size_t m = 0;
-		for (size_t b = a; b < nin; b++) {
-			if (done[b] || uf_find(parent, order[b]) != root)
-				continue;
-			done[b] = 1;
-			member_of(f->tasks[order[b]], &mem[m++]);
-		}
+		for (size_t x = 0; x < n; x++)
+			member_of(f->tasks[byroot[2 * (a + x) + 1]], &mem[x]);
 		qsort(mem, n, sizeof(*mem), by_task);
 		/* who each waits for, among the group */
 		for (size_t x = 0; x < n; x++)
 			blocked_by(f, in, &mem[x]);
 		det_deadlock dl = {
 		        .verdict = verdict, .kind = DET_STALL, .tasks = mem, .ntasks = (uint32_t)n};
-		if (!is_news(d, mem, n, verdict)) {
+		if (any_reported(d, mem, n)) {
+			/* it grew (or changed) around a deadlock already reported:
+			 * that one stands, it is not reported again */
 			free(mem);
 			continue;
 		}
@@ -1192,7 +1263,7 @@ static void stalls(fix *f, int final)
 		d->pend[d->npend++] = (pending){dl, seqs, d->now_ns, 1};
 	}
 	(void) final;
-	free(done);
+	free(byroot);
 	free(order);
 	free(parent);
 	free(in);
@@ -1261,6 +1332,7 @@ static void fixpoint(det *d, int final)
 	stalls(&f, final);
 	free(f.tasks);
 	free(f.kids);
+	free(f.chans);
 	free(f.resid);
 	free(f.cand);
 	free(f.free_);
@@ -1325,6 +1397,9 @@ static void on_note(void *ctx, const model_note *n)
 		if (n->wait_kind && owned_wait(n->wait_kind))
 			vpush(&d->dirty, n->task);
 		d->waits_since_fix++;
+		break;
+	case MN_END:
+		d->waits_since_fix++; /* the last one able to wake others may be gone */
 		break;
 	case MN_LONG_RUN:
 		warn(d, DL_LONG_POLL, n->task, 0, n->ns, n->dur_ns,

@@ -548,6 +548,8 @@ static void end_task(model *m, model_task *t, int64_t ns)
 	                          .deadline_ns = -1};
 	if (m->sink.task)
 		m->sink.task(m->sink.ctx, t);
+	note(m, &(model_note){.kind = MN_END, .task = t->id, .ns = t->ended_ns});
+	free(idmap_del(&m->hint_task, t->id)); /* what the live state said of it is spent */
 	push_ended(m, t->id);
 }
 
@@ -732,6 +734,7 @@ static model_res *res_add(model *m, model_res *r)
 {
 	r->freed_ns = -1;
 	r->lost_signal_ns = -1;
+	r->last_ev_ns = INT64_MIN;
 	idmap_put(&m->res, r->id, r);
 	m->st.resources++;
 	use_string(m, r->site);
@@ -841,6 +844,8 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		return;
 	if (ev->type != TSK_EV_RES_FREE)
 		res_use(m, r, ev->task);
+	if (ns > r->last_ev_ns)
+		r->last_ev_ns = ns;
 	switch (ev->type) {
 	case TSK_EV_RES_FREE:
 		while (r->nholds)
@@ -849,6 +854,7 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		if (m->sink.res)
 			m->sink.res(m->sink.ctx, r);
 		idmap_del(&m->res, r->id);
+		free(idmap_del(&m->hint_res, r->id));
 		res_free(r);
 		break;
 	case TSK_EV_ACQUIRE:
@@ -886,8 +892,8 @@ static void on_res_event(model *m, const tsk_seg_event *ev, int64_t ns)
 		break;
 	case TSK_EV_SIGNAL:
 		r->signals++;
-		if (!ev->arg && r->kind == TSK_RES_COND)
-			r->lost_signal_ns = ns; /* a signal that woke nobody: lost */
+		if (r->kind == TSK_RES_COND)
+			r->lost_signal_ns = ev->arg ? -1 : ns; /* one that woke nobody: lost */
 		break;
 	case TSK_EV_WG_ADD:
 		r->value += ev->arg; /* two's complement: a negative add wraps back */
@@ -1041,13 +1047,23 @@ void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64
 	t->skip_before = since_ns + 1;
 }
 
-void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns)
+void model_seed_res(model *m, const tsk_seg_res *slot, int64_t created_ns, int64_t snap_ns)
 {
 	if (!slot->id || slot->kind == TSK_RES_NONE)
 		return;
 	model_hint_res(m, slot, created_ns);
 	model_res *r = res_get_or_make(m, slot->id);
+	if (r->last_ev_ns > snap_ns)
+		return; /* the snapshot is older than what the model applied */
 	r->closed = (slot->flags & TSK_RF_CLOSED) != 0;
+	if (slot->kind == TSK_RES_RWLOCK && !slot->nreaders) {
+		for (uint32_t i = 0; i < r->nholds;) {
+			if (r->holds[i].shared)
+				hold_end(m, r, i, m->st.last_ns); /* read unlocks we did not see */
+			else
+				i++;
+		}
+	}
 	if (owned_kind(slot->kind)) {
 		/* the slot names the writer: other exclusive holders are releases
 		 * we did not see; one we did not know held it before our window */

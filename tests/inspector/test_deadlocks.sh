@@ -40,6 +40,7 @@ zoo=(
 	"slow_pipeline -"
 	"long_sleepers -"
 	"slow_pipe -"
+	"request_reply -"
 )
 case $stage in
 undefined | thread)

@@ -86,11 +86,12 @@ typedef struct h {
 	model *m;
 	det *d;
 	det_config cfg;
-	int64_t now;     /* time of the latest event (process ns) */
-	det_slot *slot;  /* [task id]: the live task slots (state 0: no slot) */
-	uint64_t *owner; /* [resource id]: the owner the live resource slot names */
-	uint64_t bump;   /* a task whose slot changes at every read (0 none) */
-	uint64_t reads;  /* task slot reads */
+	int64_t now;       /* time of the latest event (process ns) */
+	det_slot *slot;    /* [task id]: the live task slots (state 0: no slot) */
+	uint64_t *owner;   /* [resource id]: the owner the live resource slot names */
+	uint32_t *readers; /* [resource id]: its count of readers */
+	uint64_t bump;     /* a task whose slot changes at every read (0 none) */
+	uint64_t reads;    /* task slot reads */
 	caught dl[8];
 	size_t ndl; /* out.deadlock calls */
 } h;
@@ -132,12 +133,13 @@ static int h_task(void *ctx, uint64_t id, det_slot *out)
 	return 0;
 }
 
-static int h_owner(void *ctx, uint64_t res, uint64_t *owner)
+static int h_owner(void *ctx, uint64_t res, uint64_t *owner, uint32_t *nreaders)
 {
 	h *x = ctx;
 	if (res >= MAXID)
 		return -1;
 	*owner = x->owner[res];
+	*nreaders = x->readers[res];
 	return 0;
 }
 
@@ -147,6 +149,7 @@ static void h_init(h *x, int frozen, const det_config *cfg)
 	memset(x, 0, sizeof(*x));
 	x->slot = calloc(MAXID, sizeof(*x->slot));
 	x->owner = calloc(MAXID, sizeof(*x->owner));
+	x->readers = calloc(MAXID, sizeof(*x->readers));
 	assert_non_null(x->slot);
 	assert_non_null(x->owner);
 	model_sink s = {.ctx = x, .resolve = h_resolve};
@@ -168,6 +171,7 @@ static void h_fini(h *x)
 	model_destroy(x->m);
 	free(x->slot);
 	free(x->owner);
+	free(x->readers);
 }
 
 static void later(h *x, int64_t ns)
@@ -252,6 +256,8 @@ static void acquire(h *x, uint64_t task, uint64_t res, int shared)
 	ev(x, TSK_EV_ACQUIRE, task, res, (uint32_t)shared, 0, 0);
 	if (!shared)
 		x->owner[res] = task;
+	else
+		x->readers[res]++;
 }
 
 static void release(h *x, uint64_t task, uint64_t res, int shared)
@@ -259,6 +265,8 @@ static void release(h *x, uint64_t task, uint64_t res, int shared)
 	ev(x, TSK_EV_RELEASE, task, res, (uint32_t)shared, 0, 0);
 	if (!shared && x->owner[res] == task)
 		x->owner[res] = 0;
+	else if (shared && x->readers[res])
+		x->readers[res]--;
 }
 
 /* ---- checks ---------------------------------------------------------------------- */
@@ -899,6 +907,106 @@ static void test_chan_stall_frozen(void **state)
 	}
 }
 
+/* request/reply: the server (root's child, not the client's) shares the
+ * channel "requests" (CH1) with the client, which waits on a reply
+ * channel (CH2) only it created: it may have reached the server in a
+ * message, so the running server can wake the client; control: the same
+ * without the shared channel is a likely stall */
+static void test_reply_channel(void **state)
+{
+	(void)state;
+	for (int shared = 1; shared >= 0; shared--) {
+		h x;
+		h_init(&x, 1, NULL);
+		spawn(&x, ROOT, 0, S_ROOT, TSK_TF_ROOT);
+		run(&x, ROOT);
+		res_new(&x, CH1, TSK_RES_CHAN, ROOT, S_CH1, 0);
+		spawn(&x, B, ROOT, S_B, 0); /* the server */
+		spawn(&x, A, ROOT, S_A, 0); /* the client */
+		block(&x, ROOT, TSK_WAIT_JOIN, A, NONE);
+		run(&x, A);
+		res_new(&x, CH2, TSK_RES_CHAN, A, S_CH2, 1);
+		if (shared) {
+			ev(&x, TSK_EV_SEND, A, CH1, 0, 1, 0);
+			run(&x, B);
+			ev(&x, TSK_EV_RECV, B, CH1, 0, 0, 0);
+		}
+		block(&x, A, TSK_WAIT_CHAN_RECV, CH2, NONE);
+		run(&x, B); /* the server works */
+		step(&x, 1);
+		assert_int_equal(det_count(x.d), shared ? 0 : 1);
+		h_fini(&x);
+	}
+}
+
+/* tasks that block later behind a reported stall do not make new
+ * verdicts: one report, whatever joins it */
+static void test_stall_grows(void **state)
+{
+	(void)state;
+	det_config cfg;
+	det_config_default(&cfg);
+	cfg.sweep_ns = 1 * MS;
+	h x;
+	h_init(&x, 1, &cfg);
+	spawn(&x, ROOT, 0, S_ROOT, TSK_TF_ROOT);
+	run(&x, ROOT);
+	res_new(&x, M1, TSK_RES_MUTEX, ROOT, S_M1, 0);
+	spawn(&x, TICKER, ROOT, S_TICKER, 0);
+	spawn(&x, A, ROOT, S_A, 0);
+	block(&x, ROOT, TSK_WAIT_JOIN, TICKER, NONE);
+	run(&x, A);
+	res_new(&x, CH1, TSK_RES_CHAN, A, S_CH1, 0);
+	acquire(&x, A, M1, 0);
+	block(&x, A, TSK_WAIT_CHAN_RECV, CH1, NONE); /* nobody will send */
+	run(&x, TICKER);
+	block(&x, TICKER, TSK_WAIT_SLEEP, 0, x.now + 10 * MS);
+	step(&x, 0);
+	assert_int_equal(det_count(x.d), 1);
+	const uint64_t task_ids[] = {B, C, D, E, F};
+	for (size_t i = 0; i < sizeof(task_ids) / sizeof(task_ids[0]); i++) {
+		later(&x, 2 * MS);
+		spawn(&x, task_ids[i], ROOT, S_B, 0);
+		run(&x, task_ids[i]);
+		block(&x, task_ids[i], TSK_WAIT_MUTEX, M1, NONE);
+		step(&x, 0);
+	}
+	step(&x, 1);
+	assert_int_equal(det_count(x.d), 1);
+	assert_int_equal(det_get(x.d, 0)->ntasks, 1);
+	h_fini(&x);
+}
+
+/* the last task able to wake the waiter returns: the stall is found at
+ * the next step, not only at the end */
+static void test_stall_by_exit(void **state)
+{
+	(void)state;
+	det_config cfg;
+	det_config_default(&cfg);
+	cfg.sweep_ns = 1 * MS;
+	h x;
+	h_init(&x, 1, &cfg);
+	spawn(&x, ROOT, 0, S_ROOT, TSK_TF_ROOT);
+	run(&x, ROOT);
+	res_new(&x, CH1, TSK_RES_CHAN, ROOT, S_CH1, 0);
+	spawn(&x, A, ROOT, S_A, 0);
+	spawn(&x, B, ROOT, S_B, 0); /* the producer */
+	block(&x, ROOT, TSK_WAIT_JOIN, A, NONE);
+	run(&x, A);
+	block(&x, A, TSK_WAIT_CHAN_RECV, CH1, NONE);
+	run(&x, B);
+	step(&x, 0);
+	assert_int_equal(det_count(x.d), 0);
+	later(&x, 100 * MS);
+	exit_task(&x, B); /* without sending */
+	later(&x, 2 * MS);
+	step(&x, 0);
+	assert_int_equal(det_count(x.d), 1);
+	assert_int_equal(det_get(x.d, 0)->verdict, DET_DEFINITE);
+	h_fini(&x);
+}
+
 /* ---- 7. transient channel states -------------------------------------------------------- */
 
 /* root makes c1, spawns a, which waits to receive; root joins a.  how: 0
@@ -1263,6 +1371,9 @@ int main(void)
 	        cmocka_unit_test(test_lint_lock_across_suspend),
 	        cmocka_unit_test(test_lint_lost_wakeup),
 	        cmocka_unit_test(test_lint_task_leak),
+	        cmocka_unit_test(test_reply_channel),
+	        cmocka_unit_test(test_stall_grows),
+	        cmocka_unit_test(test_stall_by_exit),
 	        cmocka_unit_test(test_config_set),
 	        cmocka_unit_test(test_scale),
 	};

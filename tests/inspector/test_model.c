@@ -334,7 +334,7 @@ static void test_ownership(void **state)
 	rs.kind = TSK_RES_MUTEX;
 	rs.owner = 5;
 	strcpy(rs.name, "db");
-	model_seed_res(m, &rs, 0);
+	model_seed_res(m, &rs, 0, INT64_MAX);
 	r = model_res_get(m, 71);
 	assert_string_equal(r->name, "db");
 	assert_int_equal(r->holds[0].task, 5);
