@@ -830,7 +830,8 @@ static void build_chans(fix *f)
 	model_each_res(f->d->m, chan_pairs, &c);
 	f->chans = c.pairs.p;
 	f->nchans = c.pairs.n / 2;
-	qsort(f->chans, f->nchans, 2 * sizeof(uint64_t), by_user_chan);
+	if (f->nchans)
+		qsort(f->chans, f->nchans, 2 * sizeof(uint64_t), by_user_chan);
 	f->have_chans = 1;
 }
 
