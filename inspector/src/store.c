@@ -20,7 +20,8 @@
  *     rows (intervals, ownership, events), counted in stats.dropped; its
  *     tasks, resources, strings, stacks and process row, which every other
  *     row refers to and which are few, are still queued unless even they
- *     would pass queue_max by a quarter.
+ *     would pass queue_max by a quarter; a batch with the process row or a
+ *     verdict (store_sql) is queued whatever the queue holds.
  *   - A writer error is sticky (s->failed, w.err): the transaction was
  *     rolled back, its rows and every later row are counted as dropped,
  *     and store_sync / store_close report the error.  A half-written
@@ -81,7 +82,12 @@ void store__hand_off(store *s)
 		b->bytes -= store__bulk_bytes(b);
 		b->iv.n = b->own.n = b->ev.n = 0;
 	}
-	if (s->failed || !b->rows || s->queued_bytes + b->bytes > s->queue_max + s->queue_max / 4) {
+	/* the process row and the detector's verdicts are never dropped: a
+	 * history without its process row cannot be read at all, and a
+	 * deadlock found is the recording's point (both are rare and small) */
+	int essential = b->have_proc || b->sql.n;
+	if (s->failed || !b->rows ||
+	    (!essential && s->queued_bytes + b->bytes > s->queue_max + s->queue_max / 4)) {
 		s->stats.dropped += b->rows;
 		pthread_mutex_unlock(&s->mu);
 		store__batch_reset(b);

@@ -37,6 +37,7 @@ contention() {
 	eq "stress $*: exit status" $? 0
 	contains "stress $*: it ended" "$(cat "$T/stress.out")" "done rounds"
 	st=$(status_of "$TS" report "$T/stress.db" --json)
+	[ "$st" == 0 ] || echo "    report's stderr: $(head -c 400 "$T/err")"
 	eq "stress $*: report exit status 0 (no deadlock)" "$st" 0
 	eq "stress $*: no deadlock" "$(jq -c .deadlocks "$T/out" 2>&1)" "[]"
 	rm -f /dev/shm/taskscope."$pid".*
