@@ -308,7 +308,8 @@ static int collect_holders(sqlite3 *db, report *r, char *err, size_t cap)
 		free(hs);
 		return -1;
 	}
-	qsort(hs, n, sizeof(*hs), cmp_holder);
+	if (n) /* hs is NULL without any open holding */
+		qsort(hs, n, sizeof(*hs), cmp_holder);
 	for (size_t i = 0; i < r->nblocked; i++) {
 		report_task *t = &r->blocked[i];
 		if (t->on.code < TSK_WAIT_MUTEX || t->on.code > TSK_WAIT_RWLOCK_WR)

@@ -184,7 +184,8 @@ int report__collect_waits(sqlite3 *db, report *r, char *err, size_t cap)
 		free(c);
 		return -1;
 	}
-	qsort(c, n, sizeof(*c), cmp_slow_wait);
+	if (n)
+		qsort(c, n, sizeof(*c), cmp_slow_wait);
 	for (size_t i = (size_t)r->top; i < n; i++)
 		report__slow_wait_fini(&c[i]);
 	r->waits = c;
