@@ -19,7 +19,7 @@ static const struct {
         {"record", cmd_record, "record a running process into a SQLite history"},
         {"run", cmd_run, "run a program and record it from its first event"},
         {"dump", cmd_dump, "flight recorder + live state of a process or segment -> DB"},
-        {"report", cmd_report, "summary, blocked tasks and slowest tasks of a pid or DB"},
+        {"report", cmd_report, "deadlocks, warnings, blocked and slowest tasks of a pid or DB"},
         {"export", cmd_export, "a history as Chrome trace JSON (Perfetto, chrome://tracing)"},
         {"gc", cmd_gc, "remove the segments of dead processes"},
 };
