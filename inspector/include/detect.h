@@ -150,9 +150,6 @@ size_t det_count(const det *d);
 const det_deadlock *det_get(const det *d, size_t i);
 void det_each_warning(det *d, void (*fn)(void *ctx, const det_warning *w), void *ctx);
 
-/* Thread CPU time spent in det_step, in ns. */
-int64_t det_cpu_ns(const det *d);
-
 typedef struct det_stats {
 	uint64_t fixpoints;  /* stall searches run */
 	uint64_t candidates; /* verdicts the model showed, before confirmation */

@@ -137,7 +137,6 @@ typedef struct model_res {
 	uint64_t sends, recvs, acquires, releases, signals;
 	model_hold *holds; /* current holders (mutex, rwlock) */
 	uint32_t nholds, caphold;
-	uint32_t waiters; /* tasks blocked on it now (nwq) */
 	uint8_t emitted;
 	uint8_t ext_used; /* used by a thread outside the runtime (events of task 0) */
 	uint64_t creator; /* the task that created it, 0 unknown */

@@ -528,31 +528,22 @@ static int open_live(coll *c)
 	return 0;
 }
 
-static int det_resolve(void *ctx, uint32_t id, char *buf, size_t cap)
+/* A JSON array of the first n ids (stopping at a 0), owned by the caller. */
+static char *ids_json(const uint64_t *ids, size_t n)
 {
-	return sink_resolve(ctx, id, buf, cap);
-}
-
-/* A JSON array of ids (at most 4) into buf. */
-static const char *ids_json(const uint64_t *ids, size_t max, char *buf, size_t cap)
-{
-	size_t n = (size_t)snprintf(buf, cap, "[");
-	for (size_t i = 0; i < max && ids[i] && n < cap; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%s%" PRIu64, i ? "," : "", ids[i]);
-	if (n < cap)
-		snprintf(buf + n, cap - n, "]");
+	char *buf = xmalloc(24 * n + 3);
+	size_t k = 0;
+	buf[k++] = '[';
+	for (size_t i = 0; i < n && ids[i]; i++)
+		k += (size_t)sprintf(buf + k, "%s%" PRIu64, i ? "," : "", ids[i]);
+	buf[k++] = ']';
+	buf[k] = 0;
 	return buf;
 }
 
 static void store_deadlock(coll *c, const det_deadlock *d)
 {
-	char *behind = xmalloc(24 * (size_t)d->nbehind + 3);
-	size_t n = 0;
-	behind[n++] = '[';
-	for (uint32_t i = 0; i < d->nbehind; i++)
-		n += (size_t)sprintf(behind + n, "%s%" PRIu64, i ? "," : "", d->behind[i]);
-	behind[n++] = ']';
-	behind[n] = 0;
+	char *behind = ids_json(d->behind, d->nbehind);
 	char *sql = sqlite3_mprintf("INSERT OR REPLACE INTO deadlocks VALUES (%u, %Q, %Q, %lld, "
 	                            "%lld, %u, %Q, %Q);",
 	                            d->id, det_verdict_name(d->verdict), det_kind_name(d->kind),
@@ -565,12 +556,13 @@ static void store_deadlock(coll *c, const det_deadlock *d)
 	sqlite3_free(sql);
 	for (uint32_t i = 0; i < d->ntasks; i++) {
 		const det_member *m = &d->tasks[i];
-		char by[128];
+		char *by = ids_json(m->by, 4);
 		sql = sqlite3_mprintf("INSERT OR REPLACE INTO deadlock_tasks VALUES (%u, %u, %llu, "
 		                      "%u, %llu, %u, %u, %lld, %Q);",
 		                      d->id, i, (unsigned long long)m->task, m->wait_kind,
 		                      (unsigned long long)m->obj, m->site, m->stack,
-		                      (long long)m->since_ns, ids_json(m->by, 4, by, sizeof(by)));
+		                      (long long)m->since_ns, by);
+		free(by);
 		if (!sql)
 			abort();
 		store_sql(c->st, sql);
@@ -614,7 +606,7 @@ void coll_detect(coll *c, const det_config *cfg, void (*announce)(void *ctx, con
 	c->announce = announce;
 	c->announce_ctx = ctx;
 	c->det = det_create(c->m, cfg,
-	                    &(det_out){.ctx = c, .deadlock = on_deadlock, .resolve = det_resolve});
+	                    &(det_out){.ctx = c, .deadlock = on_deadlock, .resolve = sink_resolve});
 	if (c->mode == COLL_STREAM) {
 		c->live = c->r;
 		det_set_live(c->det, &(det_live){.ctx = c, .task = live_task, .owner = live_owner});

@@ -201,7 +201,7 @@ void det_step(det *d, int64_t now_ns, int final)
 			det__find_cycles(d, all.p, all.n);
 			free(all.p);
 		}
-		det__fixpoint(d, final);
+		det__fixpoint(d);
 		det__settle_pending(d, 0);
 		if (final && d->npend && d->have_live && !d->live.frozen) {
 			struct timespec ts = {d->cfg.hold_ns / 1000000000,
@@ -253,11 +253,6 @@ void det_each_warning(det *d, void (*fn)(void *ctx, const det_warning *w), void 
 {
 	each_warn e = {fn, ctx};
 	idmap_each(&d->warns, warn_thunk, &e);
-}
-
-int64_t det_cpu_ns(const det *d)
-{
-	return d->cpu_ns;
 }
 
 void det_get_stats(const det *d, det_stats *out)

@@ -116,7 +116,7 @@ void det__announce(det *d, det_deadlock *dl);
 void det__dl_free(det_deadlock *dl);
 
 /* detect_stall.c: the fixpoint */
-void det__fixpoint(det *d, int final);
+void det__fixpoint(det *d);
 void det__settle_pending(det *d, int force);
 
 /* detect_lint.c: the lints */

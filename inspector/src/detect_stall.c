@@ -476,7 +476,7 @@ static void blocked_by(fix *f, const uint8_t *in, det_member *mem)
 }
 
 /* Reports (or holds as pending) each connected group of stuck tasks. */
-static void stalls(fix *f, int final)
+static void stalls(fix *f)
 {
 	det *d = f->d;
 	size_t nn = f->nt + f->nr;
@@ -582,7 +582,6 @@ static void stalls(fix *f, int final)
 		}
 		d->pend[d->npend++] = (pending){dl, seqs, d->now_ns, 1};
 	}
-	(void) final;
 	free(byroot);
 	free(order);
 	free(parent);
@@ -627,8 +626,10 @@ static void count_wakeable(void *ctx, model_task *t)
 		++*(size_t *)ctx;
 }
 
-void det__fixpoint(det *d, int final)
+void det__fixpoint(det *d)
 {
+	for (size_t p = 0; p < d->npend; p++)
+		d->pend[p].seen = 0; /* settle_pending drops those not seen again */
 	/* A stuck set with no wait on a channel, semaphore, wait group or
 	 * condvar is made of lock and join waits only: following holders and
 	 * joined tasks from any of them ends in a free task (then they are all
@@ -636,20 +637,15 @@ void det__fixpoint(det *d, int final)
 	 * others are behind it).  Nothing to do then. */
 	size_t wakeable = 0;
 	model_each_task(d->m, count_wakeable, &wakeable);
-	if (!wakeable) {
-		for (size_t p = 0; p < d->npend; p++)
-			d->pend[p].seen = 0;
+	if (!wakeable)
 		return;
-	}
 	d->st.fixpoints++;
 	fix f = {.d = d};
 	idmap_init(&f.index);
 	idmap_init(&f.resnode);
 	build(&f);
 	propagate(&f);
-	for (size_t p = 0; p < d->npend; p++)
-		d->pend[p].seen = 0;
-	stalls(&f, final);
+	stalls(&f);
 	free(f.tasks);
 	free(f.kids);
 	free(f.chans);

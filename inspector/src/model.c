@@ -289,7 +289,6 @@ static void wait_attach(model *m, model_task *t)
 	}
 	t->wq_pos = r->nwq;
 	r->wq[r->nwq++] = t->id;
-	r->waiters = r->nwq;
 	res_use(m, r, t->id);
 }
 
@@ -308,7 +307,6 @@ static void wait_detach(model *m, model_task *t, const model_interval *iv)
 			return;
 	}
 	r->wq[i] = r->wq[--r->nwq];
-	r->waiters = r->nwq;
 	if (i < r->nwq) {
 		model_task *o = idmap_get(&m->tasks, r->wq[i]);
 		if (o)

@@ -413,7 +413,7 @@ static void test_after_exit(void **state)
 	model_task *t = model_task_get(m, 2);
 	assert_int_equal(t->ended_ns, 20);
 	assert_int_equal(t->wakes, 0);
-	assert_int_equal(model_res_get(m, 77)->waiters, 0);
+	assert_int_equal(model_res_get(m, 77)->nwq, 0);
 	assert_int_equal(model_task_get(m, 3)->cur.state, MS_RUNNING);
 	model_finish(m, 50);
 	check_tiling(&c, 2, 0, 20);
