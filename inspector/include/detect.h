@@ -45,7 +45,9 @@ typedef struct det_config {
 	int64_t leak_ns;       /* lint task_leak: alive this long after its parent ended (1 s) */
 	uint64_t storm_wakes;  /* lint self_wake_storm: this many self-wakes (1000) */
 	int64_t hold_ns;       /* a likely stall must stay unchanged this long (50 ms) */
-	int64_t sweep_ns;      /* the least time between two fixpoints (20 ms) */
+	int64_t sweep_ns;      /* the least time between two fixpoints (20 ms) ... */
+	uint32_t cost_factor;  /* ... and at least this many times the last one's CPU time
+	                          (40: at most 2.5% of a CPU); 0: sweep_ns alone */
 } det_config;
 
 /* Fills *c with the defaults. */

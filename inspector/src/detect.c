@@ -24,7 +24,8 @@ void det_config_default(det_config *c)
 	                  .leak_ns = 1000000000,
 	                  .storm_wakes = 1000,
 	                  .hold_ns = 50000000,
-	                  .sweep_ns = 20000000};
+	                  .sweep_ns = 20000000,
+	                  .cost_factor = 40};
 }
 
 int det_config_set(det_config *c, const char *spec, char *err, size_t cap)
@@ -211,9 +212,10 @@ void det_step(det *d, int64_t now_ns, int final)
 		} else if (final) {
 			det__settle_pending(d, 1);
 		}
-		/* at most 1/40 of the time in fixpoints (2.5% of a CPU) */
+		/* at most 1/cost_factor of the time in fixpoints (40: 2.5% of a CPU) */
 		int64_t cost = cpu_now() - f0;
-		d->fix_gap_ns = cost * 40 > d->cfg.sweep_ns ? cost * 40 : d->cfg.sweep_ns;
+		int64_t paced = cost * (int64_t)d->cfg.cost_factor;
+		d->fix_gap_ns = paced > d->cfg.sweep_ns ? paced : d->cfg.sweep_ns;
 		d->last_fix_ns = now_ns;
 		d->waits_since_fix = 0;
 		d->st.stalls_ns += cost;
