@@ -450,7 +450,7 @@ static void *client_thread(void *arg)
 			         n < 0 ? strerror((int)-n) : "short answer or end of stream");
 			break;
 		}
-		c->answered++;
+		__atomic_add_fetch(&c->answered, 1, __ATOMIC_RELAXED); /* also read by the test */
 	}
 	if (fd >= 0)
 		close(fd);
@@ -560,7 +560,17 @@ static void test_stop_under_load(void **state)
 
 	hh_start(h, "2");
 	load_start(h, 50, 1 << 30); /* until the server stops */
-	usleep(100 * 1000);
+	/* every client answered once: the server has accepted all 50 (a
+	 * fixed pause was too short under TSan: 31 accepted after 100 ms) */
+	for (int i = 0, all = 0; !all && i < 1000; i++) {
+		all = 1;
+		for (int k = 0; k < 50; k++)
+			if (!__atomic_load_n(&h->load->clients[k].answered, __ATOMIC_RELAXED))
+				all = 0;
+		if (!all)
+			usleep(10 * 1000);
+	}
+	usleep(50 * 1000);
 	hh_stop(h, SIGTERM, -1, 0);
 	int answered = load_join(h, &failed, false);
 	assert_int_equal(failed, 50); /* every connection was cut */
