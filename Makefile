@@ -135,7 +135,7 @@ TSK_TEST_BINS    :=
 TSK_EXAMPLE_BINS :=
 
 MODULE_FRAGMENTS := runtime/runtime.mk probes/probes.mk tests/tests.mk examples/examples.mk \
-                    inspector/inspector.mk fuzz/fuzz.mk
+                    inspector/inspector.mk tui/tui.mk fuzz/fuzz.mk
 include $(MODULE_FRAGMENTS)
 
 # ---- generic rules -------------------------------------------------------------

@@ -108,6 +108,9 @@ void coll_detect(coll *c, const det_config *cfg, void (*announce)(void *ctx, con
 det *coll_det(coll *c); /* NULL before coll_detect */
 
 model *coll_model(coll *c);
+
+/* The text of string id of the segment into buf (cap bytes); 0 or -1. */
+int coll_string(coll *c, uint32_t id, char *buf, size_t cap);
 const tsk_rd_info *coll_info(coll *c);
 void coll_get_stats(coll *c, coll_stats *out);
 

@@ -803,6 +803,11 @@ void coll_finish(coll *c)
 	coll_update_process(c);
 }
 
+int coll_string(coll *c, uint32_t id, char *buf, size_t cap)
+{
+	return sink_resolve(c, id, buf, cap);
+}
+
 model *coll_model(coll *c)
 {
 	return c->m;
