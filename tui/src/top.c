@@ -85,15 +85,64 @@ static const char help[] =
         "    0 detached; 1 no such process, not instrumented, another taskscope\n"
         "    attached; 2 bad usage.\n";
 
+enum { COL_ID, COL_NAME, COL_STATE, COL_WAITS, COL_FOR, COL_POLLS, COL_WORKER, NCOLS };
+
+/* What the table shows: the sort column and order, the filter, finished
+ * tasks or not. */
+typedef struct view {
+	int col;
+	int reverse;
+	int show_done;
+	char filter[64];
+} view;
+
 typedef struct rows {
 	model_task **t;
 	size_t n, cap;
+	model *m;
+	const view *v;
 } rows;
+
+static const char *state_name(const model_task *t)
+{
+	static const char *const names[] = {"unknown", "ready", "running", "blocked", "done"};
+	return t->cur.state < 5 ? names[t->cur.state] : "?";
+}
+
+/* "mutex:db", "join:reader", "sleep": what a blocked task waits on. */
+static void wait_text(model *m, const model_task *t, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	if (t->cur.state != MS_BLOCKED || t->ended_ns >= 0)
+		return;
+	const char *op = report_wait_op(t->cur.wait_kind);
+	const char *name = "";
+	if (t->cur.wait_kind == TSK_WAIT_JOIN) {
+		model_task *j = model_task_get(m, t->cur.obj);
+		name = j ? j->name : "";
+	} else if (t->cur.wait_kind >= TSK_WAIT_CHAN_SEND && t->cur.wait_kind <= TSK_WAIT_COND) {
+		model_res *res = model_res_get(m, t->cur.obj);
+		name = res ? res->name : "";
+	}
+	snprintf(buf, cap, "%s%s%s", op ? op : "?", *name ? ":" : "", name);
+}
+
+/* Does t match the filter (its name, state or wait contains it)? */
+static int matches(model *m, const model_task *t, const char *filter)
+{
+	char waits[64];
+	if (!*filter)
+		return 1;
+	wait_text(m, t, waits, sizeof(waits));
+	return strstr(t->name, filter) || strstr(state_name(t), filter) || strstr(waits, filter);
+}
 
 static void add_row(void *ctx, model_task *t)
 {
 	rows *r = ctx;
-	if (t->ended_ns >= 0)
+	if (t->ended_ns >= 0 && !r->v->show_done)
+		return;
+	if (!matches(r->m, t, r->v->filter))
 		return;
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 256;
@@ -102,16 +151,71 @@ static void add_row(void *ctx, model_task *t)
 	r->t[r->n++] = t;
 }
 
-static int by_id(const void *a, const void *b)
+static const view *sort_view; /* for by_col (qsort has no context) */
+
+static int cmp_u(uint64_t x, uint64_t y)
 {
-	uint64_t x = (*(model_task *const *)a)->id, y = (*(model_task *const *)b)->id;
 	return x < y ? -1 : x > y;
 }
 
-static const char *state_name(const model_task *t)
+static int by_col(const void *a, const void *b)
 {
-	static const char *names[] = {"unknown", "ready", "running", "blocked", "done"};
-	return t->cur.state < 5 ? names[t->cur.state] : "?";
+	const model_task *x = *(model_task *const *)a, *y = *(model_task *const *)b;
+	int c = 0;
+	switch (sort_view->col) {
+	case COL_NAME:
+		c = strcmp(x->name, y->name);
+		break;
+	case COL_STATE:
+		c = cmp_u(x->cur.state, y->cur.state);
+		break;
+	case COL_WAITS:
+		c = cmp_u(x->cur.wait_kind, y->cur.wait_kind);
+		if (!c)
+			c = cmp_u(x->cur.obj, y->cur.obj);
+		break;
+	case COL_FOR: /* longest in its state first */
+		c = cmp_u((uint64_t)y->cur.start_ns, (uint64_t)x->cur.start_ns);
+		break;
+	case COL_POLLS:
+		c = cmp_u(y->polls, x->polls);
+		break;
+	case COL_WORKER:
+		c = cmp_u(x->cur.worker, y->cur.worker);
+		break;
+	default:
+		break;
+	}
+	if (!c)
+		c = cmp_u(x->id, y->id);
+	return sort_view->reverse ? -c : c;
+}
+
+static const char *const help_lines[] = {
+        "taskscope top - keys",
+        "",
+        "  up/down j/k     move one row        PgUp/PgDn   one page",
+        "  Home/End g/G    first/last row",
+        "  < > s           sort by the previous/next column (s: next)",
+        "  i               reverse the order",
+        "  /               filter: name, state or wait contains the text (Enter, Esc)",
+        "  h               show or hide finished tasks",
+        "  space           pause the view (the recording goes on)",
+        "  ?               this help         q  quit (the program is left as it was)",
+        "",
+        "  any key closes this help",
+};
+
+static void draw_help(void)
+{
+	size_t n = sizeof(help_lines) / sizeof(help_lines[0]);
+	int w = 78, h = (int)n + 2;
+	int y0 = LINES > h ? (LINES - h) / 2 : 0, x0 = COLS > w ? (COLS - w) / 2 : 0;
+	for (int y = 0; y < h && y0 + y < LINES; y++)
+		mvhline(y0 + y, x0, ' ', w);
+	for (size_t i = 0; i < n; i++)
+		mvprintw(y0 + 1 + (int)i, x0 + 2, "%.*s", w - 4, help_lines[i]);
+	refresh();
 }
 
 static void draw(coll *c, rows *r, size_t *top, int64_t now_ns)
@@ -122,9 +226,11 @@ static void draw(coll *c, rows *r, size_t *top, int64_t now_ns)
 	const tsk_rd_info *info = coll_info(c);
 	det *d = coll_det(c);
 	r->n = 0;
+	r->m = m;
 	model_each_task(m, add_row, r);
+	sort_view = r->v;
 	if (r->n > 1)
-		qsort(r->t, r->n, sizeof(*r->t), by_id);
+		qsort(r->t, r->n, sizeof(*r->t), by_col);
 	erase();
 	char up[32];
 	mvprintw(0, 0,
@@ -141,35 +247,32 @@ static void draw(coll *c, rows *r, size_t *top, int64_t now_ns)
 		                                            : "");
 		attroff(A_REVERSE | A_BOLD);
 	}
-	attron(A_BOLD);
-	mvprintw(2, 0, "%8s %-16s %-8s %-28s %10s %8s %6s", "ID", "NAME", "STATE", "WAITS ON",
-	         "FOR", "POLLS", "WORKER");
-	attroff(A_BOLD);
+	static const char *const heads[NCOLS] = {"ID",  "NAME",  "STATE", "WAITS ON",
+	                                         "FOR", "POLLS", "WORKER"};
+	static const int widths[NCOLS] = {8, -16, -8, -28, 10, 8, 6};
+	move(2, 0);
+	for (int k = 0; k < NCOLS; k++) {
+		attr_t a = A_BOLD | (k == r->v->col ? A_REVERSE : 0);
+		attron(a);
+		printw("%*s", widths[k], heads[k]);
+		attroff(a);
+		addch(' ');
+	}
+	if (r->v->filter[0])
+		printw(" filter: %s", r->v->filter);
 	int rows_shown = LINES - 3 > 0 ? LINES - 3 : 0;
 	if (*top + (size_t)rows_shown > r->n)
 		*top = r->n > (size_t)rows_shown ? r->n - (size_t)rows_shown : 0;
 	for (int i = 0; i < rows_shown && *top + (size_t)i < r->n; i++) {
 		const model_task *t = r->t[*top + (size_t)i];
-		char waits[64] = "", dur[32], wk[8] = "-";
-		if (t->cur.state == MS_BLOCKED) {
-			const char *op = report_wait_op(t->cur.wait_kind);
-			const char *name = "";
-			if (t->cur.wait_kind == TSK_WAIT_JOIN) {
-				model_task *j = model_task_get(m, t->cur.obj);
-				name = j ? j->name : "";
-			} else if (t->cur.wait_kind >= TSK_WAIT_CHAN_SEND &&
-			           t->cur.wait_kind <= TSK_WAIT_COND) {
-				model_res *res = model_res_get(m, t->cur.obj);
-				name = res ? res->name : "";
-			}
-			snprintf(waits, sizeof(waits), "%s%s%s", op ? op : "?", *name ? ":" : "",
-			         name);
-		}
+		char waits[64], dur[32], wk[8] = "-";
+		wait_text(m, t, waits, sizeof(waits));
 		if (t->cur.state == MS_RUNNING && t->cur.worker != 0xffff)
 			snprintf(wk, sizeof(wk), "%u", (unsigned)t->cur.worker);
+		int64_t end = t->ended_ns >= 0 ? t->ended_ns : now_ns;
 		mvprintw(3 + i, 0, "%8" PRIu64 " %-16.16s %-8s %-28.28s %10s %8" PRIu64 " %6s",
-		         t->id, t->name, state_name(t), waits,
-		         ts_fmt_ns(now_ns - t->cur.start_ns, dur, sizeof(dur)), t->polls, wk);
+		         t->id, t->name, t->ended_ns >= 0 ? "done" : state_name(t), waits,
+		         ts_fmt_ns(end - t->cur.start_ns, dur, sizeof(dur)), t->polls, wk);
 	}
 	refresh();
 }
@@ -223,18 +326,42 @@ int cmd_top(int argc, char **argv)
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	timeout(1);
-	rows r = {0};
+	view v = {.col = COL_ID};
+	rows r = {.v = &v};
 	size_t top = 0;
+	int help_on = 0, editing = 0;
 	int paused = 0;
 	int64_t last_draw = 0, last_live = ts_mono_ns();
 	while (!stop_signal) {
 		coll_pass(c, 0);
 		int64_t now = ts_mono_ns();
-		if (!paused && now - last_draw >= refresh_ns) {
+		if (!paused && !help_on && now - last_draw >= refresh_ns) {
 			draw(c, &r, &top, now - coll_info(c)->created_mono_ns);
 			last_draw = now;
 		}
 		int key = getch();
+		if (key != ERR && help_on) {
+			help_on = 0;
+			last_draw = 0;
+			continue;
+		}
+		if (editing && key != ERR) {
+			size_t n = strlen(v.filter);
+			if (key == '\n' || key == KEY_ENTER) {
+				editing = 0;
+			} else if (key == 27) {
+				v.filter[0] = 0;
+				editing = 0;
+			} else if ((key == KEY_BACKSPACE || key == 127 || key == 8) && n) {
+				v.filter[n - 1] = 0;
+			} else if (key >= 32 && key < 127 && n + 1 < sizeof(v.filter)) {
+				v.filter[n] = (char)key;
+				v.filter[n + 1] = 0;
+			}
+			top = 0;
+			last_draw = 0;
+			continue;
+		}
 		if (key == 'q' || key == 'Q')
 			break;
 		size_t page = LINES > 4 ? (size_t)LINES - 4 : 1;
@@ -263,6 +390,27 @@ int cmd_top(int argc, char **argv)
 			break;
 		case ' ':
 			paused = !paused;
+			break;
+		case '<':
+			v.col = (v.col + NCOLS - 1) % NCOLS;
+			break;
+		case '>':
+		case 's':
+			v.col = (v.col + 1) % NCOLS;
+			break;
+		case 'i':
+			v.reverse = !v.reverse;
+			break;
+		case 'h':
+			v.show_done = !v.show_done;
+			break;
+		case '/':
+			editing = 1;
+			v.filter[0] = 0;
+			break;
+		case '?':
+			help_on = 1;
+			draw_help();
 			break;
 		case KEY_RESIZE:
 			last_draw = 0;
