@@ -15,6 +15,6 @@ int cmd_run(int argc, char **argv);    /* cmd_record.c */
 int cmd_dump(int argc, char **argv);   /* cmd_record.c */
 int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_export(int argc, char **argv); /* cmd_export.c */
-int cmd_top(int argc, char **argv);    /* tui/src/top.c */
+int cmd_top(int argc, char **argv);    /* tui/src/tui.c */
 
 #endif /* TS_CMD_H */

@@ -1,0 +1,171 @@
+/*
+ * view_detail.c - one task (tui.h): its state and wait with the source
+ * location, the wait-for chain followed to its end, its counters, the
+ * percentiles of its run and wait times, and its children.  Esc goes
+ * back.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curses.h>
+
+#include "tui.h"
+#include "util.h"
+
+#define CHAIN_MAX 16 /* links of the wait-for chain shown */
+#define KIDS_MAX  8  /* children listed */
+
+typedef struct detail_view {
+	uint64_t task;
+} detail_view;
+
+void *tui_detail_new(uint64_t task)
+{
+	detail_view *v = xcalloc(1, sizeof(*v));
+	v->task = task;
+	return v;
+}
+
+static void detail_free(void *state)
+{
+	free(state);
+}
+
+/* "file:line" of a string id, "" if none. */
+static const char *site_text(tui *t, uint32_t id, char *buf, size_t cap)
+{
+	char full[512], fn[256];
+	buf[0] = 0;
+	if (id && coll_string(tui_coll(t), id, full, sizeof(full)) == 0)
+		ts_split_site(full, buf, cap, fn, sizeof(fn));
+	return buf;
+}
+
+/* The task t waits for, along the first owned edge (a lock's holder, the
+ * joined task); 0 if none. */
+static uint64_t next_in_chain(model *m, const model_task *t)
+{
+	if (t->cur.state != MS_BLOCKED || t->ended_ns >= 0)
+		return 0;
+	if (t->cur.wait_kind == TSK_WAIT_JOIN)
+		return t->cur.obj;
+	if (t->cur.wait_kind != TSK_WAIT_MUTEX && t->cur.wait_kind != TSK_WAIT_RWLOCK_WR &&
+	    t->cur.wait_kind != TSK_WAIT_RWLOCK_RD)
+		return 0;
+	model_res *r = model_res_get(m, t->cur.obj);
+	for (uint32_t i = 0; r && i < r->nholds; i++)
+		if (r->holds[i].task != t->id || t->cur.wait_kind == TSK_WAIT_MUTEX)
+			return r->holds[i].task;
+	return 0;
+}
+
+typedef struct kids {
+	uint64_t parent;
+	uint64_t id[KIDS_MAX];
+	size_t n, total;
+} kids;
+
+static void add_kid(void *ctx, model_task *t)
+{
+	kids *k = ctx;
+	if (t->parent != k->parent || t->ended_ns >= 0)
+		return;
+	if (k->n < KIDS_MAX)
+		k->id[k->n++] = t->id;
+	k->total++;
+}
+
+static void detail_draw(tui *t, void *state, int y0, int h)
+{
+	detail_view *v = state;
+	model *m = tui_model(t);
+	model_task *k = model_task_get(m, v->task);
+	int y = y0, end = y0 + h;
+	char a[64], b[64], c[64], d[64], site[256], waits[64];
+	if (!k) {
+		mvprintw(y, 0, "task %" PRIu64 " is no longer known (ended long ago)   Esc: back",
+		         v->task);
+		return;
+	}
+	int64_t now = tui_now_ns(t);
+	attron(A_BOLD);
+	mvprintw(y++, 0, "task %" PRIu64 " \"%s\"  %s for %s", k->id, k->name, tui_state_name(k),
+	         ts_fmt_ns((k->ended_ns >= 0 ? k->ended_ns : now) - k->cur.start_ns, a, sizeof(a)));
+	attroff(A_BOLD);
+	mvprintw(y++, 0,
+	         "  spawned at %s by task %" PRIu64 ", %" PRIu64 " polls, busy %s, %" PRIu64
+	         " wakes (%" PRIu64 " by itself)",
+	         *site_text(t, k->spawn_site, site, sizeof(site)) ? site : "?", k->parent, k->polls,
+	         ts_fmt_ns((int64_t)k->busy_ns, b, sizeof(b)), k->wakes, k->self_wakes);
+	if (k->cur.state == MS_BLOCKED && k->ended_ns < 0) {
+		tui_wait_text(m, k, waits, sizeof(waits));
+		mvprintw(y++, 0, "  waits on %s at %s%s", waits,
+		         *site_text(t, k->cur.site, site, sizeof(site)) ? site : "?",
+		         k->cur.deadline_ns >= 0 ? " (with a deadline)" : "");
+	}
+	y++;
+	if (y < end)
+		mvprintw(y++, 0, "Wait-for chain");
+	uint64_t seen[CHAIN_MAX + 1];
+	size_t n = 0;
+	const model_task *cur = k;
+	while (cur && y < end && n < CHAIN_MAX) {
+		seen[n++] = cur->id;
+		uint64_t next = next_in_chain(m, cur);
+		tui_wait_text(m, cur, waits, sizeof(waits));
+		mvprintw(y++, 0, "  %s task %" PRIu64 " \"%s\" %s%s", n == 1 ? "  " : "->", cur->id,
+		         cur->name, tui_state_name(cur), *waits ? " on " : "");
+		printw("%s", waits);
+		if (!next)
+			break;
+		size_t i;
+		for (i = 0; i < n && seen[i] != next; i++)
+			;
+		if (i < n) {
+			if (y < end)
+				mvprintw(y++, 0, "  -> back to task %" PRIu64 ": a cycle", next);
+			break;
+		}
+		cur = model_task_get(m, next);
+	}
+	y++;
+	if (y + 2 < end) {
+		mvprintw(y++, 0,
+		         "Run times  p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " runs)",
+		         ts_fmt_ns((int64_t)model_hist_quantile(&k->run, 0.5), a, sizeof(a)),
+		         ts_fmt_ns((int64_t)model_hist_quantile(&k->run, 0.9), b, sizeof(b)),
+		         ts_fmt_ns((int64_t)model_hist_quantile(&k->run, 0.99), c, sizeof(c)),
+		         ts_fmt_ns((int64_t)k->run.max_ns, d, sizeof(d)), k->run.n);
+		mvprintw(y++, 0,
+		         "Wait times p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " waits)",
+		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.5), a, sizeof(a)),
+		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.9), b, sizeof(b)),
+		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.99), c, sizeof(c)),
+		         ts_fmt_ns((int64_t)k->wait.max_ns, d, sizeof(d)), k->wait.n);
+	}
+	kids ks = {.parent = k->id};
+	model_each_task(m, add_kid, &ks);
+	if (ks.total && y + 1 < end) {
+		y++;
+		mvprintw(y++, 0, "Children alive: %zu", ks.total);
+		for (size_t i = 0; i < ks.n && y < end; i++) {
+			model_task *kid = model_task_get(m, ks.id[i]);
+			if (kid)
+				mvprintw(y++, 0, "  task %" PRIu64 " \"%s\" %s", kid->id, kid->name,
+				         tui_state_name(kid));
+		}
+	}
+}
+
+static int detail_key(tui *t, void *state, int key)
+{
+	(void)state;
+	if (key == 27 || key == KEY_BACKSPACE || key == 127 || key == KEY_LEFT) {
+		tui_pop(t);
+		return 1;
+	}
+	return 0;
+}
+
+const tui_view_ops tui_detail_view = {"detail", detail_draw, detail_key, detail_free};

@@ -1,0 +1,224 @@
+/*
+ * view_tasks.c - the tasks view (tui.h): one row per task, sorted by any
+ * column, filtered by a text, finished tasks shown or not; Enter opens
+ * the selected task's detail.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curses.h>
+
+#include "tui.h"
+#include "util.h"
+
+enum { COL_ID, COL_NAME, COL_STATE, COL_WAITS, COL_FOR, COL_POLLS, COL_WORKER, NCOLS };
+
+typedef struct tasks_view {
+	int col, reverse, show_done;
+	char filter[64];
+	int editing;     /* typing the filter */
+	size_t sel;      /* selected row */
+	size_t top;      /* first row shown */
+	uint64_t sel_id; /* the selected task, as last drawn (the model may drop tasks between
+	                    frames) */
+	model_task **t;
+	size_t n, cap;
+	model *m;
+} tasks_view;
+
+void *tui_tasks_new(void)
+{
+	return xcalloc(1, sizeof(tasks_view));
+}
+
+static void tasks_free(void *state)
+{
+	tasks_view *v = state;
+	free(v->t);
+	free(v);
+}
+
+static int matches(const tasks_view *v, const model_task *t)
+{
+	char waits[64];
+	if (!v->filter[0])
+		return 1;
+	tui_wait_text(v->m, t, waits, sizeof(waits));
+	return strstr(t->name, v->filter) || strstr(tui_state_name(t), v->filter) ||
+	       strstr(waits, v->filter);
+}
+
+static void add_row(void *ctx, model_task *t)
+{
+	tasks_view *v = ctx;
+	if ((t->ended_ns >= 0 && !v->show_done) || !matches(v, t))
+		return;
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 256;
+		v->t = xrealloc(v->t, v->cap * sizeof(*v->t));
+	}
+	v->t[v->n++] = t;
+}
+
+static const tasks_view *sort_v; /* for by_col (qsort has no context) */
+
+static int cmp_u(uint64_t x, uint64_t y)
+{
+	return x < y ? -1 : x > y;
+}
+
+static int by_col(const void *a, const void *b)
+{
+	const model_task *x = *(model_task *const *)a, *y = *(model_task *const *)b;
+	int c = 0;
+	switch (sort_v->col) {
+	case COL_NAME:
+		c = strcmp(x->name, y->name);
+		break;
+	case COL_STATE:
+		c = cmp_u(x->cur.state, y->cur.state);
+		break;
+	case COL_WAITS:
+		c = cmp_u(x->cur.wait_kind, y->cur.wait_kind);
+		if (!c)
+			c = cmp_u(x->cur.obj, y->cur.obj);
+		break;
+	case COL_FOR: /* longest in its state first */
+		c = cmp_u((uint64_t)y->cur.start_ns, (uint64_t)x->cur.start_ns);
+		break;
+	case COL_POLLS:
+		c = cmp_u(y->polls, x->polls);
+		break;
+	case COL_WORKER:
+		c = cmp_u(x->cur.worker, y->cur.worker);
+		break;
+	default:
+		break;
+	}
+	if (!c)
+		c = cmp_u(x->id, y->id);
+	return sort_v->reverse ? -c : c;
+}
+
+static void tasks_draw(tui *t, void *state, int y0, int h)
+{
+	static const char *const heads[NCOLS] = {"ID",  "NAME",  "STATE", "WAITS ON",
+	                                         "FOR", "POLLS", "WORKER"};
+	static const int widths[NCOLS] = {8, -16, -8, -28, 10, 8, 6};
+	tasks_view *v = state;
+	v->m = tui_model(t);
+	v->n = 0;
+	model_each_task(v->m, add_row, v);
+	sort_v = v;
+	if (v->n > 1)
+		qsort(v->t, v->n, sizeof(*v->t), by_col);
+	move(y0, 0);
+	for (int k = 0; k < NCOLS; k++) {
+		attr_t a = A_BOLD | (k == v->col ? A_UNDERLINE : 0);
+		attron(a);
+		printw("%*s", widths[k], heads[k]);
+		attroff(a);
+		addch(' ');
+	}
+	if (v->filter[0] || v->editing)
+		printw(" /%s%s", v->filter, v->editing ? "_" : "");
+	int rows = h - 1;
+	if (rows < 1)
+		return;
+	if (v->sel >= v->n)
+		v->sel = v->n ? v->n - 1 : 0;
+	if (v->sel < v->top)
+		v->top = v->sel;
+	if (v->sel >= v->top + (size_t)rows)
+		v->top = v->sel - (size_t)rows + 1;
+	v->sel_id = v->sel < v->n ? v->t[v->sel]->id : 0;
+	int64_t now = tui_now_ns(t);
+	for (int i = 0; i < rows && v->top + (size_t)i < v->n; i++) {
+		const model_task *k = v->t[v->top + (size_t)i];
+		char waits[64], dur[32], wk[8] = "-";
+		tui_wait_text(v->m, k, waits, sizeof(waits));
+		if (k->cur.state == MS_RUNNING && k->cur.worker != 0xffff)
+			snprintf(wk, sizeof(wk), "%u", (unsigned)k->cur.worker);
+		int64_t end = k->ended_ns >= 0 ? k->ended_ns : now;
+		if (v->top + (size_t)i == v->sel)
+			attron(A_REVERSE);
+		mvprintw(y0 + 1 + i, 0, "%8llu %-16.16s %-8s %-28.28s %10s %8llu %6s",
+		         (unsigned long long)k->id, k->name, tui_state_name(k), waits,
+		         ts_fmt_ns(end - k->cur.start_ns, dur, sizeof(dur)),
+		         (unsigned long long)k->polls, wk);
+		if (v->top + (size_t)i == v->sel)
+			attroff(A_REVERSE);
+	}
+}
+
+static int tasks_key(tui *t, void *state, int key)
+{
+	tasks_view *v = state;
+	if (v->editing) {
+		size_t n = strlen(v->filter);
+		if (key == '\n' || key == KEY_ENTER)
+			v->editing = 0;
+		else if (key == 27) {
+			v->filter[0] = 0;
+			v->editing = 0;
+		} else if ((key == KEY_BACKSPACE || key == 127 || key == 8) && n)
+			v->filter[n - 1] = 0;
+		else if (key >= 32 && key < 127 && n + 1 < sizeof(v->filter)) {
+			v->filter[n] = (char)key;
+			v->filter[n + 1] = 0;
+		}
+		v->sel = v->top = 0;
+		return 1;
+	}
+	size_t page = LINES > 6 ? (size_t)LINES - 6 : 1;
+	switch (key) {
+	case KEY_DOWN:
+	case 'j':
+		v->sel++;
+		return 1;
+	case KEY_UP:
+	case 'k':
+		v->sel = v->sel ? v->sel - 1 : 0;
+		return 1;
+	case KEY_NPAGE:
+		v->sel += page;
+		return 1;
+	case KEY_PPAGE:
+		v->sel = v->sel > page ? v->sel - page : 0;
+		return 1;
+	case KEY_HOME:
+	case 'g':
+		v->sel = 0;
+		return 1;
+	case KEY_END:
+	case 'G':
+		v->sel = SIZE_MAX / 2;
+		return 1;
+	case '<':
+		v->col = (v->col + NCOLS - 1) % NCOLS;
+		return 1;
+	case '>':
+	case 's':
+		v->col = (v->col + 1) % NCOLS;
+		return 1;
+	case 'i':
+		v->reverse = !v->reverse;
+		return 1;
+	case 'h':
+		v->show_done = !v->show_done;
+		return 1;
+	case '/':
+		v->editing = 1;
+		v->filter[0] = 0;
+		return 1;
+	case '\n':
+	case KEY_ENTER:
+		if (v->sel_id)
+			tui_push(t, &tui_detail_view, tui_detail_new(v->sel_id));
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+const tui_view_ops tui_tasks_view = {"tasks", tasks_draw, tasks_key, tasks_free};
