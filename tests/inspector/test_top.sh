@@ -3,7 +3,8 @@
 # capture-pane) on the deadlock zoo's three_locks: the task table shows
 # the program's tasks with their states and waits, a filter changes the
 # rows, Enter opens the detail with the wait-for chain round the cycle,
-# the deadlock banner is there, q leaves the terminal to the shell.
+# the deadlock banner is there, p r w t switch views, q leaves the
+# terminal to the shell.
 . "$(dirname "$0")/lib.sh"
 
 command -v tmux >/dev/null || {
@@ -50,6 +51,19 @@ screen | grep -q 'back to task 2: a cycle' && pass "the chain goes round the cyc
 	fail "the chain goes round the cycle" "$(screen)"
 tm send-keys -t top Escape
 wait_screen '^ +ID NAME' 5 && pass "Esc comes back to the table" || fail "Esc back" "$(screen)"
+
+tm send-keys -t top p
+wait_screen '^Deadlocks \(1\)' 5 && pass "p: the problems view shows the deadlock" ||
+	fail "p: the problems view" "$(screen)"
+screen | grep -q 'definite cycle, 3 tasks' && pass "p: a definite cycle of 3 tasks" ||
+	fail "p: a definite cycle of 3 tasks" "$(screen)"
+tm send-keys -t top r
+wait_screen ' mutex +m3 ' 5 && pass "r: the resources view lists the mutexes" ||
+	fail "r: the resources view" "$(screen)"
+tm send-keys -t top w
+wait_screen '^WORKER' 5 && pass "w: the workers view" || fail "w: the workers view" "$(screen)"
+tm send-keys -t top t
+wait_screen '^ +ID NAME' 5 && pass "t: back to the tasks" || fail "t: back to the tasks" "$(screen)"
 
 tm resize-window -t top -x 80 -y 24 2>/dev/null
 sleep 0.4

@@ -4,7 +4,8 @@
  * file behind this vtable (view_tasks.c, view_detail.c).  Views draw the
  * inspector's model, never SQLite, and only the rows that are visible.
  *
- * Work in progress (issue 7): tasks and task detail so far.
+ * Work in progress (issue 7): tasks, task detail, resources, problems and
+ * workers so far; no timeline, tree or replay yet.
  */
 #ifndef TS_TUI_H
 #define TS_TUI_H
@@ -46,5 +47,14 @@ extern const tui_view_ops tui_tasks_view;
 void *tui_tasks_new(void);
 extern const tui_view_ops tui_detail_view;
 void *tui_detail_new(uint64_t task);
+extern const tui_view_ops tui_resources_view;
+void *tui_resources_new(uint64_t res); /* 0: all; else one resource's holders and waiters */
+extern const tui_view_ops tui_problems_view;
+void *tui_problems_new(void);
+extern const tui_view_ops tui_workers_view;
+void *tui_workers_new(void);
+
+/* Replaces every view by this one (the top-level views: t, r, p, k). */
+void tui_switch(tui *t, const tui_view_ops *ops, void *state);
 
 #endif /* TS_TUI_H */

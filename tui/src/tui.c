@@ -107,6 +107,15 @@ void tui_pop(tui *t)
 	v->ops->free(v->state);
 }
 
+void tui_switch(tui *t, const tui_view_ops *ops, void *state)
+{
+	while (t->nviews > 0) {
+		tui_view *v = &t->views[--t->nviews];
+		v->ops->free(v->state);
+	}
+	t->views[t->nviews++] = (tui_view){ops, state};
+}
+
 void tui_status(tui *t, const char *fmt, ...)
 {
 	va_list ap;
@@ -152,6 +161,7 @@ static const char *const help_lines[] = {
         "  /               filter: name, state or wait contains the text (Enter, Esc)",
         "  h               show or hide finished tasks",
         "  Esc, Backspace  back from a detail",
+        "  t r p w         views: tasks, resources, problems, workers",
         "  space           pause the view (the recording goes on)",
         "  ?               this help         q  quit (the program is left as it was)",
         "",
@@ -204,7 +214,9 @@ static void draw(tui *t, int paused)
 	if (t->status[0])
 		mvprintw(LINES - 1, 0, "%.*s", COLS, t->status);
 	else
-		mvprintw(LINES - 1, 0, "%s  ? help  q quit", v->ops->name);
+		mvprintw(LINES - 1, 0,
+		         "%s   t tasks  r resources  p problems  w workers  ? help  q quit",
+		         v->ops->name);
 	refresh();
 }
 
@@ -231,7 +243,8 @@ static const char help[] =
         "KEYS\n"
         "    q quit; up/down/PgUp/PgDn/Home/End (j/k/g/G) move; < > s sort column; i\n"
         "    reverse; / filter (name, state, wait); h finished tasks; Enter detail;\n"
-        "    Esc back; space pause the view; ? help\n"
+        "    Esc back; t r p w the tasks, resources, problems and workers views;\n"
+        "    space pause the view; ? help\n"
         "\n"
         "EXIT STATUS\n"
         "    0 detached; 1 no such process, not instrumented, another taskscope\n"
@@ -333,6 +346,14 @@ int cmd_top(int argc, char **argv)
 		} else if (key == '?') {
 			help_on = 1;
 			draw_help();
+		} else if (key == 't') {
+			tui_switch(&t, &tui_tasks_view, tui_tasks_new());
+		} else if (key == 'r') {
+			tui_switch(&t, &tui_resources_view, tui_resources_new(0));
+		} else if (key == 'p') {
+			tui_switch(&t, &tui_problems_view, tui_problems_new());
+		} else if (key == 'w') {
+			tui_switch(&t, &tui_workers_view, tui_workers_new());
 		}
 	}
 	curses_on = 0;

@@ -1,0 +1,206 @@
+/*
+ * view_resources.c - the resources view (tui.h): every resource with its
+ * kind, name, creation site, holders, waiters and length; Enter lists the
+ * selected one's holders and waiters, and Enter on one of those opens
+ * that task's detail.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curses.h>
+
+#include "tui.h"
+#include "util.h"
+
+static const char *const kinds[] = {"?",         "channel",   "mutex",  "rwlock",
+                                    "semaphore", "waitgroup", "condvar"};
+
+typedef struct res_view {
+	uint64_t res; /* 0: the list of all; else the holders and waiters of this one */
+	size_t sel, top;
+	uint64_t sel_id; /* selected resource (list) or task (one resource), as drawn */
+	model_res **r;
+	size_t n, cap;
+} res_view;
+
+void *tui_resources_new(uint64_t res)
+{
+	res_view *v = xcalloc(1, sizeof(*v));
+	v->res = res;
+	return v;
+}
+
+static void res_free(void *state)
+{
+	res_view *v = state;
+	free(v->r);
+	free(v);
+}
+
+static void add_res(void *ctx, model_res *r)
+{
+	res_view *v = ctx;
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->r = xrealloc(v->r, v->cap * sizeof(*v->r));
+	}
+	v->r[v->n++] = r;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = (*(model_res *const *)a)->id, y = (*(model_res *const *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static void clamp(res_view *v, size_t n, int rows)
+{
+	if (v->sel >= n)
+		v->sel = n ? n - 1 : 0;
+	if (v->sel < v->top)
+		v->top = v->sel;
+	if (rows > 0 && v->sel >= v->top + (size_t)rows)
+		v->top = v->sel - (size_t)rows + 1;
+}
+
+static void draw_list(tui *t, res_view *v, int y0, int h)
+{
+	model *m = tui_model(t);
+	v->n = 0;
+	model_each_res(m, add_res, v);
+	if (v->n > 1)
+		qsort(v->r, v->n, sizeof(*v->r), by_id);
+	attron(A_BOLD);
+	mvprintw(y0, 0, "%8s %-9s %-16s %-26s %-14s %7s %9s", "ID", "KIND", "NAME", "CREATED AT",
+	         "HELD BY", "WAITERS", "LENGTH");
+	attroff(A_BOLD);
+	int rows = h - 1;
+	clamp(v, v->n, rows);
+	v->sel_id = v->sel < v->n ? v->r[v->sel]->id : 0;
+	for (int i = 0; i < rows && v->top + (size_t)i < v->n; i++) {
+		const model_res *r = v->r[v->top + (size_t)i];
+		char site[256] = "", full[512], fn[256], held[32] = "-", len[32] = "";
+		if (r->site && coll_string(tui_coll(t), r->site, full, sizeof(full)) == 0)
+			ts_split_site(full, site, sizeof(site), fn, sizeof(fn));
+		if (r->nholds == 1)
+			snprintf(held, sizeof(held), "%" PRIu64 "%s", r->holds[0].task,
+			         r->holds[0].shared ? " (read)" : "");
+		else if (r->nholds > 1)
+			snprintf(held, sizeof(held), "%" PRIu32 " tasks", r->nholds);
+		if (r->kind == TSK_RES_CHAN) {
+			if (r->capacity == UINT64_MAX)
+				snprintf(len, sizeof(len), "%" PRIu64 "/inf", r->value);
+			else
+				snprintf(len, sizeof(len), "%" PRIu64 "/%" PRIu64, r->value,
+				         r->capacity);
+		} else if (r->kind == TSK_RES_SEM || r->kind == TSK_RES_WG) {
+			snprintf(len, sizeof(len), "%" PRIu64, r->value);
+		}
+		if (v->top + (size_t)i == v->sel)
+			attron(A_REVERSE);
+		mvprintw(y0 + 1 + i, 0,
+		         "%8" PRIu64 " %-9s %-16.16s %-26.26s %-14.14s %7" PRIu32 " %9s", r->id,
+		         r->kind < 7 ? kinds[r->kind] : "?", r->name, site, held, r->nwq, len);
+		if (v->top + (size_t)i == v->sel)
+			attroff(A_REVERSE);
+	}
+}
+
+static void draw_one(tui *t, res_view *v, int y0, int h)
+{
+	model *m = tui_model(t);
+	model_res *r = model_res_get(m, v->res);
+	if (!r) {
+		mvprintw(y0, 0, "resource %" PRIu64 " is gone (freed)   Esc: back", v->res);
+		v->sel_id = 0;
+		return;
+	}
+	attron(A_BOLD);
+	mvprintw(y0, 0,
+	         "%s \"%s\" (resource %" PRIu64 "): %" PRIu32 " holders, %" PRIu32
+	         " waiters; Enter opens a task",
+	         r->kind < 7 ? kinds[r->kind] : "?", r->name, r->id, r->nholds, r->nwq);
+	attroff(A_BOLD);
+	size_t n = r->nholds + r->nwq;
+	int rows = h - 1;
+	clamp(v, n, rows);
+	v->sel_id = 0;
+	for (int i = 0; i < rows && v->top + (size_t)i < n; i++) {
+		size_t k = v->top + (size_t)i;
+		uint64_t id = k < r->nholds ? r->holds[k].task : r->wq[k - r->nholds];
+		model_task *task = model_task_get(m, id);
+		char waits[64] = "";
+		if (task)
+			tui_wait_text(m, task, waits, sizeof(waits));
+		if (k == v->sel) {
+			v->sel_id = id;
+			attron(A_REVERSE);
+		}
+		mvprintw(y0 + 1 + i, 0, "  %-7s task %-8" PRIu64 " %-16.16s %-8s %s",
+		         k < r->nholds ? (r->holds[k].shared ? "reads" : "holds") : "waits", id,
+		         task ? task->name : "?", task ? tui_state_name(task) : "?", waits);
+		if (k == v->sel)
+			attroff(A_REVERSE);
+	}
+}
+
+static void res_draw(tui *t, void *state, int y0, int h)
+{
+	res_view *v = state;
+	if (v->res)
+		draw_one(t, v, y0, h);
+	else
+		draw_list(t, v, y0, h);
+}
+
+static int res_key(tui *t, void *state, int key)
+{
+	res_view *v = state;
+	size_t page = LINES > 6 ? (size_t)LINES - 6 : 1;
+	switch (key) {
+	case KEY_DOWN:
+	case 'j':
+		v->sel++;
+		return 1;
+	case KEY_UP:
+	case 'k':
+		v->sel = v->sel ? v->sel - 1 : 0;
+		return 1;
+	case KEY_NPAGE:
+		v->sel += page;
+		return 1;
+	case KEY_PPAGE:
+		v->sel = v->sel > page ? v->sel - page : 0;
+		return 1;
+	case KEY_HOME:
+	case 'g':
+		v->sel = 0;
+		return 1;
+	case KEY_END:
+	case 'G':
+		v->sel = SIZE_MAX / 2;
+		return 1;
+	case '\n':
+	case KEY_ENTER:
+		if (!v->sel_id)
+			return 1;
+		if (v->res)
+			tui_push(t, &tui_detail_view, tui_detail_new(v->sel_id));
+		else
+			tui_push(t, &tui_resources_view, tui_resources_new(v->sel_id));
+		return 1;
+	case 27:
+	case KEY_BACKSPACE:
+	case 127:
+		if (v->res) {
+			tui_pop(t);
+			return 1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+const tui_view_ops tui_resources_view = {"resources", res_draw, res_key, res_free};
