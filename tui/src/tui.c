@@ -222,6 +222,12 @@ static void draw(tui *t, int paused)
 
 /* ---- the command ------------------------------------------------------------------------ */
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static const char help[] =
         "NAME\n"
         "    taskscope top - live view of a running process's tasks\n"
@@ -238,6 +244,8 @@ static const char help[] =
         "\n"
         "OPTIONS\n"
         "    -r, --refresh MS   redraw every MS milliseconds (default 100)\n"
+        "    --frame-stats      on exit, the frame timer on stderr: frames drawn,\n"
+        "                       median, 99th percentile and longest time to draw one\n"
         "    -h, --help         this page\n"
         "\n"
         "KEYS\n"
@@ -253,9 +261,13 @@ static const char help[] =
 int cmd_top(int argc, char **argv)
 {
 	static const struct option opts[] = {{"refresh", required_argument, NULL, 'r'},
+	                                     {"frame-stats", no_argument, NULL, 'F'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	int64_t refresh_ns = DEFAULT_REFRESH_NS;
+	int frame_stats = 0;
+	int64_t *frames = NULL;
+	size_t nframes = 0, capframes = 0;
 	char err[512], path[256];
 	int ch;
 	ts_cmd = "top";
@@ -271,6 +283,9 @@ int cmd_top(int argc, char **argv)
 			refresh_ns = ms * 1000000LL;
 			break;
 		}
+		case 'F':
+			frame_stats = 1;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return EXIT_OK;
@@ -317,6 +332,13 @@ int cmd_top(int argc, char **argv)
 			t.now_ns = now - coll_info(t.c)->created_mono_ns;
 			draw(&t, paused);
 			last_draw = now;
+			if (frame_stats) {
+				if (nframes == capframes) {
+					capframes = capframes ? capframes * 2 : 1024;
+					frames = xrealloc(frames, capframes * sizeof(*frames));
+				}
+				frames[nframes++] = ts_mono_ns() - now;
+			}
 		}
 		int key = getch();
 		if (key == ERR) {
@@ -363,6 +385,19 @@ int cmd_top(int argc, char **argv)
 	while (t.nviews > 1)
 		tui_pop(&t);
 	t.views[0].ops->free(t.views[0].state);
+	if (frame_stats && nframes) {
+		/* the frame timer bench/tui.sh reads: the time to draw a frame */
+		model_stats ms;
+		model_get_stats(coll_model(t.c), &ms);
+		qsort(frames, nframes, sizeof(*frames), cmp_i64);
+		fprintf(stderr,
+		        "taskscope top: %zu frames, median %.3f ms, p99 %.3f ms, max %.3f ms, "
+		        "%" PRIu64 " tasks alive\n",
+		        nframes, (double)frames[nframes / 2] / 1e6,
+		        (double)frames[nframes * 99 / 100] / 1e6, (double)frames[nframes - 1] / 1e6,
+		        ms.tasks - ms.by_state[MS_DONE]);
+	}
+	free(frames);
 	coll_close(t.c);
 	return EXIT_OK;
 }
