@@ -109,6 +109,9 @@ det *coll_det(coll *c); /* NULL before coll_detect */
 
 model *coll_model(coll *c);
 
+/* Every closed state interval is also handed to fn (the live timeline). */
+void coll_on_interval(coll *c, void (*fn)(void *ctx, const model_interval *iv), void *ctx);
+
 /* The text of string id of the segment into buf (cap bytes); 0 or -1. */
 int coll_string(coll *c, uint32_t id, char *buf, size_t cap);
 const tsk_rd_info *coll_info(coll *c);

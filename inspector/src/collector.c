@@ -68,6 +68,8 @@ struct coll {
 	idmap res_slot;      /* resource id -> slot index + 1 */
 	int64_t scanned_ns;  /* when the slots were last scanned for the cache */
 	int64_t seeded_mono; /* when the live state was last used as seeds */
+	void (*on_interval)(void *ctx, const model_interval *iv); /* the TUI's timeline */
+	void *on_interval_ctx;
 };
 
 static int take_live_state(coll *c, int seed);
@@ -139,6 +141,8 @@ static void sink_interval(void *ctx, const model_interval *iv)
 	coll *c = ctx;
 	if (c->st)
 		store_interval(c->st, iv);
+	if (c->on_interval)
+		c->on_interval(c->on_interval_ctx, iv);
 }
 
 static void sink_own(void *ctx, const model_own *o)
@@ -801,6 +805,12 @@ void coll_finish(coll *c)
 		det_each_warning(c->det, store_warning, c);
 	model_finish(c->m, end);
 	coll_update_process(c);
+}
+
+void coll_on_interval(coll *c, void (*fn)(void *ctx, const model_interval *iv), void *ctx)
+{
+	c->on_interval = fn;
+	c->on_interval_ctx = ctx;
 }
 
 int coll_string(coll *c, uint32_t id, char *buf, size_t cap)

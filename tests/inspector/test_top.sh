@@ -3,7 +3,7 @@
 # capture-pane) on the deadlock zoo's three_locks: the task table shows
 # the program's tasks with their states and waits, a filter changes the
 # rows, Enter opens the detail with the wait-for chain round the cycle,
-# the deadlock banner is there, p r w t switch views, q leaves the
+# the deadlock banner is there, p r w l t switch views, q leaves the
 # terminal to the shell.
 . "$(dirname "$0")/lib.sh"
 
@@ -62,6 +62,10 @@ wait_screen ' mutex +m3 ' 5 && pass "r: the resources view lists the mutexes" ||
 	fail "r: the resources view" "$(screen)"
 tm send-keys -t top w
 wait_screen '^WORKER' 5 && pass "w: the workers view" || fail "w: the workers view" "$(screen)"
+tm send-keys -t top l
+wait_screen '^TASK .* across' 5 && pass "l: the timeline" || fail "l: the timeline" "$(screen)"
+screen | grep -qE '^c +\.+ *$' && pass "l: task c's lane shows it blocked" ||
+	fail "l: task c's lane shows it blocked" "$(screen)"
 tm send-keys -t top t
 wait_screen '^ +ID NAME' 5 && pass "t: back to the tasks" || fail "t: back to the tasks" "$(screen)"
 

@@ -37,6 +37,16 @@ void tui_pop(tui *t);
 /* A message on the bottom line until the next key. */
 void tui_status(tui *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The recent history of a task for the timeline: its last TUI_SPANS
+ * closed intervals, oldest first (n of them). */
+#define TUI_SPANS 16
+typedef struct tui_span {
+	int64_t start_ns, end_ns;
+	uint8_t state; /* enum model_state */
+	uint8_t wait_kind;
+} tui_span;
+size_t tui_history(tui *t, uint64_t task, tui_span *out);
+
 /* Shared formatting: "mutex:db", "join:reader", "sleep" of a blocked task;
  * "" otherwise. */
 void tui_wait_text(model *m, const model_task *t, char *buf, size_t cap);
@@ -53,6 +63,8 @@ extern const tui_view_ops tui_problems_view;
 void *tui_problems_new(void);
 extern const tui_view_ops tui_workers_view;
 void *tui_workers_new(void);
+extern const tui_view_ops tui_timeline_view;
+void *tui_timeline_new(void);
 
 /* Replaces every view by this one (the top-level views: t, r, p, k). */
 void tui_switch(tui *t, const tui_view_ops *ops, void *state);

@@ -20,6 +20,7 @@
 #include <curses.h>
 
 #include "cmd.h"
+#include "idmap.h"
 #include "report.h"
 #include "tui.h"
 #include "util.h"
@@ -32,8 +33,14 @@ typedef struct tui_view {
 	void *state;
 } tui_view;
 
+typedef struct hist_ring {
+	tui_span s[TUI_SPANS];
+	uint32_t next, n;
+} hist_ring;
+
 struct tui {
 	coll *c;
+	idmap hist; /* task id -> hist_ring */
 	int64_t now_ns;
 	tui_view views[MAX_VIEWS];
 	int nviews;
@@ -88,6 +95,39 @@ coll *tui_coll(tui *t)
 int64_t tui_now_ns(tui *t)
 {
 	return t->now_ns;
+}
+
+/* Every closed interval, kept in its task's ring for the timeline. */
+static void on_interval(void *ctx, const model_interval *iv)
+{
+	tui *t = ctx;
+	hist_ring *r = idmap_get(&t->hist, iv->task);
+	if (!r) {
+		r = xcalloc(1, sizeof(*r));
+		idmap_put(&t->hist, iv->task, r);
+	}
+	r->s[r->next] = (tui_span){iv->start_ns, iv->end_ns, iv->state, iv->wait_kind};
+	r->next = (r->next + 1) % TUI_SPANS;
+	if (r->n < TUI_SPANS)
+		r->n++;
+}
+
+size_t tui_history(tui *t, uint64_t task, tui_span *out)
+{
+	hist_ring *r = idmap_get(&t->hist, task);
+	if (!r)
+		return 0;
+	uint32_t first = (r->next + TUI_SPANS - r->n) % TUI_SPANS;
+	for (uint32_t i = 0; i < r->n; i++)
+		out[i] = r->s[(first + i) % TUI_SPANS];
+	return r->n;
+}
+
+static void free_ring(void *ctx, uint64_t id, void *val)
+{
+	(void)ctx;
+	(void)id;
+	free(val);
 }
 
 void tui_push(tui *t, const tui_view_ops *ops, void *state)
@@ -161,7 +201,8 @@ static const char *const help_lines[] = {
         "  /               filter: name, state or wait contains the text (Enter, Esc)",
         "  h               show or hide finished tasks",
         "  Esc, Backspace  back from a detail",
-        "  t r p w         views: tasks, resources, problems, workers",
+        "  t r p w l       views: tasks, resources, problems, workers, timeline",
+        "  + - left right  timeline: zoom, scroll in time; f follow live",
         "  space           pause the view (the recording goes on)",
         "  ?               this help         q  quit (the program is left as it was)",
         "",
@@ -215,7 +256,8 @@ static void draw(tui *t, int paused)
 		mvprintw(LINES - 1, 0, "%.*s", COLS, t->status);
 	else
 		mvprintw(LINES - 1, 0,
-		         "%s   t tasks  r resources  p problems  w workers  ? help  q quit",
+		         "%s   t tasks  r resources  p problems  w workers  l timeline  ? help  q "
+		         "quit",
 		         v->ops->name);
 	refresh();
 }
@@ -308,6 +350,8 @@ int cmd_top(int argc, char **argv)
 		return EXIT_ERR;
 	}
 	coll_detect(t.c, NULL, NULL, NULL);
+	idmap_init(&t.hist);
+	coll_on_interval(t.c, on_interval, &t);
 	tui_push(&t, &tui_tasks_view, tui_tasks_new());
 	catch_signals();
 	initscr();
@@ -376,6 +420,8 @@ int cmd_top(int argc, char **argv)
 			tui_switch(&t, &tui_problems_view, tui_problems_new());
 		} else if (key == 'w') {
 			tui_switch(&t, &tui_workers_view, tui_workers_new());
+		} else if (key == 'l') {
+			tui_switch(&t, &tui_timeline_view, tui_timeline_new());
 		}
 	}
 	curses_on = 0;
@@ -399,5 +445,7 @@ int cmd_top(int argc, char **argv)
 	}
 	free(frames);
 	coll_close(t.c);
+	idmap_each(&t.hist, free_ring, NULL);
+	idmap_fini(&t.hist);
 	return EXIT_OK;
 }
