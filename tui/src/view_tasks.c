@@ -11,7 +11,25 @@
 #include "tui.h"
 #include "util.h"
 
-enum { COL_ID, COL_NAME, COL_STATE, COL_WAITS, COL_FOR, COL_POLLS, COL_WORKER, NCOLS };
+enum {
+	COL_ID,
+	COL_NAME,
+	COL_STATE,
+	COL_WAITS,
+	COL_FOR,
+	COL_LOCATION,
+	COL_BUSY,
+	COL_POLLS,
+	COL_WORKER,
+	COL_PARENT,
+	NCOLS
+};
+
+/* Heads and widths (negative: left-aligned); columns that do not fit the
+ * terminal's width are left out, from the right. */
+static const char *const heads[NCOLS] = {"ID",    "NAME", "STATE", "WAITS ON", "FOR",
+                                         "WHERE", "BUSY", "POLLS", "W",        "PARENT"};
+static const int widths[NCOLS] = {7, -16, -18, -22, 9, -26, 5, 7, 3, 7};
 
 typedef struct tasks_view {
 	int col, reverse, show_done;
@@ -102,6 +120,16 @@ static int by_col(const void *a, const void *b)
 	case COL_WORKER:
 		c = cmp_u(x->cur.worker, y->cur.worker);
 		break;
+	case COL_LOCATION:
+		c = cmp_u(x->cur.site ? x->cur.site : x->spawn_site,
+		          y->cur.site ? y->cur.site : y->spawn_site);
+		break;
+	case COL_BUSY:
+		c = cmp_u(y->busy_ns, x->busy_ns);
+		break;
+	case COL_PARENT:
+		c = cmp_u(x->parent, y->parent);
+		break;
 	default:
 		break;
 	}
@@ -110,11 +138,69 @@ static int by_col(const void *a, const void *b)
 	return sort_v->reverse ? -c : c;
 }
 
+/* The text of one cell. */
+static void cell_text(tui *t, model *m, const model_task *k, int col, int64_t now, char *buf,
+                      size_t cap)
+{
+	char full[512], fn[256];
+	int64_t end = k->ended_ns >= 0 ? k->ended_ns : now;
+	buf[0] = 0;
+	switch (col) {
+	case COL_ID:
+		snprintf(buf, cap, "%llu", (unsigned long long)k->id);
+		break;
+	case COL_NAME:
+		snprintf(buf, cap, "%s", k->name);
+		break;
+	case COL_STATE:
+		/* the user's label (tsk_set_state) says more than the state */
+		if (k->cur.label && k->ended_ns < 0 &&
+		    coll_string(tui_coll(t), k->cur.label, full, sizeof(full)) == 0)
+			snprintf(buf, cap, "%s: %.100s", tui_state_name(k), full);
+		else
+			snprintf(buf, cap, "%s", tui_state_name(k));
+		break;
+	case COL_WAITS:
+		tui_wait_text(m, k, buf, cap);
+		break;
+	case COL_FOR:
+		ts_fmt_ns(end - k->cur.start_ns, buf, cap);
+		break;
+	case COL_LOCATION: {
+		uint32_t site =
+		        k->cur.state == MS_BLOCKED && k->cur.site ? k->cur.site : k->spawn_site;
+		if (site && coll_string(tui_coll(t), site, full, sizeof(full)) == 0)
+			ts_split_site(full, buf, cap, fn, sizeof(fn));
+		break;
+	}
+	case COL_BUSY: {
+		int64_t life = k->spawned_ns != INT64_MIN ? end - k->spawned_ns : 0;
+		if (life > 0)
+			snprintf(buf, cap, "%.0f%%", 100.0 * (double)k->busy_ns / (double)life);
+		break;
+	}
+	case COL_POLLS:
+		snprintf(buf, cap, "%llu", (unsigned long long)k->polls);
+		break;
+	case COL_WORKER:
+		if (k->cur.state == MS_RUNNING && k->cur.worker != 0xffff && k->ended_ns < 0)
+			snprintf(buf, cap, "%u", (unsigned)k->cur.worker);
+		else
+			snprintf(buf, cap, "-");
+		break;
+	case COL_PARENT:
+		if (k->parent)
+			snprintf(buf, cap, "%llu", (unsigned long long)k->parent);
+		else
+			snprintf(buf, cap, "-");
+		break;
+	default:
+		break;
+	}
+}
+
 static void tasks_draw(tui *t, void *state, int y0, int h)
 {
-	static const char *const heads[NCOLS] = {"ID",  "NAME",  "STATE", "WAITS ON",
-	                                         "FOR", "POLLS", "WORKER"};
-	static const int widths[NCOLS] = {8, -16, -8, -28, 10, 8, 6};
 	tasks_view *v = state;
 	v->m = tui_model(t);
 	int64_t mono = ts_mono_ns();
@@ -132,7 +218,15 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 		v->stale = 0;
 	}
 	move(y0, 0);
-	for (int k = 0; k < NCOLS; k++) {
+	int ncols = 0;
+	for (int k = 0, x = 0; k < NCOLS; k++) {
+		int cw = widths[k] < 0 ? -widths[k] : widths[k];
+		if (x + cw > COLS)
+			break;
+		x += cw + 1;
+		ncols = k + 1;
+	}
+	for (int k = 0; k < ncols; k++) {
 		attr_t a = A_BOLD | (k == v->col ? A_UNDERLINE : 0);
 		attron(a);
 		printw("%*s", widths[k], heads[k]);
@@ -159,17 +253,15 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 			         (unsigned long long)v->ids[v->top + (size_t)i]);
 			continue;
 		}
-		char waits[64], dur[32], wk[8] = "-";
-		tui_wait_text(v->m, k, waits, sizeof(waits));
-		if (k->cur.state == MS_RUNNING && k->cur.worker != 0xffff)
-			snprintf(wk, sizeof(wk), "%u", (unsigned)k->cur.worker);
-		int64_t end = k->ended_ns >= 0 ? k->ended_ns : now;
 		if (v->top + (size_t)i == v->sel)
 			attron(A_REVERSE);
-		mvprintw(y0 + 1 + i, 0, "%8llu %-16.16s %-8s %-28.28s %10s %8llu %6s",
-		         (unsigned long long)k->id, k->name, tui_state_name(k), waits,
-		         ts_fmt_ns(end - k->cur.start_ns, dur, sizeof(dur)),
-		         (unsigned long long)k->polls, wk);
+		move(y0 + 1 + i, 0);
+		for (int col = 0; col < ncols; col++) {
+			char cell[128];
+			cell_text(t, v->m, k, col, now, cell, sizeof(cell));
+			int cw = widths[col] < 0 ? -widths[col] : widths[col];
+			printw(widths[col] < 0 ? "%-*.*s " : "%*.*s ", cw, cw, cell);
+		}
 		if (v->top + (size_t)i == v->sel)
 			attroff(A_REVERSE);
 	}
