@@ -45,6 +45,12 @@ screen | grep -qE '^ +3 b ' && pass "filter m3: task b" || fail "filter m3: task
 tm send-keys -t top / Escape
 sleep 0.3
 
+tm send-keys -t top t
+wait_screen '^ +2 +  a ' 5 && pass "t: the tree indents the root's children" ||
+	fail "t: the tree indents the root's children" "$(screen)"
+tm send-keys -t top t
+wait_screen '^ +2 a ' 5 && pass "t again: a flat table" || fail "t again: a flat table" "$(screen)"
+
 tm send-keys -t top g j Enter
 wait_screen 'Wait-for chain' 5 && pass "Enter opens the detail" || fail "Enter opens the detail" "$(screen)"
 screen | grep -q 'back to task 2: a cycle' && pass "the chain goes round the cycle" ||

@@ -8,6 +8,7 @@
 
 #include <curses.h>
 
+#include "idmap.h"
 #include "tui.h"
 #include "util.h"
 
@@ -46,7 +47,9 @@ typedef struct tasks_view {
 	 * sort, filter or finished tasks change; a frame looks up only the
 	 * visible ids (100k tasks: a rebuild costs ~25 ms, a frame ~0.1 ms) */
 	uint64_t *ids;
+	uint8_t *depth; /* tree mode: each row's depth in the parent tree */
 	size_t nids;
+	int tree; /* rows in parent-tree order (t) */
 	int64_t built_mono;
 	int stale;
 } tasks_view;
@@ -63,6 +66,7 @@ static void tasks_free(void *state)
 	tasks_view *v = state;
 	free(v->t);
 	free(v->ids);
+	free(v->depth);
 	free(v);
 }
 
@@ -199,6 +203,58 @@ static void cell_text(tui *t, model *m, const model_task *k, int col, int64_t no
 	}
 }
 
+static int by_parent_id(const void *a, const void *b)
+{
+	const model_task *x = *(model_task *const *)a, *y = *(model_task *const *)b;
+	int c = cmp_u(x->parent, y->parent);
+	return c ? c : by_col(a, b);
+}
+
+/* v->t (sorted by parent, then the sort column) in depth-first order of
+ * the parent tree into v->ids and v->depth: each task under its parent, a
+ * task whose parent is not listed (ended, filtered out) as a root. */
+static void tree_order(tasks_view *v)
+{
+	size_t n = v->n, out = 0;
+	qsort(v->t, n, sizeof(*v->t), by_parent_id);
+	idmap listed;
+	idmap_init(&listed);
+	for (size_t i = 0; i < n; i++)
+		idmap_put(&listed, v->t[i]->id, (void *)1);
+	/* an explicit stack of (task index, depth) */
+	size_t *stack = xmalloc((n + 1) * 2 * sizeof(*stack)), sp = 0;
+	for (size_t r = n; r-- > 0;)
+		if (!v->t[r]->parent || !idmap_get(&listed, v->t[r]->parent)) {
+			stack[sp++] = r;
+			stack[sp++] = 0;
+		}
+	while (sp) {
+		size_t d = stack[--sp], i = stack[--sp];
+		v->ids[out] = v->t[i]->id;
+		v->depth[out++] = (uint8_t)(d < 255 ? d : 255);
+		/* its children: the run of v->t with this parent, pushed last first */
+		uint64_t id = v->t[i]->id;
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (v->t[mid]->parent < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		size_t end = lo;
+		while (end < n && v->t[end]->parent == id)
+			end++;
+		for (size_t k = end; k-- > lo;) {
+			stack[sp++] = k;
+			stack[sp++] = d + 1;
+		}
+	}
+	v->nids = out;
+	free(stack);
+	idmap_fini(&listed);
+}
+
 static void tasks_draw(tui *t, void *state, int y0, int h)
 {
 	tasks_view *v = state;
@@ -211,9 +267,16 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 		if (v->n > 1)
 			qsort(v->t, v->n, sizeof(*v->t), by_col);
 		v->ids = xrealloc(v->ids, (v->n ? v->n : 1) * sizeof(*v->ids));
-		for (size_t i = 0; i < v->n; i++)
-			v->ids[i] = v->t[i]->id;
-		v->nids = v->n;
+		v->depth = xrealloc(v->depth, (v->n ? v->n : 1) * sizeof(*v->depth));
+		if (v->tree) {
+			tree_order(v);
+		} else {
+			for (size_t i = 0; i < v->n; i++) {
+				v->ids[i] = v->t[i]->id;
+				v->depth[i] = 0;
+			}
+			v->nids = v->n;
+		}
 		v->built_mono = mono;
 		v->stale = 0;
 	}
@@ -259,6 +322,15 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 		for (int col = 0; col < ncols; col++) {
 			char cell[128];
 			cell_text(t, v->m, k, col, now, cell, sizeof(cell));
+			if (col == COL_NAME && v->tree) {
+				/* indented by its depth in the tree */
+				char ind[160];
+				int d = v->depth[v->top + (size_t)i];
+				snprintf(ind, sizeof(ind), "%*s%.100s", 2 * (d < 8 ? d : 8), "",
+				         cell);
+				memcpy(cell, ind, sizeof(cell) - 1);
+				cell[sizeof(cell) - 1] = 0;
+			}
 			int cw = widths[col] < 0 ? -widths[col] : widths[col];
 			printw(widths[col] < 0 ? "%-*.*s " : "%*.*s ", cw, cw, cell);
 		}
@@ -325,6 +397,9 @@ static int tasks_key(tui *t, void *state, int key)
 		return 1;
 	case 'h':
 		v->show_done = !v->show_done;
+		return 1;
+	case 't':
+		v->tree = !v->tree;
 		return 1;
 	case '/':
 		v->editing = 1;
