@@ -16,5 +16,6 @@ int cmd_dump(int argc, char **argv);   /* cmd_record.c */
 int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_export(int argc, char **argv); /* cmd_export.c */
 int cmd_top(int argc, char **argv);    /* tui/src/tui.c */
+int cmd_replay(int argc, char **argv); /* tui/src/tui.c */
 
 #endif /* TS_CMD_H */

@@ -818,6 +818,11 @@ int coll_string(coll *c, uint32_t id, char *buf, size_t cap)
 	return sink_resolve(c, id, buf, cap);
 }
 
+int coll_stack(coll *c, uint32_t id, tsk_seg_stack *out)
+{
+	return tsk_reader_stack(c->r, id, out) < 0 ? -1 : 0;
+}
+
 model *coll_model(coll *c)
 {
 	return c->m;

@@ -4,8 +4,8 @@
  * file behind this vtable (view_tasks.c, view_detail.c).  Views draw the
  * inspector's model, never SQLite, and only the rows that are visible.
  *
- * Work in progress (issue 7): tasks, task detail, resources, problems and
- * workers so far; no timeline, tree or replay yet.
+ * The same views draw a history: `taskscope replay` (replay.c) builds the
+ * model at a time cursor and serves it through the same calls.
  */
 #ifndef TS_TUI_H
 #define TS_TUI_H
@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "collector.h"
+#include "detect.h"
 
 typedef struct tui tui;
 
@@ -26,10 +27,23 @@ typedef struct tui_view_ops {
 	void (*free)(void *state);
 } tui_view_ops;
 
-/* The loop's services to views. */
+/* The loop's services to views: the same for a live process (top, run)
+ * and a history (replay), so a view never asks which it draws. */
 model *tui_model(tui *t);
-coll *tui_coll(tui *t);
-int64_t tui_now_ns(tui *t); /* process ns of this frame */
+/* Bumped each time tui_model's model is replaced (a replay's cursor
+ * moved): a view that caches task ids rebuilds. */
+uint64_t tui_generation(tui *t);
+int tui_replaying(tui *t);
+/* Process ns of this frame; in a replay, the cursor. */
+int64_t tui_now_ns(tui *t);
+/* The text of a string id, the frames of a stack id: 0, or -1. */
+int tui_string(tui *t, uint32_t id, char *buf, size_t cap);
+int tui_stack(tui *t, uint32_t id, tsk_seg_stack *out);
+/* The deadlocks found so far (in a replay: by the cursor), in the order
+ * found; the warnings. */
+size_t tui_ndeadlocks(tui *t);
+const det_deadlock *tui_deadlock(tui *t, size_t i);
+void tui_each_warning(tui *t, void (*fn)(void *ctx, const det_warning *w), void *ctx);
 /* Pushes a view (it owns state); the loop draws the top one. */
 void tui_push(tui *t, const tui_view_ops *ops, void *state);
 /* Pops the top view (never the last one). */
@@ -66,7 +80,13 @@ void *tui_workers_new(void);
 extern const tui_view_ops tui_timeline_view;
 void *tui_timeline_new(void);
 
-/* Replaces every view by this one (the top-level views: t, r, p, k). */
+/* Replaces every view by this one (the top-level views: t, r, p, w, l). */
 void tui_switch(tui *t, const tui_view_ops *ops, void *state);
+
+/* Runs the views on a collector already open (top; run without --no-tui):
+ * returns when q is pressed (0), the process is gone (0), or on a stop
+ * signal (its number).  target: the recording's DB for the header, or
+ * NULL.  The caller still owns c. */
+int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stats);
 
 #endif /* TS_TUI_H */

@@ -21,6 +21,7 @@
 
 #include "cmd.h"
 #include "idmap.h"
+#include "replay.h"
 #include "report.h"
 #include "tui.h"
 #include "util.h"
@@ -39,9 +40,17 @@ typedef struct hist_ring {
 } hist_ring;
 
 struct tui {
-	coll *c;
-	idmap hist; /* task id -> hist_ring */
-	int64_t now_ns;
+	coll *c;         /* live (top): the collector; NULL in a replay */
+	replay *rp;      /* replay: the history; NULL live */
+	model *m;        /* what the views draw */
+	uint64_t gen;    /* bumped when m is replaced (a replay's cursor moved) */
+	idmap hist;      /* live: task id -> hist_ring */
+	int64_t now_ns;  /* live: this frame's process ns; replay: the cursor */
+	char prompt[64]; /* replay's "go to time" input, while prompting */
+	int prompting;
+	const char *target; /* live: where the recording goes (run --record), or NULL */
+	uint64_t rate;      /* live: events applied since rate_ns, for events/s */
+	int64_t rate_ns;
 	tui_view views[MAX_VIEWS];
 	int nviews;
 	char status[160];
@@ -84,12 +93,55 @@ static void catch_signals(void)
 
 model *tui_model(tui *t)
 {
-	return coll_model(t->c);
+	return t->m;
 }
 
-coll *tui_coll(tui *t)
+uint64_t tui_generation(tui *t)
 {
-	return t->c;
+	return t->gen;
+}
+
+int tui_replaying(tui *t)
+{
+	return t->rp != NULL;
+}
+
+int tui_string(tui *t, uint32_t id, char *buf, size_t cap)
+{
+	if (!id)
+		return -1;
+	return t->rp ? replay_string(t->rp, id, buf, cap) : coll_string(t->c, id, buf, cap);
+}
+
+int tui_stack(tui *t, uint32_t id, tsk_seg_stack *out)
+{
+	if (!id)
+		return -1;
+	return t->rp ? replay_stack(t->rp, id, out) : coll_stack(t->c, id, out);
+}
+
+size_t tui_ndeadlocks(tui *t)
+{
+	if (t->rp)
+		return replay_ndeadlocks(t->rp, t->now_ns);
+	det *d = coll_det(t->c);
+	return d ? det_count(d) : 0;
+}
+
+const det_deadlock *tui_deadlock(tui *t, size_t i)
+{
+	return t->rp ? replay_deadlock(t->rp, i) : det_get(coll_det(t->c), i);
+}
+
+void tui_each_warning(tui *t, void (*fn)(void *ctx, const det_warning *w), void *ctx)
+{
+	if (t->rp) {
+		replay_each_warning(t->rp, t->now_ns, fn, ctx);
+		return;
+	}
+	det *d = coll_det(t->c);
+	if (d)
+		det_each_warning(d, fn, ctx);
 }
 
 int64_t tui_now_ns(tui *t)
@@ -114,6 +166,8 @@ static void on_interval(void *ctx, const model_interval *iv)
 
 size_t tui_history(tui *t, uint64_t task, tui_span *out)
 {
+	if (t->rp)
+		return replay_history(t->rp, task, t->now_ns, out, TUI_SPANS);
 	hist_ring *r = idmap_get(&t->hist, task);
 	if (!r)
 		return 0;
@@ -221,39 +275,75 @@ static void draw_help(void)
 	refresh();
 }
 
+static void draw_banner(tui *t)
+{
+	size_t n = tui_ndeadlocks(t);
+	if (!n)
+		return;
+	const det_deadlock *dl = tui_deadlock(t, n - 1);
+	if (has_colors())
+		attron(COLOR_PAIR(1));
+	attron(A_BOLD | A_REVERSE);
+	mvprintw(1, 0, " DEADLOCK (%zu): %.*s ", n, COLS > 24 ? COLS - 20 : 4,
+	         dl->text ? dl->text : "");
+	attroff(A_BOLD | A_REVERSE);
+	if (has_colors())
+		attroff(COLOR_PAIR(1));
+}
+
+/* 950, 12.3k, 4.5M */
+static const char *fmt_rate(double r, char *buf, size_t cap)
+{
+	if (r < 1000)
+		snprintf(buf, cap, "%.0f", r);
+	else if (r < 1e6)
+		snprintf(buf, cap, "%.1fk", r / 1e3);
+	else
+		snprintf(buf, cap, "%.1fM", r / 1e6);
+	return buf;
+}
+
 static void draw(tui *t, int paused)
 {
-	model *m = tui_model(t);
 	model_stats ms;
-	model_get_stats(m, &ms);
-	coll_stats cs;
-	coll_get_stats(t->c, &cs);
-	const tsk_rd_info *info = coll_info(t->c);
-	det *d = coll_det(t->c);
-	char up[32];
+	model_get_stats(t->m, &ms);
+	char up[32], a[32], b[32];
 	erase();
-	mvprintw(0, 0,
-	         "%s (pid %d)  up %s  %" PRIu64 " running, %" PRIu64 " ready, %" PRIu64
-	         " blocked, %" PRIu64 " done  events %" PRIu64 "  lost %" PRIu64 "%s",
-	         info->program, info->pid, ts_fmt_ns(t->now_ns, up, sizeof(up)),
-	         ms.by_state[MS_RUNNING], ms.by_state[MS_READY], ms.by_state[MS_BLOCKED],
-	         ms.by_state[MS_DONE], ms.events,
-	         cs.lost > cs.lost_writer ? cs.lost : cs.lost_writer, paused ? "  [paused]" : "");
-	if (d && det_count(d)) {
-		const det_deadlock *dl = det_get(d, det_count(d) - 1);
-		if (has_colors())
-			attron(COLOR_PAIR(1));
-		attron(A_BOLD | A_REVERSE);
-		mvprintw(1, 0, " DEADLOCK (%zu): %.*s ", det_count(d), COLS > 24 ? COLS - 20 : 4,
-		         dl->text ? dl->text : "");
-		attroff(A_BOLD | A_REVERSE);
-		if (has_colors())
-			attroff(COLOR_PAIR(1));
+	if (t->rp) {
+		mvprintw(0, 0,
+		         "replay %s (pid %d)  at %s of %s  %" PRIu64 " running, %" PRIu64
+		         " ready, %" PRIu64 " blocked, %" PRIu64 " done",
+		         replay_program(t->rp), replay_pid(t->rp),
+		         ts_fmt_ns(t->now_ns, up, sizeof(up)),
+		         ts_fmt_ns(replay_last_ns(t->rp), a, sizeof(a)), ms.by_state[MS_RUNNING],
+		         ms.by_state[MS_READY], ms.by_state[MS_BLOCKED], ms.by_state[MS_DONE]);
+	} else {
+		coll_stats cs;
+		coll_get_stats(t->c, &cs);
+		const tsk_rd_info *info = coll_info(t->c);
+		double secs = (double)(t->now_ns - t->rate_ns) / 1e9;
+		mvprintw(0, 0,
+		         "%s (pid %d)  up %s  %" PRIu64 " running, %" PRIu64 " ready, %" PRIu64
+		         " blocked, %" PRIu64 " done  %s ev/s  lost %" PRIu64 "%s%s%s",
+		         info->program, info->pid, ts_fmt_ns(t->now_ns, up, sizeof(up)),
+		         ms.by_state[MS_RUNNING], ms.by_state[MS_READY], ms.by_state[MS_BLOCKED],
+		         ms.by_state[MS_DONE],
+		         fmt_rate(secs > 0 ? (double)t->rate / secs : 0, b, sizeof(b)),
+		         cs.lost > cs.lost_writer ? cs.lost : cs.lost_writer,
+		         t->target ? "  -> " : "", t->target ? t->target : "",
+		         paused ? "  [paused]" : "");
 	}
+	draw_banner(t);
 	tui_view *v = &t->views[t->nviews - 1];
 	v->ops->draw(t, v->state, 2, LINES - 3);
-	if (t->status[0])
+	if (t->prompting)
+		mvprintw(LINES - 1, 0, "go to time (s, or +/-duration): %s_", t->prompt);
+	else if (t->status[0])
 		mvprintw(LINES - 1, 0, "%.*s", COLS, t->status);
+	else if (t->rp)
+		mvprintw(LINES - 1, 0,
+		         "%s   [ ] step  { } jump  g time  t r p w l views  ? help  q quit",
+		         v->ops->name);
 	else
 		mvprintw(LINES - 1, 0,
 		         "%s   t tasks  r resources  p problems  w workers  l timeline  ? help  q "
@@ -262,7 +352,7 @@ static void draw(tui *t, int paused)
 	refresh();
 }
 
-/* ---- the command ------------------------------------------------------------------------ */
+/* ---- the loop --------------------------------------------------------------------------- */
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -270,19 +360,263 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static const char help[] =
+/* Replay: moves the cursor to T (clamped to the history) and rebuilds the
+ * model there. */
+static void seek(tui *t, int64_t T)
+{
+	if (T < replay_first_ns(t->rp))
+		T = replay_first_ns(t->rp);
+	if (T > replay_last_ns(t->rp))
+		T = replay_last_ns(t->rp);
+	t->now_ns = T;
+	t->m = replay_model_at(t->rp, T);
+	t->gen++;
+}
+
+/* "1.5" (seconds), "250ms", "+10ms", "-1s": the time the prompt names. */
+static int parse_time(const tui *t, const char *s, int64_t *out)
+{
+	int sign = 0;
+	if (*s == '+' || *s == '-')
+		sign = *s++ == '+' ? 1 : -1;
+	int64_t ns;
+	char *end;
+	double secs = strtod(s, &end);
+	if (end != s && !*end && secs >= 0 && secs < 1e9)
+		ns = (int64_t)(secs * 1e9);
+	else if (ts_parse_duration(s, &ns) < 0)
+		return -1;
+	*out = sign ? t->now_ns + sign * ns : ns;
+	return 0;
+}
+
+/* The replay's cursor keys (before the view's: g is the view's "first
+ * row" elsewhere).  1 if handled. */
+static int replay_key(tui *t, int key)
+{
+	if (t->prompting) {
+		size_t n = strlen(t->prompt);
+		if (key == '\n' || key == KEY_ENTER) {
+			int64_t T;
+			t->prompting = 0;
+			if (parse_time(t, t->prompt, &T) < 0)
+				tui_status(
+				        t,
+				        "not a time: '%s' (seconds, or a duration such as 250ms)",
+				        t->prompt);
+			else
+				seek(t, T);
+		} else if (key == 27) {
+			t->prompting = 0;
+		} else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+			if (n)
+				t->prompt[n - 1] = 0;
+		} else if (key >= 32 && key < 127 && n + 1 < sizeof(t->prompt)) {
+			t->prompt[n] = (char)key;
+			t->prompt[n + 1] = 0;
+		}
+		return 1;
+	}
+	int64_t span = replay_last_ns(t->rp) - replay_first_ns(t->rp);
+	switch (key) {
+	case ']':
+		seek(t, replay_step(t->rp, t->now_ns, 1));
+		return 1;
+	case '[':
+		seek(t, replay_step(t->rp, t->now_ns, -1));
+		return 1;
+	case '}':
+		seek(t, t->now_ns + (span / 20 > 0 ? span / 20 : 1));
+		return 1;
+	case '{':
+		seek(t, t->now_ns - (span / 20 > 0 ? span / 20 : 1));
+		return 1;
+	case 'g':
+		t->prompting = 1;
+		t->prompt[0] = 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void start_curses(void)
+{
+	catch_signals();
+	initscr();
+	curses_on = 1;
+	cbreak();
+	noecho();
+	keypad(stdscr, TRUE);
+	set_escdelay(25);
+	curs_set(0);
+	timeout(1);
+	mousemask(BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED | BUTTON4_PRESSED | BUTTON5_PRESSED,
+	          NULL);
+	if (has_colors() && !getenv("NO_COLOR")) {
+		start_color();
+		use_default_colors();
+		init_pair(1, COLOR_RED, -1);
+		init_pair(2, COLOR_GREEN, -1);
+		init_pair(3, COLOR_YELLOW, -1);
+		init_pair(4, COLOR_CYAN, -1);
+	}
+}
+
+/* The loop of top, run and replay: drain the segment (live), draw every
+ * refresh interval, hand keys to the top view, then to the loop. */
+static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
+{
+	size_t capframes = 0;
+	int paused = 0, help_on = 0;
+	int64_t last_draw = 0, last_live = ts_mono_ns();
+	while (!stop_signal) {
+		if (t->c) {
+			ssize_t n = coll_pass(t->c, 0);
+			if (n > 0)
+				t->rate += (uint64_t)n;
+		}
+		int64_t now = ts_mono_ns();
+		if (!paused && !help_on && now - last_draw >= refresh_ns) {
+			if (t->c) {
+				t->now_ns = now - coll_info(t->c)->created_mono_ns;
+				if (t->now_ns - t->rate_ns >= 2000000000) {
+					/* events/s over the last one to two seconds */
+					t->rate_ns = t->now_ns - 1000000000;
+					t->rate /= 2;
+				}
+			}
+			draw(t, paused);
+			last_draw = now;
+			if (frames) {
+				if (*nframes == capframes) {
+					capframes = capframes ? capframes * 2 : 1024;
+					*frames = xrealloc(*frames, capframes * sizeof(**frames));
+				}
+				(*frames)[(*nframes)++] = ts_mono_ns() - now;
+			}
+		}
+		int key = getch();
+		if (key == ERR) {
+			if (t->c && now - last_live >= 1000000000) {
+				last_live = now;
+				if (coll_liveness(t->c) != TSK_RD_LIVE)
+					break; /* the process is gone */
+			}
+			continue;
+		}
+		t->status[0] = 0;
+		last_draw = 0; /* a key redraws at once */
+		if (help_on) {
+			help_on = 0;
+			continue;
+		}
+		if (t->rp && replay_key(t, key))
+			continue;
+		tui_view *v = &t->views[t->nviews - 1];
+		if (v->ops->key(t, v->state, key))
+			continue;
+		if (key == 'q' || key == 'Q')
+			break;
+		if (key == ' ') {
+			paused = !paused;
+			if (paused) {
+				draw(t, 1);
+			}
+		} else if (key == '?') {
+			help_on = 1;
+			draw_help();
+		} else if (key == 't') {
+			tui_switch(t, &tui_tasks_view, tui_tasks_new());
+		} else if (key == 'r') {
+			tui_switch(t, &tui_resources_view, tui_resources_new(0));
+		} else if (key == 'p') {
+			tui_switch(t, &tui_problems_view, tui_problems_new());
+		} else if (key == 'w') {
+			tui_switch(t, &tui_workers_view, tui_workers_new());
+		} else if (key == 'l') {
+			tui_switch(t, &tui_timeline_view, tui_timeline_new());
+		}
+	}
+	curses_on = 0;
+	endwin();
+}
+
+static void free_views(tui *t)
+{
+	while (t->nviews > 1)
+		tui_pop(t);
+	if (t->nviews)
+		t->views[0].ops->free(t->views[0].state);
+	t->nviews = 0;
+}
+
+static void print_frames(int64_t *frames, size_t nframes, const model *m)
+{
+	if (!nframes)
+		return;
+	/* the frame timer bench/tui.sh reads: the time to draw a frame */
+	model_stats ms;
+	model_get_stats(m, &ms);
+	qsort(frames, nframes, sizeof(*frames), cmp_i64);
+	fprintf(stderr,
+	        "taskscope %s: %zu frames, median %.3f ms, p99 %.3f ms, max %.3f ms, %" PRIu64
+	        " tasks alive\n",
+	        ts_cmd, nframes, (double)frames[nframes / 2] / 1e6,
+	        (double)frames[nframes * 99 / 100] / 1e6, (double)frames[nframes - 1] / 1e6,
+	        ms.tasks - ms.by_state[MS_DONE]);
+}
+
+int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stats)
+{
+	tui t = {0};
+	int64_t *frames = NULL;
+	size_t nframes = 0;
+	t.c = c;
+	t.m = coll_model(c);
+	t.target = target;
+	idmap_init(&t.hist);
+	coll_on_interval(c, on_interval, &t);
+	tui_push(&t, &tui_tasks_view, tui_tasks_new());
+	start_curses();
+	loop(&t, refresh_ns, frame_stats ? &frames : NULL, &nframes);
+	coll_on_interval(c, NULL, NULL);
+	free_views(&t);
+	if (frame_stats)
+		print_frames(frames, nframes, t.m);
+	free(frames);
+	idmap_each(&t.hist, free_ring, NULL);
+	idmap_fini(&t.hist);
+	return stop_signal;
+}
+
+/* ---- the commands ---------------------------------------------------------------------- */
+
+/* -r MS: 0, or exits with a usage error. */
+static int64_t parse_refresh(const char *arg)
+{
+	char *end;
+	long ms = strtol(arg, &end, 10);
+	if (*end || end == arg || ms < 10 || ms > 60000)
+		ts_usage_err("bad --refresh '%s' (milliseconds, 10 to 60000)", arg);
+	return ms * 1000000LL;
+}
+
+static const char help_top[] =
         "NAME\n"
         "    taskscope top - live view of a running process's tasks\n"
         "\n"
         "SYNOPSIS\n"
-        "    taskscope top PID [-r MS]\n"
+        "    taskscope top PID [-r MS] [--frame-stats]\n"
         "\n"
         "DESCRIPTION\n"
         "    Attaches to process PID (linked with libtaskscope) and shows its tasks\n"
         "    live: state, what each waits on and for how long, polls, worker; Enter\n"
-        "    shows a task's detail with its wait-for chain.  The deadlock detector\n"
-        "    runs as for `taskscope record`: a deadlock shows as a banner.  Detaching\n"
-        "    (q) leaves the program as it was.  NO_COLOR turns colours off.\n"
+        "    shows a task's detail with its wait-for chain.  Views: tasks, resources,\n"
+        "    problems (deadlocks and warnings), workers, timeline.  The deadlock\n"
+        "    detector runs as for `taskscope record`: a deadlock shows as a red\n"
+        "    banner.  Detaching (q) leaves the program as it was.  NO_COLOR turns\n"
+        "    colours off.\n"
         "\n"
         "OPTIONS\n"
         "    -r, --refresh MS   redraw every MS milliseconds (default 100)\n"
@@ -291,14 +625,40 @@ static const char help[] =
         "    -h, --help         this page\n"
         "\n"
         "KEYS\n"
-        "    q quit; up/down/PgUp/PgDn/Home/End (j/k/g/G) move; < > s sort column; i\n"
-        "    reverse; / filter (name, state, wait); h finished tasks; Enter detail;\n"
-        "    Esc back; t r p w the tasks, resources, problems and workers views;\n"
-        "    space pause the view; ? help\n"
+        "    ? in the program lists every key.  q quit; arrows, j/k, PgUp/PgDn,\n"
+        "    Home/End move; Enter detail; Esc back; t r p w l views; space pause.\n"
         "\n"
         "EXIT STATUS\n"
         "    0 detached; 1 no such process, not instrumented, another taskscope\n"
         "    attached; 2 bad usage.\n";
+
+static const char help_replay[] =
+        "NAME\n"
+        "    taskscope replay - the views of top over a recorded history\n"
+        "\n"
+        "SYNOPSIS\n"
+        "    taskscope replay DB|PID|SEGMENT [--at TIME]\n"
+        "\n"
+        "DESCRIPTION\n"
+        "    Shows a history written by `taskscope record`, `run --record` or `dump`\n"
+        "    (or a process's flight recorder, dumped first) in the views of top, at\n"
+        "    a time cursor: every task's state, wait and counters at that instant,\n"
+        "    each lock's holders, the deadlocks found by then.  The history is read\n"
+        "    once into memory; moving the cursor rebuilds the state from it.\n"
+        "\n"
+        "OPTIONS\n"
+        "    --at TIME          start at TIME: seconds (1.5) or a duration (250ms)\n"
+        "                       since the process created its segment; default the\n"
+        "                       end of the history\n"
+        "    -h, --help         this page\n"
+        "\n"
+        "KEYS\n"
+        "    [ ] step to the previous/next state change of any task; { } jump a\n"
+        "    twentieth of the history; g go to a time (1.5, 250ms, +10ms, -1s).\n"
+        "    The keys of top move, sort, filter and switch views (? lists them).\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    0 done; 1 unreadable or foreign history; 2 bad usage.\n";
 
 int cmd_top(int argc, char **argv)
 {
@@ -308,28 +668,20 @@ int cmd_top(int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	int64_t refresh_ns = DEFAULT_REFRESH_NS;
 	int frame_stats = 0;
-	int64_t *frames = NULL;
-	size_t nframes = 0, capframes = 0;
 	char err[512], path[256];
 	int ch;
 	ts_cmd = "top";
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "r:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'r': {
-			char *end;
-			long ms = strtol(optarg, &end, 10);
-			if (*end || ms < 10 || ms > 60000)
-				ts_usage_err("bad --refresh '%s' (milliseconds, 10 to 60000)",
-				             optarg);
-			refresh_ns = ms * 1000000LL;
+		case 'r':
+			refresh_ns = parse_refresh(optarg);
 			break;
-		}
 		case 'F':
 			frame_stats = 1;
 			break;
 		case 'h':
-			fputs(help, stdout);
+			fputs(help_top, stdout);
 			return EXIT_OK;
 		default:
 			ts_usage_err("bad option");
@@ -344,108 +696,69 @@ int cmd_top(int argc, char **argv)
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
-	tui t = {0};
-	if (coll_open(path, COLL_STREAM, NULL, &t.c, err, sizeof(err)) < 0) {
+	coll *c;
+	if (coll_open(path, COLL_STREAM, NULL, &c, err, sizeof(err)) < 0) {
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
-	coll_detect(t.c, NULL, NULL, NULL);
-	idmap_init(&t.hist);
-	coll_on_interval(t.c, on_interval, &t);
-	tui_push(&t, &tui_tasks_view, tui_tasks_new());
-	catch_signals();
-	initscr();
-	curses_on = 1;
-	cbreak();
-	noecho();
-	keypad(stdscr, TRUE);
-	set_escdelay(25);
-	curs_set(0);
-	timeout(1);
-	if (has_colors() && !getenv("NO_COLOR")) {
-		start_color();
-		use_default_colors();
-		init_pair(1, COLOR_RED, -1);
-	}
-	int paused = 0, help_on = 0;
-	int64_t last_draw = 0, last_live = ts_mono_ns();
-	while (!stop_signal) {
-		coll_pass(t.c, 0);
-		int64_t now = ts_mono_ns();
-		if (!paused && !help_on && now - last_draw >= refresh_ns) {
-			t.now_ns = now - coll_info(t.c)->created_mono_ns;
-			draw(&t, paused);
-			last_draw = now;
-			if (frame_stats) {
-				if (nframes == capframes) {
-					capframes = capframes ? capframes * 2 : 1024;
-					frames = xrealloc(frames, capframes * sizeof(*frames));
-				}
-				frames[nframes++] = ts_mono_ns() - now;
-			}
-		}
-		int key = getch();
-		if (key == ERR) {
-			if (now - last_live >= 1000000000) {
-				last_live = now;
-				if (coll_liveness(t.c) != TSK_RD_LIVE)
-					break; /* the process is gone */
-			}
-			continue;
-		}
-		t.status[0] = 0;
-		last_draw = 0; /* a key redraws at once */
-		if (help_on) {
-			help_on = 0;
-			continue;
-		}
-		tui_view *v = &t.views[t.nviews - 1];
-		if (v->ops->key(&t, v->state, key))
-			continue;
-		if (key == 'q' || key == 'Q')
+	coll_detect(c, NULL, NULL, NULL);
+	tui_run_live(c, NULL, refresh_ns, frame_stats);
+	coll_pass(c, 1);
+	coll_detach(c);
+	coll_close(c);
+	return EXIT_OK;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	static const struct option opts[] = {{"at", required_argument, NULL, 'a'},
+	                                     {"frame-stats", no_argument, NULL, 'F'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *at = NULL;
+	int frame_stats = 0, ch;
+	char err[512];
+	ts_cmd = "replay";
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			at = optarg;
 			break;
-		if (key == ' ') {
-			paused = !paused;
-			if (paused) {
-				draw(&t, 1);
-			}
-		} else if (key == '?') {
-			help_on = 1;
-			draw_help();
-		} else if (key == 't') {
-			tui_switch(&t, &tui_tasks_view, tui_tasks_new());
-		} else if (key == 'r') {
-			tui_switch(&t, &tui_resources_view, tui_resources_new(0));
-		} else if (key == 'p') {
-			tui_switch(&t, &tui_problems_view, tui_problems_new());
-		} else if (key == 'w') {
-			tui_switch(&t, &tui_workers_view, tui_workers_new());
-		} else if (key == 'l') {
-			tui_switch(&t, &tui_timeline_view, tui_timeline_new());
+		case 'F':
+			frame_stats = 1;
+			break;
+		case 'h':
+			fputs(help_replay, stdout);
+			return EXIT_OK;
+		default:
+			ts_usage_err("bad option");
 		}
 	}
-	curses_on = 0;
-	endwin();
-	coll_pass(t.c, 1);
-	coll_detach(t.c);
-	while (t.nviews > 1)
-		tui_pop(&t);
-	t.views[0].ops->free(t.views[0].state);
-	if (frame_stats && nframes) {
-		/* the frame timer bench/tui.sh reads: the time to draw a frame */
-		model_stats ms;
-		model_get_stats(coll_model(t.c), &ms);
-		qsort(frames, nframes, sizeof(*frames), cmp_i64);
-		fprintf(stderr,
-		        "taskscope top: %zu frames, median %.3f ms, p99 %.3f ms, max %.3f ms, "
-		        "%" PRIu64 " tasks alive\n",
-		        nframes, (double)frames[nframes / 2] / 1e6,
-		        (double)frames[nframes * 99 / 100] / 1e6, (double)frames[nframes - 1] / 1e6,
-		        ms.tasks - ms.by_state[MS_DONE]);
+	if (optind >= argc)
+		ts_usage_err("missing DB (or PID)");
+	if (optind + 1 < argc)
+		ts_usage_err("unexpected argument '%s'", argv[optind + 1]);
+	tui t = {0};
+	int64_t T = 0;
+	if (at && parse_time(&t, at, &T) < 0)
+		ts_usage_err("bad --at '%s' (seconds, or a duration such as 250ms)", at);
+	t.rp = replay_open(argv[optind], err, sizeof(err));
+	if (!t.rp) {
+		ts_err("%s", err);
+		return EXIT_ERR;
 	}
+	seek(&t, at ? T : replay_last_ns(t.rp));
+	tui_push(&t, &tui_tasks_view, tui_tasks_new());
+	int64_t *frames = NULL;
+	size_t nframes = 0;
+	start_curses();
+	timeout(50); /* a replay changes only on a key */
+	loop(&t, DEFAULT_REFRESH_NS, frame_stats ? &frames : NULL, &nframes);
+	free_views(&t);
+	if (frame_stats)
+		print_frames(frames, nframes, t.m);
 	free(frames);
-	coll_close(t.c);
-	idmap_each(&t.hist, free_ring, NULL);
-	idmap_fini(&t.hist);
+	replay_close(t.rp);
 	return EXIT_OK;
 }

@@ -37,7 +37,7 @@ static const char *site_text(tui *t, uint32_t id, char *buf, size_t cap)
 {
 	char full[512], fn[256];
 	buf[0] = 0;
-	if (id && coll_string(tui_coll(t), id, full, sizeof(full)) == 0)
+	if (id && tui_string(t, id, full, sizeof(full)) == 0)
 		ts_split_site(full, buf, cap, fn, sizeof(fn));
 	return buf;
 }
@@ -143,6 +143,20 @@ static void detail_draw(tui *t, void *state, int y0, int h)
 		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.9), b, sizeof(b)),
 		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.99), c, sizeof(c)),
 		         ts_fmt_ns((int64_t)k->wait.max_ns, d, sizeof(d)), k->wait.n);
+	}
+	/* the stack at the suspension, when the runtime sampled one */
+	tsk_seg_stack stk;
+	if (k->cur.state == MS_BLOCKED && k->ended_ns < 0 && y + 2 < end &&
+	    tui_stack(t, k->cur.stack, &stk) == 0 && stk.nframes) {
+		y++;
+		mvprintw(y++, 0, "Stack at the suspension");
+		for (uint32_t i = 0; i < stk.nframes && i < TSK_SEG_STACK_DEPTH && y + 1 < end;
+		     i++) {
+			char sym[256];
+			if (tui_string(t, stk.frames[i].sym, sym, sizeof(sym)) < 0)
+				snprintf(sym, sizeof(sym), "0x%" PRIx64, stk.frames[i].pc);
+			mvprintw(y++, 0, "  #%-2u %s", i, sym);
+		}
 	}
 	kids ks = {.parent = k->id};
 	model_each_task(m, add_kid, &ks);

@@ -61,14 +61,13 @@ static void add_warning(void *ctx, const det_warning *w)
 static void problems_draw(tui *t, void *state, int y0, int h)
 {
 	problems_view *v = state;
-	det *d = coll_det(tui_coll(t));
 	model *m = tui_model(t);
 	v->n = 0;
-	size_t nd = d ? det_count(d) : 0;
+	size_t nd = tui_ndeadlocks(t);
 	line *l = add_line(v, 0, 1);
 	snprintf(l->text, sizeof(l->text), "Deadlocks (%zu)", nd);
 	for (size_t i = 0; i < nd; i++) {
-		const det_deadlock *dl = det_get(d, i);
+		const det_deadlock *dl = tui_deadlock(t, i);
 		l = add_line(v, dl->ntasks ? dl->tasks[0].task : 0, 1);
 		snprintf(l->text, sizeof(l->text),
 		         "  %" PRIu32 ". %s %s, %" PRIu32 " tasks:", dl->id,
@@ -88,8 +87,7 @@ static void problems_draw(tui *t, void *state, int y0, int h)
 	l = add_line(v, 0, 1);
 	l = add_line(v, 0, 1);
 	snprintf(l->text, sizeof(l->text), "Warnings");
-	if (d)
-		det_each_warning(d, add_warning, v);
+	tui_each_warning(t, add_warning, v);
 	int rows = h;
 	if (v->sel >= v->n)
 		v->sel = v->n ? v->n - 1 : 0;

@@ -81,7 +81,7 @@ static void draw_list(tui *t, res_view *v, int y0, int h)
 	for (int i = 0; i < rows && v->top + (size_t)i < v->n; i++) {
 		const model_res *r = v->r[v->top + (size_t)i];
 		char site[256] = "", full[512], fn[256], held[32] = "-", len[32] = "";
-		if (r->site && coll_string(tui_coll(t), r->site, full, sizeof(full)) == 0)
+		if (r->site && tui_string(t, r->site, full, sizeof(full)) == 0)
 			ts_split_site(full, site, sizeof(site), fn, sizeof(fn));
 		if (r->nholds == 1)
 			snprintf(held, sizeof(held), "%" PRIu64 "%s", r->holds[0].task,

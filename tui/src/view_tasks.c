@@ -51,6 +51,7 @@ typedef struct tasks_view {
 	size_t nids;
 	int tree; /* rows in parent-tree order (t) */
 	int64_t built_mono;
+	uint64_t gen; /* tui_generation when built */
 	int stale;
 } tasks_view;
 
@@ -159,7 +160,7 @@ static void cell_text(tui *t, model *m, const model_task *k, int col, int64_t no
 	case COL_STATE:
 		/* the user's label (tsk_set_state) says more than the state */
 		if (k->cur.label && k->ended_ns < 0 &&
-		    coll_string(tui_coll(t), k->cur.label, full, sizeof(full)) == 0)
+		    tui_string(t, k->cur.label, full, sizeof(full)) == 0)
 			snprintf(buf, cap, "%s: %.100s", tui_state_name(k), full);
 		else
 			snprintf(buf, cap, "%s", tui_state_name(k));
@@ -173,7 +174,7 @@ static void cell_text(tui *t, model *m, const model_task *k, int col, int64_t no
 	case COL_LOCATION: {
 		uint32_t site =
 		        k->cur.state == MS_BLOCKED && k->cur.site ? k->cur.site : k->spawn_site;
-		if (site && coll_string(tui_coll(t), site, full, sizeof(full)) == 0)
+		if (site && tui_string(t, site, full, sizeof(full)) == 0)
 			ts_split_site(full, buf, cap, fn, sizeof(fn));
 		break;
 	}
@@ -318,7 +319,9 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 	tasks_view *v = state;
 	v->m = tui_model(t);
 	int64_t mono = ts_mono_ns();
-	if (v->stale || !v->built_mono || mono - v->built_mono >= ORDER_EVERY_NS) {
+	if (v->stale || !v->built_mono || v->gen != tui_generation(t) ||
+	    mono - v->built_mono >= ORDER_EVERY_NS) {
+		v->gen = tui_generation(t);
 		v->n = 0;
 		model_each_task(v->m, add_row, v);
 		sort_v = v;
