@@ -60,6 +60,48 @@ static uint64_t next_in_chain(model *m, const model_task *t)
 	return 0;
 }
 
+static void draw_hist(int y, const char *what, const model_hist *h, const char *unit)
+{
+	char a[32], b[32], c[32], d[32];
+	mvprintw(y, 0, "%s p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " %s)", what,
+	         ts_fmt_ns((int64_t)model_hist_quantile(h, 0.5), a, sizeof(a)),
+	         ts_fmt_ns((int64_t)model_hist_quantile(h, 0.9), b, sizeof(b)),
+	         ts_fmt_ns((int64_t)model_hist_quantile(h, 0.99), c, sizeof(c)),
+	         ts_fmt_ns((int64_t)h->max_ns, d, sizeof(d)), h->n, unit);
+}
+
+/* The histogram as one row of bars, a column per power of two from the
+ * shortest bucket used to the longest, each as tall as its share of the
+ * largest (ASCII, so it reads on any terminal):  1us [ .:#=. ] 2ms */
+static int draw_bars(int y, int end, const model_hist *h)
+{
+	static const char ramp[] = " .:-=+*#%@";
+	int lo = -1, hi = -1;
+	uint32_t top = 0;
+	for (int b = 0; b < MODEL_HIST_BUCKETS; b++) {
+		if (!h->count[b])
+			continue;
+		if (lo < 0)
+			lo = b;
+		hi = b;
+		if (h->count[b] > top)
+			top = h->count[b];
+	}
+	if (lo < 0 || y >= end)
+		return y;
+	char a[32], b[32], bars[MODEL_HIST_BUCKETS + 1];
+	int n = 0;
+	for (int k = lo; k <= hi; k++) {
+		/* an empty bucket stays blank; a used one shows at least '.' */
+		size_t level = h->count[k] ? 1 + (size_t)h->count[k] * 8 / top : 0;
+		bars[n++] = ramp[level];
+	}
+	bars[n] = 0;
+	mvprintw(y, 0, "           %9s [%s] %s", ts_fmt_ns(lo ? 1ll << lo : 0, a, sizeof(a)), bars,
+	         ts_fmt_ns(hi >= 62 ? INT64_MAX : 2ll << hi, b, sizeof(b)));
+	return y + 1;
+}
+
 typedef struct kids {
 	uint64_t parent;
 	uint64_t id[KIDS_MAX];
@@ -82,7 +124,7 @@ static void detail_draw(tui *t, void *state, int y0, int h)
 	model *m = tui_model(t);
 	model_task *k = model_task_get(m, v->task);
 	int y = y0, end = y0 + h;
-	char a[64], b[64], c[64], d[64], site[256], waits[64];
+	char a[64], b[64], site[256], waits[64];
 	if (!k) {
 		mvprintw(y, 0, "task %" PRIu64 " is no longer known (ended long ago)   Esc: back",
 		         v->task);
@@ -130,19 +172,11 @@ static void detail_draw(tui *t, void *state, int y0, int h)
 		cur = model_task_get(m, next);
 	}
 	y++;
-	if (y + 2 < end) {
-		mvprintw(y++, 0,
-		         "Run times  p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " runs)",
-		         ts_fmt_ns((int64_t)model_hist_quantile(&k->run, 0.5), a, sizeof(a)),
-		         ts_fmt_ns((int64_t)model_hist_quantile(&k->run, 0.9), b, sizeof(b)),
-		         ts_fmt_ns((int64_t)model_hist_quantile(&k->run, 0.99), c, sizeof(c)),
-		         ts_fmt_ns((int64_t)k->run.max_ns, d, sizeof(d)), k->run.n);
-		mvprintw(y++, 0,
-		         "Wait times p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " waits)",
-		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.5), a, sizeof(a)),
-		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.9), b, sizeof(b)),
-		         ts_fmt_ns((int64_t)model_hist_quantile(&k->wait, 0.99), c, sizeof(c)),
-		         ts_fmt_ns((int64_t)k->wait.max_ns, d, sizeof(d)), k->wait.n);
+	if (y + 4 < end) {
+		draw_hist(y++, "Run times ", &k->run, "runs");
+		y = draw_bars(y, end, &k->run);
+		draw_hist(y++, "Wait times", &k->wait, "waits");
+		y = draw_bars(y, end, &k->wait);
 	}
 	/* the stack at the suspension, when the runtime sampled one */
 	tsk_seg_stack stk;
