@@ -34,6 +34,9 @@ model *tui_model(tui *t);
  * moved): a view that caches task ids rebuilds. */
 uint64_t tui_generation(tui *t);
 int tui_replaying(tui *t);
+/* Where counters start: the attach (live), the history's first event
+ * (replay); process ns. */
+int64_t tui_first_ns(tui *t);
 /* Process ns of this frame; in a replay, the cursor. */
 int64_t tui_now_ns(tui *t);
 /* The text of a string id, the frames of a stack id: 0, or -1. */

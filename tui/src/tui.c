@@ -51,6 +51,7 @@ struct tui {
 	const char *target; /* live: where the recording goes (run --record), or NULL */
 	uint64_t rate;      /* live: events applied since rate_ns, for events/s */
 	int64_t rate_ns;
+	int64_t attach_ns; /* live: process ns when the views started */
 	tui_view views[MAX_VIEWS];
 	int nviews;
 	char status[160];
@@ -99,6 +100,11 @@ model *tui_model(tui *t)
 uint64_t tui_generation(tui *t)
 {
 	return t->gen;
+}
+
+int64_t tui_first_ns(tui *t)
+{
+	return t->rp ? replay_first_ns(t->rp) : t->attach_ns;
 }
 
 int tui_replaying(tui *t)
@@ -575,6 +581,7 @@ int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stat
 	t.c = c;
 	t.m = coll_model(c);
 	t.target = target;
+	t.attach_ns = t.rate_ns = ts_mono_ns() - coll_info(c)->created_mono_ns;
 	idmap_init(&t.hist);
 	coll_on_interval(c, on_interval, &t);
 	tui_push(&t, &tui_tasks_view, tui_tasks_new());
