@@ -25,6 +25,10 @@ typedef struct tui_view_ops {
 	/* a key: 1 handled, 0 not (the loop's keys then) */
 	int (*key)(tui *t, void *state, int key);
 	void (*free)(void *state);
+	/* optional: a mouse click on body line `line` (0: the first line the
+	 * view drew, at y0) selects what is drawn there; 1 if it did.  A
+	 * double click then sends Enter. */
+	int (*click)(tui *t, void *state, int line);
 } tui_view_ops;
 
 /* The loop's services to views: the same for a live process (top, run)

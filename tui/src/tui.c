@@ -28,6 +28,7 @@
 
 #define DEFAULT_REFRESH_NS 100000000 /* 10 Hz */
 #define MAX_VIEWS          8
+#define BODY_Y             2 /* a view's first line: below the header and the banner */
 
 typedef struct tui_view {
 	const tui_view_ops *ops;
@@ -341,7 +342,7 @@ static void draw(tui *t, int paused)
 	}
 	draw_banner(t);
 	tui_view *v = &t->views[t->nviews - 1];
-	v->ops->draw(t, v->state, 2, LINES - 3);
+	v->ops->draw(t, v->state, BODY_Y, LINES - 1 - BODY_Y);
 	if (t->prompting)
 		mvprintw(LINES - 1, 0, "go to time (s, or +/-duration): %s_", t->prompt);
 	else if (t->status[0])
@@ -446,6 +447,25 @@ static int replay_key(tui *t, int key)
 	}
 }
 
+/* The wheel scrolls (as arrow keys), a click selects the line under it,
+ * a double click opens it (as Enter). */
+static void mouse(tui *t)
+{
+	MEVENT ev;
+	if (getmouse(&ev) != OK)
+		return;
+	tui_view *v = &t->views[t->nviews - 1];
+	if (ev.bstate & (BUTTON4_PRESSED | BUTTON5_PRESSED)) {
+		for (int i = 0; i < 3; i++)
+			v->ops->key(t, v->state, ev.bstate & BUTTON4_PRESSED ? KEY_UP : KEY_DOWN);
+		return;
+	}
+	if (!v->ops->click || ev.y < BODY_Y || ev.y >= LINES - 1)
+		return;
+	if (v->ops->click(t, v->state, ev.y - BODY_Y) && (ev.bstate & BUTTON1_DOUBLE_CLICKED))
+		v->ops->key(t, v->state, '\n');
+}
+
 static void start_curses(void)
 {
 	catch_signals();
@@ -519,6 +539,10 @@ static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
 		}
 		if (t->rp && replay_key(t, key))
 			continue;
+		if (key == KEY_MOUSE) {
+			mouse(t);
+			continue;
+		}
 		tui_view *v = &t->views[t->nviews - 1];
 		if (v->ops->key(t, v->state, key))
 			continue;

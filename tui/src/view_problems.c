@@ -127,4 +127,16 @@ static int problems_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_problems_view = {"problems", problems_draw, problems_key, problems_free};
+static int problems_click(tui *t, void *state, int row)
+{
+	(void)t;
+	problems_view *v = state;
+	if (v->top + (size_t)row >= v->n)
+		return 0;
+	v->sel = v->top + (size_t)row;
+	v->sel_id = v->l[v->sel].task;
+	return 1;
+}
+
+const tui_view_ops tui_problems_view = {"problems", problems_draw, problems_key, problems_free,
+                                        problems_click};

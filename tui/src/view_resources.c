@@ -22,6 +22,9 @@ typedef struct res_view {
 	uint64_t sel_id; /* selected resource (list) or task (one resource), as drawn */
 	model_res **r;
 	size_t n, cap;
+	/* one resource: its holders and waiters as drawn (for a click) */
+	size_t nlines;
+	uint64_t line_id[256];
 } res_view;
 
 void *tui_resources_new(uint64_t res)
@@ -126,9 +129,12 @@ static void draw_one(tui *t, res_view *v, int y0, int h)
 	int rows = h - 1;
 	clamp(v, n, rows);
 	v->sel_id = 0;
+	v->nlines = n;
 	for (int i = 0; i < rows && v->top + (size_t)i < n; i++) {
 		size_t k = v->top + (size_t)i;
 		uint64_t id = k < r->nholds ? r->holds[k].task : r->wq[k - r->nholds];
+		if ((size_t)i < sizeof(v->line_id) / sizeof(v->line_id[0]))
+			v->line_id[i] = id;
 		model_task *task = model_task_get(m, id);
 		char waits[64] = "";
 		if (task)
@@ -203,4 +209,17 @@ static int res_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_resources_view = {"resources", res_draw, res_key, res_free};
+/* Line 0 is the column heads (list) or the resource's title (one). */
+static int res_click(tui *t, void *state, int row)
+{
+	(void)t;
+	res_view *v = state;
+	size_t n = v->res ? v->nlines : v->n;
+	if (row < 1 || v->top + (size_t)row - 1 >= n)
+		return 0;
+	v->sel = v->top + (size_t)row - 1;
+	v->sel_id = v->res ? v->line_id[v->sel - v->top] : v->r[v->sel]->id;
+	return 1;
+}
+
+const tui_view_ops tui_resources_view = {"resources", res_draw, res_key, res_free, res_click};

@@ -96,9 +96,11 @@ static void workers_draw(tui *t, void *state, int y0, int h)
 			snprintf(parks, sizeof(parks), "%" PRIu64, w->parks);
 			snprintf(steals, sizeof(steals), "%" PRIu64, w->steals);
 		}
-		mvprintw(y0 + 1 + (int)i, 0, "%6u %-24.24s %7s %7.1f%% %10" PRIu64 " %8s %8s %6s", i,
-		         run, recent, share(busy, now - v->from_ns), w->polls, parks, steals,
-		         task ? "busy" : !replay && w->parked ? "parked" : "idle");
+		mvprintw(y0 + 1 + (int)i, 0, "%6u %-24.24s %7s %7.1f%% %10" PRIu64 " %8s %8s %6s",
+		         i, run, recent, share(busy, now - v->from_ns), w->polls, parks, steals,
+		         task                   ? "busy"
+		         : !replay && w->parked ? "parked"
+		                                : "idle");
 	}
 }
 
@@ -110,4 +112,4 @@ static int workers_key(tui *t, void *state, int key)
 	return 0;
 }
 
-const tui_view_ops tui_workers_view = {"workers", workers_draw, workers_key, workers_free};
+const tui_view_ops tui_workers_view = {"workers", workers_draw, workers_key, workers_free, NULL};
