@@ -14,10 +14,14 @@
 #include "util.h"
 
 #define CHAIN_MAX 16 /* links of the wait-for chain shown */
-#define KIDS_MAX  8  /* children listed */
+#define KIDS_MAX  64 /* children listed */
+
+#define PAD_LINES 512 /* the detail is drawn whole into a pad, then scrolled */
 
 typedef struct detail_view {
 	uint64_t task;
+	WINDOW *pad;
+	int scroll, lines, page; /* first line shown, lines drawn, lines on screen */
 } detail_view;
 
 void *tui_detail_new(uint64_t task)
@@ -29,7 +33,10 @@ void *tui_detail_new(uint64_t task)
 
 static void detail_free(void *state)
 {
-	free(state);
+	detail_view *v = state;
+	if (v->pad)
+		delwin(v->pad);
+	free(v);
 }
 
 /* "file:line" of a string id, "" if none. */
@@ -60,20 +67,20 @@ static uint64_t next_in_chain(model *m, const model_task *t)
 	return 0;
 }
 
-static void draw_hist(int y, const char *what, const model_hist *h, const char *unit)
+static void draw_hist(WINDOW *w, int y, const char *what, const model_hist *h, const char *unit)
 {
 	char a[32], b[32], c[32], d[32];
-	mvprintw(y, 0, "%s p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " %s)", what,
-	         ts_fmt_ns((int64_t)model_hist_quantile(h, 0.5), a, sizeof(a)),
-	         ts_fmt_ns((int64_t)model_hist_quantile(h, 0.9), b, sizeof(b)),
-	         ts_fmt_ns((int64_t)model_hist_quantile(h, 0.99), c, sizeof(c)),
-	         ts_fmt_ns((int64_t)h->max_ns, d, sizeof(d)), h->n, unit);
+	mvwprintw(w, y, 0, "%s p50 %-10s p90 %-10s p99 %-10s max %s (%" PRIu64 " %s)", what,
+	          ts_fmt_ns((int64_t)model_hist_quantile(h, 0.5), a, sizeof(a)),
+	          ts_fmt_ns((int64_t)model_hist_quantile(h, 0.9), b, sizeof(b)),
+	          ts_fmt_ns((int64_t)model_hist_quantile(h, 0.99), c, sizeof(c)),
+	          ts_fmt_ns((int64_t)h->max_ns, d, sizeof(d)), h->n, unit);
 }
 
 /* The histogram as one row of bars, a column per power of two from the
  * shortest bucket used to the longest, each as tall as its share of the
  * largest (ASCII, so it reads on any terminal):  1us [ .:#=. ] 2ms */
-static int draw_bars(int y, int end, const model_hist *h)
+static int draw_bars(WINDOW *w, int y, int end, const model_hist *h)
 {
 	static const char ramp[] = " .:-=+*#%@";
 	int lo = -1, hi = -1;
@@ -97,8 +104,8 @@ static int draw_bars(int y, int end, const model_hist *h)
 		bars[n++] = ramp[level];
 	}
 	bars[n] = 0;
-	mvprintw(y, 0, "           %9s [%s] %s", ts_fmt_ns(lo ? 1ll << lo : 0, a, sizeof(a)), bars,
-	         ts_fmt_ns(hi >= 62 ? INT64_MAX : 2ll << hi, b, sizeof(b)));
+	mvwprintw(w, y, 0, "           %9s [%s] %s", ts_fmt_ns(lo ? 1ll << lo : 0, a, sizeof(a)),
+	          bars, ts_fmt_ns(hi >= 62 ? INT64_MAX : 2ll << hi, b, sizeof(b)));
 	return y + 1;
 }
 
@@ -118,37 +125,40 @@ static void add_kid(void *ctx, model_task *t)
 	k->total++;
 }
 
-static void detail_draw(tui *t, void *state, int y0, int h)
+/* Draws the whole detail into pad w from its line 0; returns the lines
+ * used. */
+static int draw_all(tui *t, detail_view *v, WINDOW *w)
 {
-	detail_view *v = state;
 	model *m = tui_model(t);
 	model_task *k = model_task_get(m, v->task);
-	int y = y0, end = y0 + h;
+	int y = 0, end = PAD_LINES;
 	char a[64], b[64], site[256], waits[64];
 	if (!k) {
-		mvprintw(y, 0, "task %" PRIu64 " is no longer known (ended long ago)   Esc: back",
-		         v->task);
-		return;
+		mvwprintw(w, y, 0,
+		          "task %" PRIu64 " is no longer known (ended long ago)   Esc: back",
+		          v->task);
+		return 1;
 	}
 	int64_t now = tui_now_ns(t);
-	attron(A_BOLD);
-	mvprintw(y++, 0, "task %" PRIu64 " \"%s\"  %s for %s", k->id, k->name, tui_state_name(k),
-	         ts_fmt_ns((k->ended_ns >= 0 ? k->ended_ns : now) - k->cur.start_ns, a, sizeof(a)));
-	attroff(A_BOLD);
-	mvprintw(y++, 0,
-	         "  spawned at %s by task %" PRIu64 ", %" PRIu64 " polls, busy %s, %" PRIu64
-	         " wakes (%" PRIu64 " by itself)",
-	         *site_text(t, k->spawn_site, site, sizeof(site)) ? site : "?", k->parent, k->polls,
-	         ts_fmt_ns((int64_t)k->busy_ns, b, sizeof(b)), k->wakes, k->self_wakes);
+	wattron(w, A_BOLD);
+	mvwprintw(
+	        w, y++, 0, "task %" PRIu64 " \"%s\"  %s for %s", k->id, k->name, tui_state_name(k),
+	        ts_fmt_ns((k->ended_ns >= 0 ? k->ended_ns : now) - k->cur.start_ns, a, sizeof(a)));
+	wattroff(w, A_BOLD);
+	mvwprintw(w, y++, 0,
+	          "  spawned at %s by task %" PRIu64 ", %" PRIu64 " polls, busy %s, %" PRIu64
+	          " wakes (%" PRIu64 " by itself)",
+	          *site_text(t, k->spawn_site, site, sizeof(site)) ? site : "?", k->parent,
+	          k->polls, ts_fmt_ns((int64_t)k->busy_ns, b, sizeof(b)), k->wakes, k->self_wakes);
 	if (k->cur.state == MS_BLOCKED && k->ended_ns < 0) {
 		tui_wait_text(m, k, waits, sizeof(waits));
-		mvprintw(y++, 0, "  waits on %s at %s%s", waits,
-		         *site_text(t, k->cur.site, site, sizeof(site)) ? site : "?",
-		         k->cur.deadline_ns >= 0 ? " (with a deadline)" : "");
+		mvwprintw(w, y++, 0, "  waits on %s at %s%s", waits,
+		          *site_text(t, k->cur.site, site, sizeof(site)) ? site : "?",
+		          k->cur.deadline_ns >= 0 ? " (with a deadline)" : "");
 	}
 	y++;
 	if (y < end)
-		mvprintw(y++, 0, "Wait-for chain");
+		mvwprintw(w, y++, 0, "Wait-for chain");
 	uint64_t seen[CHAIN_MAX + 1];
 	size_t n = 0;
 	const model_task *cur = k;
@@ -156,9 +166,9 @@ static void detail_draw(tui *t, void *state, int y0, int h)
 		seen[n++] = cur->id;
 		uint64_t next = next_in_chain(m, cur);
 		tui_wait_text(m, cur, waits, sizeof(waits));
-		mvprintw(y++, 0, "  %s task %" PRIu64 " \"%s\" %s%s", n == 1 ? "  " : "->", cur->id,
-		         cur->name, tui_state_name(cur), *waits ? " on " : "");
-		printw("%s", waits);
+		mvwprintw(w, y++, 0, "  %s task %" PRIu64 " \"%s\" %s%s", n == 1 ? "  " : "->",
+		          cur->id, cur->name, tui_state_name(cur), *waits ? " on " : "");
+		wprintw(w, "%s", waits);
 		if (!next)
 			break;
 		size_t i;
@@ -166,54 +176,105 @@ static void detail_draw(tui *t, void *state, int y0, int h)
 			;
 		if (i < n) {
 			if (y < end)
-				mvprintw(y++, 0, "  -> back to task %" PRIu64 ": a cycle", next);
+				mvwprintw(w, y++, 0, "  -> back to task %" PRIu64 ": a cycle",
+				          next);
 			break;
 		}
 		cur = model_task_get(m, next);
 	}
 	y++;
 	if (y + 4 < end) {
-		draw_hist(y++, "Run times ", &k->run, "runs");
-		y = draw_bars(y, end, &k->run);
-		draw_hist(y++, "Wait times", &k->wait, "waits");
-		y = draw_bars(y, end, &k->wait);
+		draw_hist(w, y++, "Run times ", &k->run, "runs");
+		y = draw_bars(w, y, end, &k->run);
+		draw_hist(w, y++, "Wait times", &k->wait, "waits");
+		y = draw_bars(w, y, end, &k->wait);
 	}
 	/* the stack at the suspension, when the runtime sampled one */
 	tsk_seg_stack stk;
 	if (k->cur.state == MS_BLOCKED && k->ended_ns < 0 && y + 2 < end &&
 	    tui_stack(t, k->cur.stack, &stk) == 0 && stk.nframes) {
 		y++;
-		mvprintw(y++, 0, "Stack at the suspension");
+		mvwprintw(w, y++, 0, "Stack at the suspension");
 		for (uint32_t i = 0; i < stk.nframes && i < TSK_SEG_STACK_DEPTH && y + 1 < end;
 		     i++) {
 			char sym[256];
 			if (tui_string(t, stk.frames[i].sym, sym, sizeof(sym)) < 0)
 				snprintf(sym, sizeof(sym), "0x%" PRIx64, stk.frames[i].pc);
-			mvprintw(y++, 0, "  #%-2u %s", i, sym);
+			mvwprintw(w, y++, 0, "  #%-2u %s", i, sym);
 		}
 	}
 	kids ks = {.parent = k->id};
 	model_each_task(m, add_kid, &ks);
 	if (ks.total && y + 1 < end) {
 		y++;
-		mvprintw(y++, 0, "Children alive: %zu", ks.total);
+		mvwprintw(w, y++, 0, "Children alive: %zu", ks.total);
 		for (size_t i = 0; i < ks.n && y < end; i++) {
 			model_task *kid = model_task_get(m, ks.id[i]);
 			if (kid)
-				mvprintw(y++, 0, "  task %" PRIu64 " \"%s\" %s", kid->id, kid->name,
-				         tui_state_name(kid));
+				mvwprintw(w, y++, 0, "  task %" PRIu64 " \"%s\" %s", kid->id,
+				          kid->name, tui_state_name(kid));
 		}
 	}
+	return y;
+}
+
+static void detail_draw(tui *t, void *state, int y0, int h)
+{
+	detail_view *v = state;
+	if (h <= 0)
+		return;
+	if (!v->pad || getmaxx(v->pad) != COLS) {
+		if (v->pad)
+			delwin(v->pad);
+		v->pad = newpad(PAD_LINES, COLS);
+		if (!v->pad)
+			return;
+	}
+	werase(v->pad);
+	int n = draw_all(t, v, v->pad);
+	if (v->scroll > n - h)
+		v->scroll = n - h > 0 ? n - h : 0;
+	v->lines = n;
+	v->page = h;
+	copywin(v->pad, stdscr, v->scroll, 0, y0, 0, y0 + h - 1, COLS - 1, FALSE);
 }
 
 static int detail_key(tui *t, void *state, int key)
 {
-	(void)state;
-	if (key == 27 || key == KEY_BACKSPACE || key == 127 || key == KEY_LEFT) {
+	detail_view *v = state;
+	int page = v->page > 1 ? v->page - 1 : 1;
+	switch (key) {
+	case 27:
+	case KEY_BACKSPACE:
+	case 127:
+	case KEY_LEFT:
 		tui_pop(t);
 		return 1;
+	case KEY_DOWN:
+	case 'j':
+		v->scroll++; /* clamped by the next draw */
+		return 1;
+	case KEY_UP:
+	case 'k':
+		v->scroll = v->scroll > 0 ? v->scroll - 1 : 0;
+		return 1;
+	case KEY_NPAGE:
+		v->scroll += page;
+		return 1;
+	case KEY_PPAGE:
+		v->scroll = v->scroll > page ? v->scroll - page : 0;
+		return 1;
+	case KEY_HOME:
+	case 'g':
+		v->scroll = 0;
+		return 1;
+	case KEY_END:
+	case 'G':
+		v->scroll = v->lines;
+		return 1;
+	default:
+		return 0;
 	}
-	return 0;
 }
 
 const tui_view_ops tui_detail_view = {"detail", detail_draw, detail_key, detail_free, NULL};
