@@ -91,15 +91,16 @@ static void draw_list(tui *t, res_view *v, int y0, int h)
 			         r->holds[0].shared ? " (read)" : "");
 		else if (r->nholds > 1)
 			snprintf(held, sizeof(held), "%" PRIu32 " tasks", r->nholds);
-		if (r->kind == TSK_RES_CHAN) {
-			if (r->capacity == UINT64_MAX)
-				snprintf(len, sizeof(len), "%" PRIu64 "/inf", r->value);
-			else
-				snprintf(len, sizeof(len), "%" PRIu64 "/%" PRIu64, r->value,
-				         r->capacity);
-		} else if (r->kind == TSK_RES_SEM || r->kind == TSK_RES_WG) {
-			snprintf(len, sizeof(len), "%" PRIu64, r->value);
-		}
+		/* a history keeps no length or count at T: '-' */
+		char val[24] = "-", cap[24] = "inf";
+		if (!tui_replaying(t))
+			snprintf(val, sizeof(val), "%" PRIu64, r->value);
+		if (r->capacity != UINT64_MAX)
+			snprintf(cap, sizeof(cap), "%" PRIu64, r->capacity);
+		if (r->kind == TSK_RES_CHAN)
+			snprintf(len, sizeof(len), "%s/%s", val, cap);
+		else if (r->kind == TSK_RES_SEM || r->kind == TSK_RES_WG)
+			snprintf(len, sizeof(len), "%s", val);
 		if (v->top + (size_t)i == v->sel)
 			attron(A_REVERSE);
 		mvprintw(y0 + 1 + i, 0,
