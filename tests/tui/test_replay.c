@@ -423,6 +423,20 @@ static void test_counters(void **state)
 	assert_int_equal(k->busy_ns, 360 + 360);
 	assert_int_equal(k->sched_ns, 140 + 40);
 	assert_int_equal(k->idle_ns, 0);
+
+	/* z: a part of zero length counts zero, and its neighbours their own */
+	k = task_at(f, 1000, 7);
+	assert_int_equal(k->polls, 3);
+	assert_int_equal(k->busy_ns, 30 + 0 + 690);
+	assert_int_equal(k->sched_ns, 0 + 10 + 10);
+	assert_int_equal(k->idle_ns, 20 + 140);
+	assert_int_equal(k->run.n, 2);
+	assert_int_equal(k->run.count[0], 1); /* the run of 0 ns */
+	assert_int_equal(k->run.count[4], 1); /* 30 */
+	assert_int_equal(k->run.max_ns, 30);
+	assert_int_equal(k->wait.n, 2);
+	assert_int_equal(k->wait.count[4], 1); /* 20 */
+	assert_int_equal(k->wait.count[7], 1); /* 140: [128, 256) */
 }
 
 /* The workers: known from the start, their runs counted up to T. */

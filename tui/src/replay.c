@@ -522,14 +522,19 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-/* The end of a span's part that begins at `from`: the next part's start. */
-static int64_t part_end(const rp_span *s, int64_t from)
+/* The end of a span's first (ready or unknown) part and of its running
+ * part: the next part's start.  Which part follows is told by the
+ * columns, not by the times: a part may last 0 ns (the model clamps a
+ * transition stamped before its interval's start), and the next one
+ * starts at the same instant. */
+static int64_t first_part_end(const rp_span *s)
 {
-	if (s->run > from)
-		return s->run;
-	if (s->stop > from)
-		return s->stop;
-	return s->end;
+	return s->run >= 0 ? s->run : s->stop >= 0 ? s->stop : s->end;
+}
+
+static int64_t run_part_end(const rp_span *s)
+{
+	return s->stop >= 0 ? s->stop : s->end;
 }
 
 /* Counters and histograms of task k from its spans up to T. */
@@ -543,13 +548,13 @@ static void sum_spans(replay *rp, model *m, const rp_task *rt, model_task *k, ss
 	for (ssize_t i = 0; i <= last; i++) {
 		const rp_span *s = &rp->spans[rt->first + (size_t)i];
 		if (s->state0 == MS_READY || (s->state0 == MS_UNKNOWN && s->run < 0 && s->stop < 0))
-			k->sched_ns += (uint64_t)(min64(part_end(s, s->start), T) - s->start);
+			k->sched_ns += (uint64_t)(min64(first_part_end(s), T) - s->start);
 		if (s->state0 == MS_READY && s->how >= MR_WOKEN && s->how <= MR_CANCELLED) {
 			k->wakes++;
 			k->self_wakes += s->waker == k->id;
 		}
 		if (s->run >= 0 && s->run <= T) {
-			int64_t e = part_end(s, s->run);
+			int64_t e = run_part_end(s);
 			k->polls++;
 			k->busy_ns += (uint64_t)(min64(e, T) - s->run);
 			if (e <= T)
