@@ -437,6 +437,15 @@ static void test_counters(void **state)
 	assert_int_equal(k->wait.n, 2);
 	assert_int_equal(k->wait.count[4], 1); /* 20 */
 	assert_int_equal(k->wait.count[7], 1); /* 140: [128, 256) */
+
+	/* old: the unknown part before its first event is not time ready
+	 * (docs/SCHEMA.md: sched_ns is time ready, waiting for a worker) */
+	k = task_at(f, 1000, 6);
+	assert_int_equal(k->polls, 2);
+	assert_int_equal(k->busy_ns, 20 + 3);
+	assert_int_equal(k->sched_ns, 2);
+	assert_int_equal(k->idle_ns, 20);
+	assert_int_equal(k->wakes, 1);
 }
 
 /* The workers: known from the start, their runs counted up to T. */

@@ -547,7 +547,7 @@ static void sum_spans(replay *rp, model *m, const rp_task *rt, model_task *k, ss
 	k->max_wait_at_ns = -1;
 	for (ssize_t i = 0; i <= last; i++) {
 		const rp_span *s = &rp->spans[rt->first + (size_t)i];
-		if (s->state0 == MS_READY || (s->state0 == MS_UNKNOWN && s->run < 0 && s->stop < 0))
+		if (s->state0 == MS_READY) /* an unknown part is not time ready */
 			k->sched_ns += (uint64_t)(min64(first_part_end(s), T) - s->start);
 		if (s->state0 == MS_READY && s->how >= MR_WOKEN && s->how <= MR_CANCELLED) {
 			k->wakes++;
