@@ -438,6 +438,25 @@ static void test_counters(void **state)
 	assert_int_equal(k->wait.count[4], 1); /* 20 */
 	assert_int_equal(k->wait.count[7], 1); /* 140: [128, 256) */
 
+	/* lab: a label change is no new run or wake (the model counts a poll
+	 * at a RUN, a wake at a WAKE), but the halves are two runs in the
+	 * histogram, as in the model (a label closes an interval) */
+	k = task_at(f, 1000, 8);
+	assert_int_equal(k->polls, 2);
+	assert_int_equal(k->wakes, 1);
+	assert_int_equal(k->busy_ns, 10 + 10 + 780);
+	assert_int_equal(k->sched_ns, 10 + 10 + 10);
+	assert_int_equal(k->idle_ns, 70);
+	assert_int_equal(k->run.n, 2);
+	assert_int_equal(k->run.count[3], 2);
+	k = task_at(f, 125, 8);
+	assert_int_equal(k->cur.state, MS_RUNNING);
+	assert_int_equal(k->cur.label, 3);
+	assert_int_equal(k->polls, 1);
+	model_worker *w = model_worker_get(replay_model_at(f->rp, 125), 0);
+	assert_non_null(w);
+	assert_int_equal(w->task, 8);
+	assert_int_equal(w->polls, 4); /* root at 10, old at 50 and 92, lab at 110 */
 	/* old: the unknown part before its first event is not time ready
 	 * (docs/SCHEMA.md: sched_ns is time ready, waiting for a worker) */
 	k = task_at(f, 1000, 6);

@@ -537,6 +537,23 @@ static int64_t run_part_end(const rp_span *s)
 	return s->stop >= 0 ? s->stop : s->end;
 }
 
+/* Whether span i of task rt goes on with the last part of span i - 1: a
+ * label change (tsk_set_state) splits the interval it falls in, and the
+ * second half opens a span of its own in the same state, with the same
+ * ready details.  It is no new run or wake (the model counts a poll at a
+ * RUN, a wake at a WAKE). */
+static int continues_prev(const replay *rp, const rp_task *rt, ssize_t i)
+{
+	if (i <= 0)
+		return 0;
+	const rp_span *p = &rp->spans[rt->first + (size_t)i - 1];
+	const rp_span *s = &rp->spans[rt->first + (size_t)i];
+	if (p->end != s->start || p->label == s->label)
+		return 0;
+	uint8_t last = p->stop >= 0 ? MS_BLOCKED : p->run >= 0 ? MS_RUNNING : p->state0;
+	return last == s->state0;
+}
+
 /* Counters and histograms of task k from its spans up to T. */
 static void sum_spans(replay *rp, model *m, const rp_task *rt, model_task *k, ssize_t last,
                       int64_t T)
@@ -547,22 +564,25 @@ static void sum_spans(replay *rp, model *m, const rp_task *rt, model_task *k, ss
 	k->max_wait_at_ns = -1;
 	for (ssize_t i = 0; i <= last; i++) {
 		const rp_span *s = &rp->spans[rt->first + (size_t)i];
+		int cont = continues_prev(rp, rt, i);
 		if (s->state0 == MS_READY) /* an unknown part is not time ready */
 			k->sched_ns += (uint64_t)(min64(first_part_end(s), T) - s->start);
-		if (s->state0 == MS_READY && s->how >= MR_WOKEN && s->how <= MR_CANCELLED) {
+		if (s->state0 == MS_READY && s->how >= MR_WOKEN && s->how <= MR_CANCELLED &&
+		    !cont) {
 			k->wakes++;
 			k->self_wakes += s->waker == k->id;
 		}
 		if (s->run >= 0 && s->run <= T) {
 			int64_t e = run_part_end(s);
-			k->polls++;
+			int poll = !(cont && s->state0 == MS_RUNNING);
+			k->polls += (uint64_t)poll;
 			k->busy_ns += (uint64_t)(min64(e, T) - s->run);
 			if (e <= T)
 				model_hist_add(&k->run, (uint64_t)(e - s->run));
 			model_worker *w = model_worker_get(m, s->worker);
 			if (w) {
 				w->busy_ns += min64(e, T) - s->run;
-				w->polls++;
+				w->polls += (uint64_t)poll;
 			}
 		}
 		if (s->stop >= 0 && s->stop <= T) {
