@@ -701,6 +701,30 @@ static void test_deadlocks(void **state)
 	assert_int_equal(n, 2);
 }
 
+/* A dump's detector confirms a deadlock after the dump's last event: the
+ * history reaches to it, so that the end shows it. */
+static void test_found_after_end(void **state)
+{
+	fixture *f = *state;
+	char err[256] = "";
+	sqlite3 *db;
+
+	replay_close(f->rp);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	ht_exec(db, "UPDATE deadlocks SET found_ns = 1500 WHERE id = 1;");
+	sqlite3_close(db);
+	f->rp = replay_open(f->db, err, sizeof(err));
+	assert_non_null(f->rp);
+	assert_int_equal(replay_first_ns(f->rp), 0);
+	assert_int_equal(replay_last_ns(f->rp), 1500);
+	assert_int_equal(replay_ndeadlocks(f->rp, 1499), 1);
+	assert_int_equal(replay_ndeadlocks(f->rp, replay_last_ns(f->rp)), 2);
+	/* the tasks at the new end are those at the last event */
+	model_task *k = task_at(f, 1500, 1);
+	assert_int_equal(k->cur.state, MS_BLOCKED);
+	assert_int_equal(k->cur.wait_kind, TSK_WAIT_CHAN_RECV);
+}
+
 /* Moving back and forth gives the same model as going there at once. */
 static void test_rebuild(void **state)
 {
@@ -759,6 +783,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_step, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_deadlocks, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_found_after_end, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};

@@ -435,6 +435,10 @@ replay *replay_open(const char *target, char *err, size_t cap)
 		if (rp->times[rp->ntimes - 1] > rp->last_ns)
 			rp->last_ns = rp->times[rp->ntimes - 1];
 	}
+	/* a dump's detector confirms a deadlock after the dump's last event:
+	 * the cursor reaches it (it is found by the end) */
+	if (rp->ndl && rp->dl[rp->ndl - 1].found_ns > rp->last_ns)
+		rp->last_ns = rp->dl[rp->ndl - 1].found_ns;
 	return rp;
 }
 
