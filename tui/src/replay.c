@@ -435,6 +435,10 @@ replay *replay_open(const char *target, char *err, size_t cap)
 		if (rp->times[rp->ntimes - 1] > rp->last_ns)
 			rp->last_ns = rp->times[rp->ntimes - 1];
 	}
+	/* a dump's detector confirms a deadlock after the dump's last event:
+	 * the cursor reaches it (it is found by the end) */
+	if (rp->ndl && rp->dl[rp->ndl - 1].found_ns > rp->last_ns)
+		rp->last_ns = rp->dl[rp->ndl - 1].found_ns;
 	return rp;
 }
 
@@ -522,14 +526,36 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-/* The end of a span's part that begins at `from`: the next part's start. */
-static int64_t part_end(const rp_span *s, int64_t from)
+/* The end of a span's first (ready or unknown) part and of its running
+ * part: the next part's start.  Which part follows is told by the
+ * columns, not by the times: a part may last 0 ns (the model clamps a
+ * transition stamped before its interval's start), and the next one
+ * starts at the same instant. */
+static int64_t first_part_end(const rp_span *s)
 {
-	if (s->run > from)
-		return s->run;
-	if (s->stop > from)
-		return s->stop;
-	return s->end;
+	return s->run >= 0 ? s->run : s->stop >= 0 ? s->stop : s->end;
+}
+
+static int64_t run_part_end(const rp_span *s)
+{
+	return s->stop >= 0 ? s->stop : s->end;
+}
+
+/* Whether span i of task rt goes on with the last part of span i - 1: a
+ * label change (tsk_set_state) splits the interval it falls in, and the
+ * second half opens a span of its own in the same state, with the same
+ * ready details.  It is no new run or wake (the model counts a poll at a
+ * RUN, a wake at a WAKE). */
+static int continues_prev(const replay *rp, const rp_task *rt, ssize_t i)
+{
+	if (i <= 0)
+		return 0;
+	const rp_span *p = &rp->spans[rt->first + (size_t)i - 1];
+	const rp_span *s = &rp->spans[rt->first + (size_t)i];
+	if (p->end != s->start || p->label == s->label)
+		return 0;
+	uint8_t last = p->stop >= 0 ? MS_BLOCKED : p->run >= 0 ? MS_RUNNING : p->state0;
+	return last == s->state0;
 }
 
 /* Counters and histograms of task k from its spans up to T. */
@@ -542,22 +568,25 @@ static void sum_spans(replay *rp, model *m, const rp_task *rt, model_task *k, ss
 	k->max_wait_at_ns = -1;
 	for (ssize_t i = 0; i <= last; i++) {
 		const rp_span *s = &rp->spans[rt->first + (size_t)i];
-		if (s->state0 == MS_READY || (s->state0 == MS_UNKNOWN && s->run < 0 && s->stop < 0))
-			k->sched_ns += (uint64_t)(min64(part_end(s, s->start), T) - s->start);
-		if (s->state0 == MS_READY && s->how >= MR_WOKEN && s->how <= MR_CANCELLED) {
+		int cont = continues_prev(rp, rt, i);
+		if (s->state0 == MS_READY) /* an unknown part is not time ready */
+			k->sched_ns += (uint64_t)(min64(first_part_end(s), T) - s->start);
+		if (s->state0 == MS_READY && s->how >= MR_WOKEN && s->how <= MR_CANCELLED &&
+		    !cont) {
 			k->wakes++;
 			k->self_wakes += s->waker == k->id;
 		}
 		if (s->run >= 0 && s->run <= T) {
-			int64_t e = part_end(s, s->run);
-			k->polls++;
+			int64_t e = run_part_end(s);
+			int poll = !(cont && s->state0 == MS_RUNNING);
+			k->polls += (uint64_t)poll;
 			k->busy_ns += (uint64_t)(min64(e, T) - s->run);
 			if (e <= T)
 				model_hist_add(&k->run, (uint64_t)(e - s->run));
 			model_worker *w = model_worker_get(m, s->worker);
 			if (w) {
 				w->busy_ns += min64(e, T) - s->run;
-				w->polls++;
+				w->polls += (uint64_t)poll;
 			}
 		}
 		if (s->stop >= 0 && s->stop <= T) {
