@@ -307,7 +307,9 @@ static const char *const help_lines[] = {
         "  h               show or hide finished tasks",
         "  Esc, Backspace  back from a detail",
         "  t r p w l       views: tasks, resources, problems, workers, timeline",
-        "  + - left right  timeline: zoom, scroll in time; f follow live",
+        "  + - left right  timeline: zoom on the cursor, scroll; f follow live",
+        "  , . < >         timeline: move the cursor (shift-left/right too); w lanes",
+        "                  per worker or per task; j/k the lane the cursor describes",
         "  space           pause the view (the recording goes on)",
         "  ?               this help         q  quit (the program is left as it was)",
         "",
@@ -397,9 +399,9 @@ static void draw(tui *t, int paused)
 		         v->ops->name);
 	else
 		mvprintw(LINES - 1, 0,
-		         "%s   t tasks  r resources  p problems  w workers  l timeline  ? help  q "
-		         "quit",
-		         v->ops->name);
+		         "%s   t tasks  r resources  p problems  %s  l timeline  ? help  q quit",
+		         v->ops->name,
+		         v->ops == &tui_timeline_view ? "w worker lanes" : "w workers");
 	refresh();
 }
 
@@ -681,6 +683,9 @@ static const char help_top[] =
         "KEYS\n"
         "    ? in the program lists every key.  q quit; arrows, j/k, PgUp/PgDn,\n"
         "    Home/End move; Enter detail; Esc back; t r p w l views; space pause.\n"
+        "    In the timeline: + - zoom, left/right scroll, f follow live, , . < >\n"
+        "    move the cursor (the line below the lanes says what is under it), w\n"
+        "    lanes per worker instead of per task.\n"
         "\n"
         "EXIT STATUS\n"
         "    0 detached; 1 no such process, not instrumented, another taskscope\n"
