@@ -59,14 +59,30 @@ void tui_pop(tui *t);
 void tui_status(tui *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The recent history of a task for the timeline: its last TUI_SPANS
- * closed intervals, oldest first (n of them). */
+ * closed intervals, oldest first (n of them).  32 bytes: the fields of a
+ * model_interval the timeline shows, those of one state sharing a byte. */
 #define TUI_SPANS 16
 typedef struct tui_span {
 	int64_t start_ns, end_ns;
-	uint8_t state; /* enum model_state */
-	uint8_t wait_kind;
+	uint64_t obj;    /* BLOCKED: the awaited id; READY: the waker or spawner (0 none);
+	                    RUNNING: the task that ran */
+	uint32_t site;   /* BLOCKED: string id of the wait's call site, 0 none */
+	uint16_t worker; /* RUNNING: the worker's index; else 0xffff */
+	uint8_t state;   /* enum model_state */
+	union {
+		uint8_t wait_kind; /* BLOCKED: enum tsk_wait_kind */
+		uint8_t how;       /* READY: enum model_ready_how */
+	};
 } tui_span;
 size_t tui_history(tui *t, uint64_t task, tui_span *out);
+/* The recent history of a worker: the last (at most cap, up to
+ * TUI_WORKER_SPANS live) closed running intervals on it, oldest first;
+ * obj names the task. */
+#define TUI_WORKER_SPANS 256
+size_t tui_worker_history(tui *t, uint32_t worker, tui_span *out, size_t cap);
+/* Where the history begins: a replay's first instant; 0 live (the
+ * process's start: its segment's creation). */
+int64_t tui_first_ns(tui *t);
 
 /* Shared formatting: "mutex:db", "join:reader", "sleep" of a blocked task;
  * "" otherwise. */

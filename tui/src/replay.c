@@ -9,7 +9,8 @@
  * each task from the part of its span that covers T, its counters and
  * run/wait histograms summed over its parts before T, each lock's holders
  * from the ownerships open at T.  That costs one pass over the spans up to
- * T, about 10 ms per million.
+ * T, about 10 ms per million.  The timeline's worker lanes read an index
+ * of the running parts by worker, built at their first look.
  *
  * What a history does not keep is not invented: a channel's length and a
  * semaphore's units at T (only totals are stored), a worker's steals and
@@ -65,6 +66,14 @@ typedef struct rp_res {
 	uint64_t capacity;
 } rp_res;
 
+/* A running part on a worker (the workers' index, by worker then start). */
+typedef struct rp_run {
+	int64_t run;   /* its start */
+	uint64_t task; /* who ran */
+	size_t span;   /* index into spans */
+	uint16_t worker;
+} rp_run;
+
 typedef struct rp_own {
 	uint64_t res, task;
 	int64_t start, end; /* INT64_MIN: before the history; OPEN: still held */
@@ -94,6 +103,8 @@ struct replay {
 	size_t ndl;
 	det_warning *warn;
 	size_t nwarn;
+	rp_run *runs; /* built by the first replay_worker_history; NULL before */
+	size_t nruns;
 	model *m;
 };
 
@@ -472,6 +483,7 @@ void replay_close(replay *rp)
 	free(rp->res);
 	free(rp->own);
 	free(rp->times);
+	free(rp->runs);
 	free(rp);
 }
 
@@ -773,9 +785,99 @@ size_t replay_history(const replay *rp, uint64_t task, int64_t T, tui_span *out,
 			int64_t end = p + 1 < np ? from[p + 1] : s->end;
 			if (end > T)
 				continue; /* the open part: the model's */
-			out[n++] = (tui_span){from[p], end, state[p],
-			                      state[p] == MS_BLOCKED ? s->wait : 0};
+			tui_span *x = &out[n++];
+			*x = (tui_span){.start_ns = from[p], .end_ns = end, .state = state[p]};
+			if (state[p] == MS_BLOCKED) {
+				x->obj = s->resource;
+				x->site = s->site;
+				x->wait_kind = s->wait;
+				x->worker = 0xffff;
+			} else if (state[p] == MS_RUNNING) {
+				x->obj = task;
+				x->worker = s->worker;
+			} else {
+				x->obj = s->waker;
+				x->how = s->how;
+				x->worker = 0xffff;
+			}
 		}
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		tui_span x = out[i];
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = x;
+	}
+	return n;
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	const rp_run *x = a, *y = b;
+	if (x->worker != y->worker)
+		return x->worker < y->worker ? -1 : 1;
+	return x->run < y->run ? -1 : x->run > y->run;
+}
+
+/* The workers' index: every running part with its worker, by (worker,
+ * start).  Built once, at the first look at a worker (a pass over the
+ * spans and a sort: about 100 ms per million). */
+static void index_runs(replay *rp)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rp->nspans; i++)
+		if (rp->spans[i].run >= 0 && rp->spans[i].worker != 0xffff)
+			n++;
+	rp->runs = xmalloc((n + 1) * sizeof(*rp->runs));
+	for (size_t k = 0; k < rp->ntasks; k++) {
+		const rp_task *t = &rp->tasks[k];
+		for (size_t i = t->first; i < t->first + t->n; i++) {
+			const rp_span *s = &rp->spans[i];
+			if (s->run >= 0 && s->worker != 0xffff)
+				rp->runs[rp->nruns++] = (rp_run){s->run, t->id, i, s->worker};
+		}
+	}
+	qsort(rp->runs, rp->nruns, sizeof(*rp->runs), cmp_run);
+}
+
+size_t replay_worker_history(replay *rp, uint32_t worker, int64_t T, tui_span *out, size_t cap)
+{
+	if (!rp->runs)
+		index_runs(rp);
+	if (!cap || worker >= 0xffff)
+		return 0;
+	/* hi: the first run of this worker that starts after T (or of a
+	 * later worker); lo: its first run */
+	size_t lo = 0, hi = rp->nruns;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const rp_run *r = &rp->runs[mid];
+		if (r->worker < worker || (r->worker == worker && r->run <= T))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	lo = 0;
+	hi = end;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (rp->runs[mid].worker < worker)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t n = 0;
+	for (size_t i = end; i > lo && n < cap; i--) {
+		const rp_run *r = &rp->runs[i - 1];
+		const rp_span *s = &rp->spans[r->span];
+		int64_t stop = s->stop >= 0 ? s->stop : s->end;
+		if (stop > T)
+			continue; /* still running at T: the model's */
+		out[n++] = (tui_span){.start_ns = r->run,
+		                      .end_ns = stop,
+		                      .obj = r->task,
+		                      .worker = r->worker,
+		                      .state = MS_RUNNING};
 	}
 	for (size_t i = 0; i < n / 2; i++) {
 		tui_span x = out[i];

@@ -47,6 +47,11 @@ int64_t replay_step(const replay *rp, int64_t T, int dir);
  * at most cap of them. */
 size_t replay_history(const replay *rp, uint64_t task, int64_t T, tui_span *out, size_t cap);
 
+/* A worker's running parts that ended by T, newest last, at most cap of
+ * them (obj: the task).  The first call indexes the history's runs by
+ * worker (once). */
+size_t replay_worker_history(replay *rp, uint32_t worker, int64_t T, tui_span *out, size_t cap);
+
 int replay_string(const replay *rp, uint32_t id, char *buf, size_t cap); /* 0 or -1 */
 int replay_stack(const replay *rp, uint32_t id, tsk_seg_stack *out);     /* 0 or -1 */
 

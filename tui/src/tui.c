@@ -40,12 +40,18 @@ typedef struct hist_ring {
 	uint32_t next, n;
 } hist_ring;
 
+typedef struct worker_ring {
+	tui_span s[TUI_WORKER_SPANS];
+	uint32_t next, n;
+} worker_ring;
+
 struct tui {
 	coll *c;         /* live (top): the collector; NULL in a replay */
 	replay *rp;      /* replay: the history; NULL live */
 	model *m;        /* what the views draw */
 	uint64_t gen;    /* bumped when m is replaced (a replay's cursor moved) */
 	idmap hist;      /* live: task id -> hist_ring */
+	idmap whist;     /* live: worker index + 1 -> worker_ring */
 	int64_t now_ns;  /* live: this frame's process ns; replay: the cursor */
 	char prompt[64]; /* replay's "go to time" input, while prompting */
 	int prompting;
@@ -156,7 +162,29 @@ int64_t tui_now_ns(tui *t)
 	return t->now_ns;
 }
 
-/* Every closed interval, kept in its task's ring for the timeline. */
+/* Puts x in a ring of size spans s (next: where, n: how many so far). */
+static void ring_put(tui_span *s, uint32_t size, uint32_t *next, uint32_t *n, const tui_span *x)
+{
+	s[*next] = *x;
+	*next = (*next + 1) % size;
+	if (*n < size)
+		(*n)++;
+}
+
+/* The newest min(n, cap) spans of a ring into out, oldest first. */
+static size_t ring_get(const tui_span *s, uint32_t size, uint32_t next, uint32_t n, tui_span *out,
+                       size_t cap)
+{
+	if (n > cap)
+		n = (uint32_t)cap;
+	uint32_t first = (next + size - n) % size;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = s[(first + i) % size];
+	return n;
+}
+
+/* Every closed interval, kept in its task's ring for the timeline (and a
+ * running one in its worker's too). */
 static void on_interval(void *ctx, const model_interval *iv)
 {
 	tui *t = ctx;
@@ -165,10 +193,25 @@ static void on_interval(void *ctx, const model_interval *iv)
 		r = xcalloc(1, sizeof(*r));
 		idmap_put(&t->hist, iv->task, r);
 	}
-	r->s[r->next] = (tui_span){iv->start_ns, iv->end_ns, iv->state, iv->wait_kind};
-	r->next = (r->next + 1) % TUI_SPANS;
-	if (r->n < TUI_SPANS)
-		r->n++;
+	tui_span x = {.start_ns = iv->start_ns,
+	              .end_ns = iv->end_ns,
+	              .obj = iv->state == MS_RUNNING ? iv->task : iv->obj,
+	              .site = iv->site,
+	              .worker = iv->worker,
+	              .state = iv->state};
+	if (iv->state == MS_BLOCKED)
+		x.wait_kind = iv->wait_kind;
+	else
+		x.how = iv->how;
+	ring_put(r->s, TUI_SPANS, &r->next, &r->n, &x);
+	if (iv->state != MS_RUNNING || iv->worker == 0xffff)
+		return;
+	worker_ring *w = idmap_get(&t->whist, iv->worker + 1u);
+	if (!w) {
+		w = xcalloc(1, sizeof(*w));
+		idmap_put(&t->whist, iv->worker + 1u, w);
+	}
+	ring_put(w->s, TUI_WORKER_SPANS, &w->next, &w->n, &x);
 }
 
 size_t tui_history(tui *t, uint64_t task, tui_span *out)
@@ -176,12 +219,20 @@ size_t tui_history(tui *t, uint64_t task, tui_span *out)
 	if (t->rp)
 		return replay_history(t->rp, task, t->now_ns, out, TUI_SPANS);
 	hist_ring *r = idmap_get(&t->hist, task);
-	if (!r)
-		return 0;
-	uint32_t first = (r->next + TUI_SPANS - r->n) % TUI_SPANS;
-	for (uint32_t i = 0; i < r->n; i++)
-		out[i] = r->s[(first + i) % TUI_SPANS];
-	return r->n;
+	return r ? ring_get(r->s, TUI_SPANS, r->next, r->n, out, TUI_SPANS) : 0;
+}
+
+size_t tui_worker_history(tui *t, uint32_t worker, tui_span *out, size_t cap)
+{
+	if (t->rp)
+		return replay_worker_history(t->rp, worker, t->now_ns, out, cap);
+	worker_ring *r = idmap_get(&t->whist, (uint64_t)worker + 1);
+	return r ? ring_get(r->s, TUI_WORKER_SPANS, r->next, r->n, out, cap) : 0;
+}
+
+int64_t tui_first_ns(tui *t)
+{
+	return t->rp ? replay_first_ns(t->rp) : 0;
 }
 
 static void free_ring(void *ctx, uint64_t id, void *val)
@@ -263,7 +314,9 @@ static const char *const help_lines[] = {
         "  h               show or hide finished tasks",
         "  Esc, Backspace  back from a detail",
         "  t r p w l       views: tasks, resources, problems, workers, timeline",
-        "  + - left right  timeline: zoom, scroll in time; f follow live",
+        "  + - left right  timeline: zoom on the cursor, scroll; f follow live",
+        "  , . < >         timeline: move the cursor (shift-left/right too); w lanes",
+        "                  per worker or per task; j/k the lane the cursor describes",
         "  space           pause the view (the recording goes on)",
         "  ?               this help         q  quit (the program is left as it was)",
         "",
@@ -353,9 +406,9 @@ static void draw(tui *t, int paused)
 		         v->ops->name);
 	else
 		mvprintw(LINES - 1, 0,
-		         "%s   t tasks  r resources  p problems  w workers  l timeline  ? help  q "
-		         "quit",
-		         v->ops->name);
+		         "%s   t tasks  r resources  p problems  %s  l timeline  ? help  q quit",
+		         v->ops->name,
+		         v->ops == &tui_timeline_view ? "w worker lanes" : "w workers");
 	refresh();
 }
 
@@ -607,6 +660,7 @@ int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stat
 	t.target = target;
 	t.attach_ns = t.rate_ns = ts_mono_ns() - coll_info(c)->created_mono_ns;
 	idmap_init(&t.hist);
+	idmap_init(&t.whist);
 	coll_on_interval(c, on_interval, &t);
 	tui_push(&t, &tui_tasks_view, tui_tasks_new());
 	start_curses();
@@ -618,6 +672,8 @@ int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stat
 	free(frames);
 	idmap_each(&t.hist, free_ring, NULL);
 	idmap_fini(&t.hist);
+	idmap_each(&t.whist, free_ring, NULL);
+	idmap_fini(&t.whist);
 	return stop_signal;
 }
 
@@ -658,6 +714,9 @@ static const char help_top[] =
         "KEYS\n"
         "    ? in the program lists every key.  q quit; arrows, j/k, PgUp/PgDn,\n"
         "    Home/End move; Enter detail; Esc back; t r p w l views; space pause.\n"
+        "    In the timeline: + - zoom, left/right scroll, f follow live, , . < >\n"
+        "    move the cursor (the line below the lanes says what is under it), w\n"
+        "    lanes per worker instead of per task.\n"
         "\n"
         "EXIT STATUS\n"
         "    0 detached; 1 no such process, not instrumented, another taskscope\n"
