@@ -80,9 +80,6 @@ size_t tui_history(tui *t, uint64_t task, tui_span *out);
  * obj names the task. */
 #define TUI_WORKER_SPANS 256
 size_t tui_worker_history(tui *t, uint32_t worker, tui_span *out, size_t cap);
-/* Where the history begins: a replay's first instant; 0 live (the
- * process's start: its segment's creation). */
-int64_t tui_first_ns(tui *t);
 
 /* Shared formatting: "mutex:db", "join:reader", "sleep" of a blocked task;
  * "" otherwise. */

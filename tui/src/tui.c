@@ -230,11 +230,6 @@ size_t tui_worker_history(tui *t, uint32_t worker, tui_span *out, size_t cap)
 	return r ? ring_get(r->s, TUI_WORKER_SPANS, r->next, r->n, out, cap) : 0;
 }
 
-int64_t tui_first_ns(tui *t)
-{
-	return t->rp ? replay_first_ns(t->rp) : 0;
-}
-
 static void free_ring(void *ctx, uint64_t id, void *val)
 {
 	(void)ctx;
