@@ -304,8 +304,8 @@ static void record_help(void)
 	       "5'\n");
 }
 
-/* Parses the options of record/run/dump; returns optind. */
-int record__parse_opts(int argc, char **argv, rec_opts *o, int *no_tui, void (*help)(void),
+/* (record_int.h) */
+int record__parse_opts(int argc, char **argv, rec_opts *o, int run, void (*help)(void),
                        int allow_duration)
 {
 	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
@@ -316,6 +316,8 @@ int record__parse_opts(int argc, char **argv, rec_opts *o, int *no_tui, void (*h
 	                                     {"force", no_argument, NULL, 'f'},
 	                                     {"progress", no_argument, NULL, 'P'},
 	                                     {"no-tui", no_argument, NULL, 'N'},
+	                                     {"refresh", required_argument, NULL, 'r'},
+	                                     {"prog-output", required_argument, NULL, 'O'},
 	                                     {"threshold", required_argument, NULL, 't'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -325,7 +327,7 @@ int record__parse_opts(int argc, char **argv, rec_opts *o, int *no_tui, void (*h
 	det_config_default(&o->dc);
 	/* run: '+' stops at the first non-option (PROG and its arguments are
 	 * PROG's); record and dump take options before and after the target */
-	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:ft:h" : "o:d:ft:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, run ? "+o:d:ft:r:h" : "o:d:ft:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (det_config_set(&o->dc, optarg, err, sizeof(err)) < 0)
@@ -359,9 +361,19 @@ int record__parse_opts(int argc, char **argv, rec_opts *o, int *no_tui, void (*h
 			o->progress = 1;
 			break;
 		case 'N':
-			if (!no_tui)
-				ts_usage_err("--no-tui applies to run only");
-			*no_tui = 1;
+		case 'r':
+		case 'O':
+			if (!run)
+				ts_usage_err("--%s applies to run only", c == 'N' ? "no-tui"
+				                                         : c == 'r'
+				                                                 ? "refresh"
+				                                                 : "prog-output");
+			if (c == 'N')
+				o->no_tui = 1;
+			else if (c == 'r')
+				o->refresh = optarg;
+			else
+				o->prog_output = optarg;
 			break;
 		case 'h':
 			help();
@@ -378,7 +390,7 @@ int cmd_record(int argc, char **argv)
 	rec_opts o = {0};
 	char err[512], path[256];
 	ts_cmd = "record";
-	int i = record__parse_opts(argc, argv, &o, NULL, record_help, 1);
+	int i = record__parse_opts(argc, argv, &o, 0, record_help, 1);
 	if (i >= argc)
 		ts_usage_err("missing PID");
 	if (i + 1 < argc)
@@ -490,7 +502,7 @@ int cmd_dump(int argc, char **argv)
 	rec_opts o = {0};
 	char err[512];
 	ts_cmd = "dump";
-	int i = record__parse_opts(argc, argv, &o, NULL, dump_help, 0);
+	int i = record__parse_opts(argc, argv, &o, 0, dump_help, 0);
 	if (i >= argc)
 		ts_usage_err("missing PID or SEGMENT");
 	if (i + 1 < argc)

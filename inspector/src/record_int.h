@@ -21,12 +21,16 @@ typedef struct rec_opts {
 	store_opts so;
 	int progress;  /* 1 forced on, 0 when stderr is a terminal */
 	det_config dc; /* the detector's thresholds */
+	/* run only */
+	int no_tui;              /* --no-tui: record headless */
+	const char *refresh;     /* -r MS: the view's redraw interval, as given; or NULL */
+	const char *prog_output; /* --prog-output FILE: PROG's stdout and stderr; or NULL */
 } rec_opts;
 
-/* Parses the options of record/run/dump (no_tui: run's --no-tui, NULL for
- * the others; help: the command's page for -h); exits on a usage error.
- * Returns optind. */
-int record__parse_opts(int argc, char **argv, rec_opts *o, int *no_tui, void (*help)(void),
+/* Parses the options of record/run/dump (run: 1 for run, which takes its
+ * own options and stops at PROG; help: the command's page for -h); exits
+ * on a usage error.  Returns optind. */
+int record__parse_opts(int argc, char **argv, rec_opts *o, int run, void (*help)(void),
                        int allow_duration);
 
 /* The last SIGINT, SIGTERM or SIGHUP caught by record__catch_signals (0:
