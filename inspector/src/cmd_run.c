@@ -62,7 +62,8 @@ static void run_help(void)
 	       "    shown on the bottom line at the start and printed on exit.\n"
 	       "\n"
 	       "    When PROG exits the views stay on its final state, the header saying\n"
-	       "    how it ended ('exited 0', 'killed by SIGSEGV'), until q.\n"
+	       "    how it ended ('exited 0', 'killed by SIGSEGV'), until q (h shows the\n"
+	       "    finished tasks).\n"
 	       "\n"
 	       "    q while PROG still runs closes the views but not PROG: taskscope goes\n"
 	       "    on recording (or, without --record, waiting) headless until PROG exits,\n"
@@ -79,7 +80,8 @@ static void run_help(void)
 	       "    required.\n"
 	       "\n"
 	       "OPTIONS\n"
-	       "    -o, --record DB     the history to write (required with --no-tui)\n"
+	       "    -o, --record DB     the history to write (required with --no-tui);\n"
+	       "                        --output DB too, as for record\n"
 	       "    --no-tui            record headless, without the views\n"
 	       "    -r, --refresh MS    redraw the views every MS milliseconds (default 100)\n"
 	       "    --prog-output FILE  PROG's standard output and error (replaced if it\n"
@@ -154,16 +156,21 @@ child_exec(char **argv, run_prog *p, const char *prefix, int views, int fd)
 	int report[2] = {START_OUTPUT, 0};
 	if (p->default_output)
 		output_name(p->output, sizeof(p->output), prefix, getpid());
+	/* no O_CLOEXEC: a descriptor that is already 0, 1 or 2 (ours were
+	 * closed) must survive the exec, and dup2 onto itself keeps the flag */
 	if (p->output[0]) {
-		int out = open(p->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		int out = open(p->output, O_WRONLY | O_CREAT | O_TRUNC, 0666);
 		if (out < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0)
 			goto fail;
-		close(out);
+		if (out > STDERR_FILENO)
+			close(out);
 	}
 	if (views) {
-		int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (in >= 0)
+		int in = open("/dev/null", O_RDONLY);
+		if (in > STDIN_FILENO) {
 			dup2(in, STDIN_FILENO);
+			close(in);
+		}
 	}
 	execvp(argv[0], argv);
 	report[0] = START_EXEC;
@@ -180,7 +187,7 @@ fail:
  * or not executable, its output file not creatable. */
 static int run_start(char **argv, run_prog *p, int views, char *err, size_t cap)
 {
-	char prefix[PATH_MAX];
+	char prefix[PATH_MAX] = "";
 	int pipefd[2] = {-1, -1};
 	if (p->default_output)
 		output_prefix(argv[0], prefix, sizeof(prefix));
@@ -208,7 +215,7 @@ static int run_start(char **argv, run_prog *p, int views, char *err, size_t cap)
 		return 0; /* exec closed the pipe: PROG runs */
 	waitpid(p->pid, NULL, 0);
 	if (report[0] == START_OUTPUT) {
-		snprintf(err, cap, "cannot create %.300s for %s's output: %s%s", p->output, argv[0],
+		snprintf(err, cap, "cannot create %.300s for %s's output: %s%s", p->output, p->name,
 		         strerror(report[1]),
 		         p->default_output ? " (choose another with --prog-output FILE)" : "");
 	} else {
