@@ -1,5 +1,6 @@
-# tui/tui.mk - the live views of `taskscope top' (tui/src/*.c), linked
-# into the taskscope program (inspector/inspector.mk) with ncursesw.
+# tui/tui.mk - the live views of `taskscope top', `replay' and `run'
+# (tui/src/*.c), linked into the taskscope program (inspector/inspector.mk)
+# with ncursesw.
 # Read after inspector/inspector.mk: it adds its objects to the program's.
 # Its unit tests, tests/tui/test_*.c, link the program's objects but
 # main.o, as the inspector's do.
@@ -12,6 +13,12 @@ $(BUILD)/obj/tui/%.o: private MODULE_CFLAGS += -Itui/include -Iinspector/include
 
 $(INSPECTOR_BIN): $(TUI_OBJS)
 INSPECTOR_OBJS += $(TUI_OBJS)
+
+# `run' (inspector/src/cmd_run.c) shows the views: it includes tui.h, and
+# the inspector's unit tests, which link every inspector object but main.o,
+# link the views too.
+$(BUILD)/obj/inspector/src/cmd_run.o: private MODULE_CFLAGS += -Itui/include
+$(INSPECTOR_TEST_BINS): $(TUI_OBJS)
 INSPECTOR_LDLIBS += $(or $(shell pkg-config --libs ncursesw 2>/dev/null),-lncursesw)
 
 # unit tests: one cmocka binary per tests/tui/test_*.c, linked like the

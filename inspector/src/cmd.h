@@ -11,7 +11,7 @@
 int cmd_ps(int argc, char **argv);     /* cmd_ps.c */
 int cmd_gc(int argc, char **argv);     /* cmd_ps.c */
 int cmd_record(int argc, char **argv); /* cmd_record.c */
-int cmd_run(int argc, char **argv);    /* cmd_record.c */
+int cmd_run(int argc, char **argv);    /* cmd_run.c */
 int cmd_dump(int argc, char **argv);   /* cmd_record.c */
 int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_export(int argc, char **argv); /* cmd_export.c */

@@ -5,13 +5,16 @@
  * inspector's model, never SQLite, and only the rows that are visible.
  *
  * The same views draw a history: `taskscope replay` (replay.c) builds the
- * model at a time cursor and serves it through the same calls.
+ * model at a time cursor and serves it through the same calls.  `taskscope
+ * run` (inspector/src/cmd_run.c) shows the program it started with
+ * tui_run, recording as it goes.
  */
 #ifndef TS_TUI_H
 #define TS_TUI_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "collector.h"
 #include "detect.h"
@@ -103,10 +106,44 @@ void *tui_timeline_new(void);
 /* Replaces every view by this one (the top-level views: t, r, p, w, l). */
 void tui_switch(tui *t, const tui_view_ops *ops, void *state);
 
-/* Runs the views on a collector already open (top; run without --no-tui):
- * returns when q is pressed (0), the process is gone (0), or on a stop
- * signal (its number).  target: the recording's DB for the header, or
- * NULL.  The caller still owns c. */
+/* Runs the views on a collector already open (top): returns when q is
+ * pressed (0), the process is gone (0), or on a stop signal (its number).
+ * target: the recording's DB for the header, or NULL.  The caller still
+ * owns c.  tui_run with only these set. */
 int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stats);
+
+/* How tui_run shows a live process. */
+typedef struct tui_live {
+	const char *target; /* the recording's DB, in the header as "-> DB"; or NULL */
+	int64_t refresh_ns; /* redraw interval (0: 100 ms) */
+	int frame_stats;    /* 1: the frame timer on stderr at the end */
+	const char *note;   /* the bottom line's first message (until a key), or NULL */
+	/* run: the program taskscope started, 0 for top.  The loop reaps it
+	 * (waitpid) instead of polling the process's liveness; once it has
+	 * exited the last records are applied, reading stops and the view
+	 * keeps the final state, the header saying how it ended, until q. */
+	pid_t child;
+	int child_exited;           /* out: 1 once the loop reaped child */
+	int child_status;           /* out: child's wait status then */
+	int64_t child_exit_mono_ns; /* out: when it was reaped (ts_mono_ns) */
+	/* Called about once a second while the process runs, between passes
+	 * (on the collector's thread): run --record commits the recording. */
+	void (*tick)(void *ctx);
+	void *tick_ctx;
+} tui_live;
+
+/* tui_run_live with every option: returns as tui_run_live (with a child:
+ * never because the process is gone; only q or a stop signal).  The
+ * caller owns c and l; l's out fields are set on return. */
+int tui_run(coll *c, tui_live *l);
+
+/* Can the views run here?  stdin and stdout are terminals and TERM names a
+ * terminal with cursor addressing.  Returns 0, or -1 with a one-line
+ * reason in err.  Writes nothing to the terminal. */
+int tui_terminal_ok(char *err, size_t cap);
+
+/* -r MS of top and run: the interval in ns; exits with a usage error if
+ * MS is not 10 to 60000. */
+int64_t tui_parse_refresh(const char *arg);
 
 #endif /* TS_TUI_H */

@@ -1,11 +1,13 @@
 /*
  * tui.c - `taskscope top PID` (tui.h): the loop, the terminal, the header
- * and the view stack.
+ * and the view stack; `replay`'s and `run`'s too (tui_run: run's program
+ * is reaped by the loop, which then keeps its final state on screen).
  *
  * One thread: each turn drains the segment's rings into the model (the
- * collector in stream mode, without a history; the deadlock detector
- * watches as for `record`), and every refresh interval the top view draws
- * its visible rows.  The terminal is restored on every way out: q,
+ * collector in stream mode, without a history for top, into run's
+ * recording for run --record, committed once a second by tui_live.tick;
+ * the deadlock detector watches as for `record`), and every refresh
+ * interval the top view draws its visible rows.  The terminal is restored on every way out: q,
  * SIGINT, SIGTERM, SIGHUP, and a crash of the inspector (the fatal signal
  * is raised again after endwin).
  */
@@ -16,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <curses.h>
+#include <term.h>
 
 #include "cmd.h"
 #include "idmap.h"
@@ -56,6 +61,7 @@ struct tui {
 	char prompt[64]; /* replay's "go to time" input, while prompting */
 	int prompting;
 	const char *target; /* live: where the recording goes (run --record), or NULL */
+	tui_live *live;     /* live: the options (run: the program and how it ended) */
 	uint64_t rate;      /* live: events applied since rate_ns, for events/s */
 	int64_t rate_ns;
 	int64_t attach_ns; /* live: process ns when the views started */
@@ -298,6 +304,9 @@ void tui_wait_text(model *m, const model_task *t, char *buf, size_t cap)
 
 /* ---- drawing -------------------------------------------------------------------------- */
 
+/* the q line: run's q differs */
+static const char help_quit[] =
+        "  ?               this help         q  quit (the program is left as it was)";
 static const char *const help_lines[] = {
         "taskscope top - keys",
         "",
@@ -313,21 +322,46 @@ static const char *const help_lines[] = {
         "  , . < >         timeline: move the cursor (shift-left/right too); w lanes",
         "                  per worker or per task; j/k the lane the cursor describes",
         "  space           pause the view (the recording goes on)",
-        "  ?               this help         q  quit (the program is left as it was)",
+        help_quit,
         "",
         "  any key closes this help",
 };
 
-static void draw_help(void)
+static void draw_help(const tui *t)
 {
 	size_t n = sizeof(help_lines) / sizeof(help_lines[0]);
 	int w = 80, h = (int)n + 2;
 	int y0 = LINES > h ? (LINES - h) / 2 : 0, x0 = COLS > w ? (COLS - w) / 2 : 0;
+	int run = t->live && t->live->child;
 	for (int y = 0; y < h && y0 + y < LINES; y++)
 		mvhline(y0 + y, x0, ' ', w);
-	for (size_t i = 0; i < n; i++)
-		mvprintw(y0 + 1 + (int)i, x0 + 2, "%.*s", w - 4, help_lines[i]);
+	for (size_t i = 0; i < n; i++) {
+		const char *line = help_lines[i];
+		if (run && i == 0)
+			line = "taskscope run - keys";
+		else if (run && line == help_quit)
+			line = "  ?               this help         q  close the view (see run "
+			       "--help)";
+		mvprintw(y0 + 1 + (int)i, x0 + 2, "%.*s", w - 4, line);
+	}
 	refresh();
+}
+
+/* ", exited 3", ", killed by SIGTERM": how run's program ended. */
+static const char *exit_text(int status, char *buf, size_t cap)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, cap, ", exited %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		const char *name = sigabbrev_np(WTERMSIG(status));
+		if (name)
+			snprintf(buf, cap, ", killed by SIG%s", name);
+		else
+			snprintf(buf, cap, ", killed by signal %d", WTERMSIG(status));
+	} else {
+		snprintf(buf, cap, ", ended");
+	}
+	return buf;
 }
 
 static void draw_banner(tui *t)
@@ -377,12 +411,16 @@ static void draw(tui *t, int paused)
 		coll_get_stats(t->c, &cs);
 		const tsk_rd_info *info = coll_info(t->c);
 		double secs = (double)(t->now_ns - t->rate_ns) / 1e9;
+		int exited = t->live && t->live->child_exited;
+		char how[48] = "";
+		if (exited)
+			exit_text(t->live->child_status, how, sizeof(how));
 		mvprintw(0, 0,
-		         "%s (pid %d)  up %s  %" PRIu64 " running, %" PRIu64 " ready, %" PRIu64
+		         "%s (pid %d%s)  %s %s  %" PRIu64 " running, %" PRIu64 " ready, %" PRIu64
 		         " blocked, %" PRIu64 " done  %s ev/s  lost %" PRIu64 "%s%s%s",
-		         info->program, info->pid, ts_fmt_ns(t->now_ns, up, sizeof(up)),
-		         ms.by_state[MS_RUNNING], ms.by_state[MS_READY], ms.by_state[MS_BLOCKED],
-		         ms.by_state[MS_DONE],
+		         info->program, info->pid, how, exited ? "ran" : "up",
+		         ts_fmt_ns(t->now_ns, up, sizeof(up)), ms.by_state[MS_RUNNING],
+		         ms.by_state[MS_READY], ms.by_state[MS_BLOCKED], ms.by_state[MS_DONE],
 		         fmt_rate(secs > 0 ? (double)t->rate / secs : 0, b, sizeof(b)),
 		         cs.lost > cs.lost_writer ? cs.lost : cs.lost_writer,
 		         t->target ? "  -> " : "", t->target ? t->target : "",
@@ -537,22 +575,57 @@ static void start_curses(void)
 	}
 }
 
+/* run: reaps the program if it has exited; then applies its last records
+ * and freezes the clock of the view at its end.  1 if it has exited (now
+ * or before). */
+static int reap(tui *t, int64_t now)
+{
+	tui_live *l = t->live;
+	int status;
+	if (!l || !l->child)
+		return 0;
+	if (l->child_exited)
+		return 1;
+	if (waitpid(l->child, &status, WNOHANG) != l->child)
+		return 0;
+	l->child_exited = 1;
+	l->child_status = status;
+	l->child_exit_mono_ns = now;
+	ssize_t n = coll_pass(t->c, 1); /* nothing can come after these */
+	if (n > 0)
+		t->rate += (uint64_t)n;
+	t->now_ns = now - coll_info(t->c)->created_mono_ns;
+	char how[48];
+	tui_status(t, "%s%s: the views keep its final state (h: finished tasks too); q quits",
+	           coll_info(t->c)->program, exit_text(status, how, sizeof(how)) + 1);
+	return 1;
+}
+
 /* The loop of top, run and replay: drain the segment (live), draw every
- * refresh interval, hand keys to the top view, then to the loop. */
+ * refresh interval, hand keys to the top view, then to the loop.  Once
+ * run's program has exited, nothing is read any more. */
 static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
 {
 	size_t capframes = 0;
-	int paused = 0, help_on = 0;
-	int64_t last_draw = 0, last_live = ts_mono_ns();
+	int paused = 0, help_on = 0, ended = 0;
+	int64_t last_draw = 0, last_live = ts_mono_ns(), last_tick = last_live;
 	while (!stop_signal) {
-		if (t->c) {
+		if (t->c && !ended) {
 			ssize_t n = coll_pass(t->c, 0);
 			if (n > 0)
 				t->rate += (uint64_t)n;
 		}
 		int64_t now = ts_mono_ns();
+		if (t->c && !ended && reap(t, now)) {
+			ended = 1;
+			last_draw = 0;
+		}
+		if (t->c && !ended && t->live && t->live->tick && now - last_tick >= 1000000000) {
+			t->live->tick(t->live->tick_ctx);
+			last_tick = now;
+		}
 		if (!paused && !help_on && now - last_draw >= refresh_ns) {
-			if (t->c) {
+			if (t->c && !ended) {
 				t->now_ns = now - coll_info(t->c)->created_mono_ns;
 				if (t->now_ns - t->rate_ns >= 2000000000) {
 					/* events/s over the last one to two seconds */
@@ -572,7 +645,8 @@ static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
 		}
 		int key = getch();
 		if (key == ERR) {
-			if (t->c && now - last_live >= 1000000000) {
+			/* run reaps its program instead: a zombie is not live */
+			if (t->c && !(t->live && t->live->child) && now - last_live >= 1000000000) {
 				last_live = now;
 				if (coll_liveness(t->c) != TSK_RD_LIVE)
 					break; /* the process is gone */
@@ -603,7 +677,7 @@ static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
 			}
 		} else if (key == '?') {
 			help_on = 1;
-			draw_help();
+			draw_help(t);
 		} else if (key == 't') {
 			tui_switch(t, &tui_tasks_view, tui_tasks_new());
 		} else if (key == 'r') {
@@ -647,22 +721,34 @@ static void print_frames(int64_t *frames, size_t nframes, const model *m)
 
 int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stats)
 {
+	tui_live l = {.target = target, .refresh_ns = refresh_ns, .frame_stats = frame_stats};
+	return tui_run(c, &l);
+}
+
+int tui_run(coll *c, tui_live *l)
+{
 	tui t = {0};
 	int64_t *frames = NULL;
 	size_t nframes = 0;
 	t.c = c;
 	t.m = coll_model(c);
-	t.target = target;
+	t.target = l->target;
+	t.live = l;
+	l->child_exited = 0;
+	l->child_status = 0;
 	t.attach_ns = t.rate_ns = ts_mono_ns() - coll_info(c)->created_mono_ns;
 	idmap_init(&t.hist);
 	idmap_init(&t.whist);
 	coll_on_interval(c, on_interval, &t);
 	tui_push(&t, &tui_tasks_view, tui_tasks_new());
+	if (l->note)
+		tui_status(&t, "%s", l->note);
 	start_curses();
-	loop(&t, refresh_ns, frame_stats ? &frames : NULL, &nframes);
+	loop(&t, l->refresh_ns > 0 ? l->refresh_ns : DEFAULT_REFRESH_NS,
+	     l->frame_stats ? &frames : NULL, &nframes);
 	coll_on_interval(c, NULL, NULL);
 	free_views(&t);
-	if (frame_stats)
+	if (l->frame_stats)
 		print_frames(frames, nframes, t.m);
 	free(frames);
 	idmap_each(&t.hist, free_ring, NULL);
@@ -674,8 +760,40 @@ int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stat
 
 /* ---- the commands ---------------------------------------------------------------------- */
 
-/* -r MS: 0, or exits with a usage error. */
-static int64_t parse_refresh(const char *arg)
+int tui_terminal_ok(char *err, size_t cap)
+{
+	int e = 0;
+	const char *term = getenv("TERM");
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		snprintf(err, cap, "the live view needs a terminal (standard %s is not one)",
+		         isatty(STDIN_FILENO) ? "output" : "input");
+		return -1;
+	}
+	if (!term || !*term) {
+		snprintf(err, cap, "the live view needs TERM (it is not set)");
+		return -1;
+	}
+	/* initscr would exit on a terminal it cannot drive: ask terminfo
+	 * first (setupterm writes nothing) */
+	if (setupterm(NULL, STDOUT_FILENO, &e) != OK) {
+		snprintf(err, cap, "the live view cannot drive TERM=%s (%s)", term,
+		         e == 1   ? "a hardcopy terminal"
+		         : e == 0 ? "unknown to terminfo"
+		                  : "no terminfo database");
+		return -1;
+	}
+	char *cup = tigetstr("cup");
+	int ok = cup && cup != (char *)-1;
+	del_curterm(cur_term);
+	if (!ok) {
+		snprintf(err, cap, "the live view cannot drive TERM=%s (no cursor addressing)",
+		         term);
+		return -1;
+	}
+	return 0;
+}
+
+int64_t tui_parse_refresh(const char *arg)
 {
 	char *end;
 	long ms = strtol(arg, &end, 10);
@@ -760,7 +878,7 @@ int cmd_top(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "r:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			refresh_ns = parse_refresh(optarg);
+			refresh_ns = tui_parse_refresh(optarg);
 			break;
 		case 'F':
 			frame_stats = 1;

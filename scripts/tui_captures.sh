@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# scripts/tui_captures.sh [BUILD] - prints text captures of the TUI's views
+# (top on examples/hang and the deadlock zoo's three_locks, replay of a
+# recording), as README.md shows them: tmux sends the keys, capture-pane
+# reads the screen.  Needs tmux; run after `make`.
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+TS=$BUILD/bin/taskscope
+EX=$BUILD/examples
+T=$(mktemp -d)
+sock=$T/tmux.sock
+tm() { tmux -S "$sock" "$@"; }
+pids=()
+trap 'tm kill-server 2>/dev/null || true; kill "${pids[@]}" 2>/dev/null || true; rm -rf "$T"' EXIT
+W=${COLUMNS_CAPTURE:-100}
+H=${LINES_CAPTURE:-24}
+
+# shot TITLE KEYS... - sends the keys, waits for a redraw, prints the screen
+shot() {
+	local title=$1
+	shift
+	for k in "$@"; do
+		tm send-keys -t v "$k"
+		sleep 0.3
+	done
+	sleep 0.6
+	printf '\n### %s\n\n```\n' "$title"
+	tm capture-pane -p -t v | sed -e 's/[[:space:]]*$//' | awk 'NF {n = NR} {l[NR] = $0} END {for (i = 1; i <= n; i++) print l[i]}'
+	printf '```\n'
+}
+
+"$EX/hang" >"$T/hang.out" 2>&1 &
+pids+=($!)
+sleep 1
+tm new-session -d -s v -x "$W" -y "$H" "$TS top ${pids[0]}"
+sleep 1.5
+shot "taskscope top $(basename "$EX")/hang: tasks"
+shot "Enter on task 6 (locker): the detail" / l o c k e r Enter Enter
+shot "r: resources" Escape / Escape t r
+shot "w: workers" w
+shot "l: timeline" l
+tm kill-server
+
+"$EX/deadlocks/three_locks" >"$T/z.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q '^ready' "$T/z.out" && break; sleep 0.1; done
+tm new-session -d -s v -x "$W" -y "$H" "$TS top ${pids[1]}"
+sleep 1.5
+shot "taskscope top on deadlocks/three_locks: p, problems" p
+tm kill-server
+
+"$TS" record "${pids[1]}" --duration 0.3 -o "$T/z.db" >/dev/null 2>&1
+tm new-session -d -s v -x "$W" -y "$H" "$TS replay $T/z.db"
+sleep 1.5
+shot "taskscope replay: the end of the history"
+shot "g 0.2 Enter, then ] twice: the cursor steps through state changes" g 0 . 2 Enter ] ]
+tm kill-server
