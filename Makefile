@@ -235,9 +235,17 @@ endif
 
 demo: deps
 	+$(Q)$(MAKE) all
-	@echo '== taskscope run --no-tui --record $(BUILD)/demo.db -- $(BUILD)/examples/demo'
-	$(Q)$(BUILD)/bin/taskscope run --no-tui --record $(BUILD)/demo.db --force -- \
-		$(BUILD)/examples/demo
+	@# on a terminal, the live view (q closes it once you have seen enough;
+	@# the demo runs about ten seconds); elsewhere (CI, a pipe) headless
+	$(Q)if [ -t 0 ] && [ -t 1 ]; then \
+		echo '== taskscope run --record $(BUILD)/demo.db -- $(BUILD)/examples/demo 30000'; \
+		$(BUILD)/bin/taskscope run --record $(BUILD)/demo.db --force \
+			--prog-output $(BUILD)/demo.out -- $(BUILD)/examples/demo 30000; \
+	else \
+		echo '== taskscope run --no-tui --record $(BUILD)/demo.db -- $(BUILD)/examples/demo'; \
+		$(BUILD)/bin/taskscope run --no-tui --record $(BUILD)/demo.db --force -- \
+			$(BUILD)/examples/demo; \
+	fi
 	@echo '== taskscope report $(BUILD)/demo.db'
 	$(Q)$(BUILD)/bin/taskscope report $(BUILD)/demo.db
 
