@@ -304,6 +304,9 @@ void tui_wait_text(model *m, const model_task *t, char *buf, size_t cap)
 
 /* ---- drawing -------------------------------------------------------------------------- */
 
+/* replay's cursor keys; a blank line live */
+static const char help_replay[] =
+        "  [ ] { } g       replay: step to the previous/next change, jump 1/20, go to a time";
 /* the q line: run's q differs */
 static const char help_quit[] =
         "  ?               this help         q  quit (the program is left as it was)";
@@ -316,12 +319,14 @@ static const char *const help_lines[] = {
         "  i               reverse the order",
         "  /               filter: name, state or wait contains the text (Enter, Esc)",
         "  h               show or hide finished tasks",
-        "  Esc, Backspace  back from a detail",
+        "  Esc, Backspace  back from a detail (j/k PgUp/PgDn scroll a detail)",
+        "  mouse           wheel scrolls, click selects, double click opens",
         "  t r p w l       views: tasks, resources, problems, workers, timeline",
         "  + - left right  timeline: zoom on the cursor, scroll; f follow live",
         "  , . < >         timeline: move the cursor (shift-left/right too); w lanes",
         "                  per worker or per task; j/k the lane the cursor describes",
         "  space           pause the view (the recording goes on)",
+        help_replay,
         help_quit,
         "",
         "  any key closes this help",
@@ -339,6 +344,10 @@ static void draw_help(const tui *t)
 		const char *line = help_lines[i];
 		if (run && i == 0)
 			line = "taskscope run - keys";
+		else if (t->rp && i == 0)
+			line = "taskscope replay - keys";
+		else if (!t->rp && line == help_replay)
+			line = "";
 		else if (run && line == help_quit)
 			line = "  ?               this help         q  close the view (see run "
 			       "--help)";
