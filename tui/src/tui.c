@@ -305,7 +305,7 @@ void tui_wait_text(model *m, const model_task *t, char *buf, size_t cap)
 /* ---- drawing -------------------------------------------------------------------------- */
 
 /* replay's cursor keys; a blank line live */
-static const char help_replay[] =
+static const char help_replay_keys[] =
         "  [ ] { } g       replay: step to the previous/next change, jump 1/20, go to a time";
 /* the q line: run's q differs */
 static const char help_quit[] =
@@ -326,7 +326,7 @@ static const char *const help_lines[] = {
         "  , . < >         timeline: move the cursor (shift-left/right too); w lanes",
         "                  per worker or per task; j/k the lane the cursor describes",
         "  space           pause the view (the recording goes on)",
-        help_replay,
+        help_replay_keys,
         help_quit,
         "",
         "  any key closes this help",
@@ -346,7 +346,7 @@ static void draw_help(const tui *t)
 			line = "taskscope run - keys";
 		else if (t->rp && i == 0)
 			line = "taskscope replay - keys";
-		else if (!t->rp && line == help_replay)
+		else if (!t->rp && line == help_replay_keys)
 			line = "";
 		else if (run && line == help_quit)
 			line = "  ?               this help         q  close the view (see run "
