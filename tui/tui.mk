@@ -11,3 +11,20 @@ $(BUILD)/obj/tui/%.o: private MODULE_CFLAGS += -Itui/include -Iinspector/include
 $(INSPECTOR_BIN): $(TUI_OBJS)
 INSPECTOR_OBJS += $(TUI_OBJS)
 INSPECTOR_LDLIBS += $(or $(shell pkg-config --libs ncursesw 2>/dev/null),-lncursesw)
+
+# unit tests: one cmocka binary per tests/tui/test_*.c, linked like the
+# inspector's (tui/src's objects are among the program's)
+TUI_TEST_SRCS := $(wildcard tests/tui/test_*.c)
+TUI_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TUI_TEST_SRCS))
+
+$(BUILD)/obj/tests/tui/%.o: private MODULE_CFLAGS += -Itests -Itui/src -Itui/include \
+	-Iinspector/include -Iinspector/src
+
+$(TUI_TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o \
+		$(filter-out $(INSPECTOR_MAIN),$(INSPECTOR_OBJS)) $(LIB_A) $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) -lcmocka $(INSPECTOR_LDLIBS) \
+		$(TSK_LIB_LDLIBS)
+
+TSK_TEST_BINS += $(TUI_TEST_BINS)

@@ -75,6 +75,14 @@ void idmap_put(idmap *m, uint64_t id, void *val)
 	m->vals[i] = val;
 }
 
+void idmap_reserve(idmap *m, size_t n)
+{
+	if (!m->cap)
+		idmap_init(m);
+	while (n * 2 > m->cap)
+		grow(m);
+}
+
 void *idmap_del(idmap *m, uint64_t id)
 {
 	if (!id || !m->cap)

@@ -1,0 +1,67 @@
+/*
+ * order.h - a list of ids (tasks, resources) in a view's order, built in
+ * steps of bounded time while the previous list stays on screen.
+ *
+ * Why: with 100k tasks, reading every task's sort key and sorting took
+ * ~60 ms, so the frame that rebuilt a view's order once a second broke
+ * the 5 ms a frame.  A build here is a state machine whose steps each
+ * stop by a deadline: the views run it a slice at a time between frames
+ * (tui_view_ops.work) and for a moment at the start of a frame, so a small
+ * model is still ordered within the frame that asked for it.
+ *
+ * A build: one sequential snapshot of the ids (model_task_ids), then each
+ * id looked up and keyed by the view's function (the model changes
+ * between steps: an id gone by then is left out, a newer one waits for the
+ * next build), an LSD radix sort of the (key, id) records that skips the
+ * bytes every record shares, then the list in sorted order or, for a tree,
+ * depth first through the parents.  The new list replaces the shown one
+ * at once when complete.
+ */
+#ifndef TS_TUI_ORDER_H
+#define TS_TUI_ORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#define ORDER_WORDS 4 /* words of a sort key: a name takes 3, a number 1 */
+
+typedef struct order order;
+
+typedef struct order_src {
+	/* the ids to order: model_task_ids or model_res_ids (model.h) */
+	size_t (*ids)(const model *m, uint64_t *out, size_t cap);
+	/* fills key (zeroed before) with id's sort key, compared as unsigned
+	 * words from key[0]; returns 1 to list id, 0 to leave it out.  In a
+	 * tree, key[0] is the parent's id.  m is the model at the time. */
+	int (*key)(void *ctx, model *m, uint64_t id, uint64_t key[ORDER_WORDS]);
+	void *ctx;
+	int reverse; /* ties by id descending (key's words are the caller's) */
+	int tree;    /* depth-first through the parents: key[0]; each parent's
+	                children in key order; a task whose parent is not
+	                listed is a root */
+} order_src;
+
+order *order_create(void);
+void order_destroy(order *o);
+
+/* Starts a build of the model's ids as they are now, dropping one under
+ * way; src is copied (its ctx must outlive the build).  One pass over the
+ * id table (about 1 ms for 200k ids). */
+void order_start(order *o, model *m, const order_src *src);
+/* Works on the build until ts_mono_ns() reaches deadline_ns (in slices of
+ * at most a few microseconds past it); m is the model now.  Returns 1 when
+ * the build completed and its list replaced the shown one, 0 if there is
+ * still work or no build. */
+int order_step(order *o, model *m, int64_t deadline_ns);
+int order_building(const order *o);
+
+/* The list shown: its length, the id at position i, its depth in the
+ * tree (0 when not a tree), the position of id (SIZE_MAX if absent). */
+size_t order_count(const order *o);
+uint64_t order_id(const order *o, size_t i);
+unsigned order_depth(const order *o, size_t i);
+size_t order_find(const order *o, uint64_t id);
+
+#endif /* TS_TUI_ORDER_H */
