@@ -182,4 +182,4 @@ static int detail_key(tui *t, void *state, int key)
 	return 0;
 }
 
-const tui_view_ops tui_detail_view = {"detail", detail_draw, detail_key, detail_free};
+const tui_view_ops tui_detail_view = {"detail", detail_draw, detail_key, detail_free, NULL};

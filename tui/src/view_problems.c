@@ -127,4 +127,5 @@ static int problems_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_problems_view = {"problems", problems_draw, problems_key, problems_free};
+const tui_view_ops tui_problems_view = {"problems", problems_draw, problems_key, problems_free,
+                                        NULL};

@@ -203,4 +203,4 @@ static int res_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_resources_view = {"resources", res_draw, res_key, res_free};
+const tui_view_ops tui_resources_view = {"resources", res_draw, res_key, res_free, NULL};

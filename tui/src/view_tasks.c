@@ -476,4 +476,4 @@ static int tasks_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_tasks_view = {"tasks", tasks_draw, tasks_key, tasks_free};
+const tui_view_ops tui_tasks_view = {"tasks", tasks_draw, tasks_key, tasks_free, NULL};

@@ -171,4 +171,5 @@ static int timeline_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_timeline_view = {"timeline", timeline_draw, timeline_key, timeline_free};
+const tui_view_ops tui_timeline_view = {"timeline", timeline_draw, timeline_key, timeline_free,
+                                        NULL};

@@ -56,4 +56,4 @@ static int workers_key(tui *t, void *state, int key)
 	return 0;
 }
 
-const tui_view_ops tui_workers_view = {"workers", workers_draw, workers_key, workers_free};
+const tui_view_ops tui_workers_view = {"workers", workers_draw, workers_key, workers_free, NULL};
