@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "order.h"
+#include "tui.h"
 #include "util.h"
 
 #define MAXN 5000
@@ -77,7 +78,7 @@ static size_t build(order *o, const order_src *src)
 {
 	size_t steps = 0;
 	ncalls = 0;
-	order_start(o, NULL, src);
+	order_start(o, NULL, 0, src);
 	assert_true(order_building(o));
 	while (!order_step(o, NULL, 0))
 		assert_true(++steps < 10 * MAXN);
@@ -251,7 +252,7 @@ static void test_changes(void **state)
 	build(o, &src);
 	assert_int_equal(order_count(o), 600);
 	drop_after = SIZE_MAX;
-	order_start(o, NULL, &src);
+	order_start(o, NULL, 0, &src);
 	assert_int_equal(order_step(o, NULL, 0), 0);
 	assert_int_equal(order_count(o), 600); /* the old list until the new one is done */
 	build(o, &src);
@@ -273,8 +274,33 @@ static void test_one_call(void **state)
 	fill(50, 0);
 	drop_after = SIZE_MAX;
 	ncalls = 0;
-	order_start(o, NULL, &src);
+	order_start(o, NULL, 0, &src);
 	assert_int_equal(order_step(o, NULL, ts_mono_ns() + 1000000000), 1);
+	order_destroy(o);
+}
+
+/* A tick builds the first list, then only when the model is replaced (a
+ * new generation) or, if periodic, once the list is ORDER_EVERY_NS old */
+static void test_tick(void **state)
+{
+	(void)state;
+	order *o = order_create();
+	order_src src = {ids_fn, key_fn, NULL, 0, 0};
+	int64_t later = ts_mono_ns() + 1000000000;
+	srandom(9);
+	fill(100, 0);
+	drop_after = SIZE_MAX;
+	ncalls = 0;
+	assert_int_equal(order_tick(o, NULL, 1, &src, later, 1), TUI_CHANGED);
+	size_t n = order_count(o);
+	assert_int_equal(order_tick(o, NULL, 1, &src, later, 1), TUI_IDLE);
+	drop_after = 50;
+	ncalls = 0;
+	assert_int_equal(order_tick(o, NULL, 1, &src, later, 0), TUI_IDLE);
+	assert_int_equal(order_count(o), n);
+	assert_int_equal(order_tick(o, NULL, 2, &src, 0, 0), TUI_BUSY); /* 64 a call */
+	assert_int_equal(order_tick(o, NULL, 2, &src, later, 0), TUI_CHANGED);
+	assert_int_equal(order_count(o), 50);
 	order_destroy(o);
 }
 
@@ -284,6 +310,7 @@ int main(void)
 	        cmocka_unit_test(test_flat),    cmocka_unit_test(test_flat_reverse),
 	        cmocka_unit_test(test_tree),    cmocka_unit_test(test_tree_shapes),
 	        cmocka_unit_test(test_changes), cmocka_unit_test(test_one_call),
+	        cmocka_unit_test(test_tick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

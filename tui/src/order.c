@@ -28,6 +28,7 @@
 
 #include "idmap.h"
 #include "order.h"
+#include "tui.h"
 #include "util.h"
 
 #define CHECK_EVERY 64                      /* items between looks at the clock */
@@ -71,7 +72,9 @@ struct order {
 	idmap kids; /* tree: listed id -> 1, or 2 + the start of its children's run */
 	run *stack;
 	size_t sp, capstack;
-	size_t root; /* tree: the next record that may be a root */
+	size_t root;        /* tree: the next record that may be a root */
+	int64_t began_mono; /* when the last build began, 0 never */
+	uint64_t gen;       /* the model's generation then */
 };
 
 order *order_create(void)
@@ -120,9 +123,11 @@ static int late(size_t i, int64_t deadline)
 	return i % CHECK_EVERY == 0 && ts_mono_ns() >= deadline;
 }
 
-void order_start(order *o, model *m, const order_src *src)
+void order_start(order *o, model *m, uint64_t gen, const order_src *src)
 {
 	o->src = *src;
+	o->gen = gen;
+	o->began_mono = ts_mono_ns();
 	size_t n = src->ids(m, NULL, 0);
 	if (n > o->capsnap) {
 		o->capsnap = n;
@@ -146,6 +151,21 @@ void order_start(order *o, model *m, const order_src *src)
 int order_building(const order *o)
 {
 	return o->stage != ST_IDLE;
+}
+
+int order_tick(order *o, model *m, uint64_t gen, const order_src *src, int64_t deadline_ns,
+               int periodic)
+{
+	if (!o->began_mono || o->gen != gen) {
+		order_start(o, m, gen, src);
+	} else if (periodic && !order_building(o) &&
+	           ts_mono_ns() - o->began_mono >= ORDER_EVERY_NS) {
+		order_start(o, m, gen, src);
+		return TUI_BUSY; /* the snapshot was this slice's work */
+	}
+	if (!order_building(o))
+		return TUI_IDLE;
+	return order_step(o, m, deadline_ns) ? TUI_CHANGED : TUI_BUSY;
 }
 
 static void next_stage(order *o, enum stage s)

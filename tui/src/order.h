@@ -25,7 +25,9 @@
 
 #include "model.h"
 
-#define ORDER_WORDS 4 /* words of a sort key: a name takes 3, a number 1 */
+#define ORDER_WORDS    4          /* words of a sort key: a name takes 3, a number 1 */
+#define ORDER_EVERY_NS 1000000000 /* a view's list is rebuilt every second */
+#define ORDER_DRAW_NS  500000     /* a frame's share of a build: a small model's is done in it */
 
 typedef struct order order;
 
@@ -47,15 +49,23 @@ order *order_create(void);
 void order_destroy(order *o);
 
 /* Starts a build of the model's ids as they are now, dropping one under
- * way; src is copied (its ctx must outlive the build).  One pass over the
- * id table (about 1 ms for 200k ids). */
-void order_start(order *o, model *m, const order_src *src);
-/* Works on the build until ts_mono_ns() reaches deadline_ns (in slices of
- * at most a few microseconds past it); m is the model now.  Returns 1 when
- * the build completed and its list replaced the shown one, 0 if there is
- * still work or no build. */
+ * way; src is copied (its ctx must outlive the build); gen is the model's
+ * tui_generation.  One pass over the id table (about 1 ms for 200k ids). */
+void order_start(order *o, model *m, uint64_t gen, const order_src *src);
+/* Works on the build until ts_mono_ns() reaches deadline_ns (it looks at
+ * the clock every 64 items: tens of microseconds past it, more if the key
+ * function is slow); m is the model now.  Returns 1 when the build
+ * completed and its list replaced the shown one, 0 if there is still work
+ * or no build. */
 int order_step(order *o, model *m, int64_t deadline_ns);
 int order_building(const order *o);
+/* A view's list kept fresh: starts a build with src if there is no list
+ * for this model (never built, or gen changed), then order_step; or, if
+ * periodic, only starts one when the last began ORDER_EVERY_NS ago (the
+ * snapshot is enough for one slice).  Returns a tui_work: TUI_CHANGED
+ * when a new list replaced the shown one. */
+int order_tick(order *o, model *m, uint64_t gen, const order_src *src, int64_t deadline_ns,
+               int periodic);
 
 /* The list shown: its length, the id at position i, its depth in the
  * tree (0 when not a tree), the position of id (SIZE_MAX if absent). */

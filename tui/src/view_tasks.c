@@ -6,9 +6,9 @@
  * The rows' order is a list of task ids (order.h) rebuilt every second,
  * when the sort, filter or finished tasks change, or when the model is
  * replaced; a frame looks up only the visible ids.  A rebuild is done in
- * slices between frames (the view's work) and for DRAW_WORK_NS of a
+ * slices between frames (the view's work) and for ORDER_DRAW_NS of a
  * frame, the old order shown until the new one is complete: with 100k
- * tasks a rebuild is ~25 ms of work, a frame stays ~1-3 ms.  The selected
+ * tasks a rebuild is 20-50 ms of work, a frame stays ~1-3 ms.  The selected
  * task stays selected when a new order comes in.
  */
 #include <stdlib.h>
@@ -44,18 +44,13 @@ typedef struct tasks_view {
 	int col, reverse, show_done;
 	int tree; /* rows in parent-tree order (t) */
 	char filter[64];
-	int editing;        /* typing the filter */
-	size_t sel;         /* selected row */
-	size_t top;         /* first row shown */
-	uint64_t sel_id;    /* the selected task (Enter opens it), as drawn or moved to */
-	int follow;         /* a new order keeps sel_id selected (not after a new filter) */
-	order *ord;         /* the rows' order */
-	int64_t built_mono; /* when the last build began */
-	uint64_t gen;       /* tui_generation then */
+	int editing;     /* typing the filter */
+	size_t sel;      /* selected row */
+	size_t top;      /* first row shown */
+	uint64_t sel_id; /* the selected task (Enter opens it), as drawn or moved to */
+	int follow;      /* a new order keeps sel_id selected (not after a new filter) */
+	order *ord;      /* the rows' order */
 } tasks_view;
-
-#define ORDER_EVERY_NS 1000000000
-#define DRAW_WORK_NS   500000 /* a frame's share of a rebuild: a small model's is done in it */
 
 void *tui_tasks_new(void)
 {
@@ -75,11 +70,11 @@ static void tasks_free(void *state)
 static int matches(const tasks_view *v, model *m, const model_task *t)
 {
 	char waits[64];
-	if (!v->filter[0])
+	if (!v->filter[0] || strstr(t->name, v->filter) || strstr(tui_state_name(t), v->filter))
 		return 1;
+	/* last: the wait's text looks up the resource (a cache miss a task) */
 	tui_wait_text(m, t, waits, sizeof(waits));
-	return strstr(t->name, v->filter) || strstr(tui_state_name(t), v->filter) ||
-	       strstr(waits, v->filter);
+	return strstr(waits, v->filter) != NULL;
 }
 
 /* The text of one cell. */
@@ -183,7 +178,7 @@ static void name_key(const char name[24], uint64_t out[3])
 
 /* The order's key of task id (order.h): listed if alive (or finished
  * tasks shown) and matching the filter; in a tree, key[0] its parent. */
-static int task_key(void *ctx, model *m, uint64_t id, uint64_t key[ORDER_WORDS])
+static int task_order_key(void *ctx, model *m, uint64_t id, uint64_t key[ORDER_WORDS])
 {
 	const tasks_view *v = ctx;
 	const model_task *k = model_task_get(m, id);
@@ -213,31 +208,27 @@ static void keep_selection(tasks_view *v)
 	v->top = at >= row ? at - row : 0;
 }
 
+static order_src task_src(tasks_view *v)
+{
+	return (order_src){model_task_ids, task_order_key, v, v->reverse, v->tree};
+}
+
 /* Starts a rebuild of the order with the view's settings (a snapshot of
  * the ids: ~1 ms for 200k). */
 static void rebuild(tui *t, tasks_view *v)
 {
-	order_src src = {model_task_ids, task_key, v, v->reverse, v->tree};
-	order_start(v->ord, tui_model(t), &src);
-	v->gen = tui_generation(t);
-	v->built_mono = ts_mono_ns();
+	order_src src = task_src(v);
+	order_start(v->ord, tui_model(t), tui_generation(t), &src);
 }
 
-/* Starts a rebuild if there is no order for this model, or (periodic)
- * if the last one is ORDER_EVERY_NS old, and works on the one under way
- * until deadline: a tui_work. */
+/* order_tick with the view's settings; a new order keeps the selection. */
 static int tasks_tick(tui *t, tasks_view *v, int64_t deadline, int periodic)
 {
-	model *m = tui_model(t);
-	if (!v->built_mono || v->gen != tui_generation(t) ||
-	    (periodic && !order_building(v->ord) && ts_mono_ns() - v->built_mono >= ORDER_EVERY_NS))
-		rebuild(t, v);
-	if (!order_building(v->ord))
-		return TUI_IDLE;
-	if (!order_step(v->ord, m, deadline))
-		return TUI_BUSY;
-	keep_selection(v);
-	return TUI_CHANGED;
+	order_src src = task_src(v);
+	int rc = order_tick(v->ord, tui_model(t), tui_generation(t), &src, deadline, periodic);
+	if (rc == TUI_CHANGED)
+		keep_selection(v);
+	return rc;
 }
 
 static int tasks_work(tui *t, void *state, int64_t deadline_ns)
@@ -259,7 +250,7 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 {
 	tasks_view *v = state;
 	model *m = tui_model(t);
-	tasks_tick(t, v, ts_mono_ns() + DRAW_WORK_NS, 0);
+	tasks_tick(t, v, ts_mono_ns() + ORDER_DRAW_NS, 0);
 	move(y0, 0);
 	int ncols = 0;
 	for (int k = 0, x = 0; k < NCOLS; k++) {
