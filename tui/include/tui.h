@@ -33,7 +33,7 @@ typedef struct tui_view_ops {
 
 enum tui_work {
 	TUI_IDLE = 0,    /* nothing to do */
-	TUI_BUSY = 1,    /* work remains: the loop comes back after a short look at the keys */
+	TUI_BUSY = 1,    /* work remains: the loop comes back after a look at the keys */
 	TUI_CHANGED = 2, /* the view changed: it is drawn at once */
 };
 

@@ -532,7 +532,7 @@ static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
 			if (fs && ts_mono_ns() - w0 > fs->longest_work)
 				fs->longest_work = ts_mono_ns() - w0;
 		}
-		timeout(work == TUI_IDLE ? idle_ms : 1);
+		timeout(work == TUI_IDLE ? idle_ms : 0); /* busy: back to the work at once */
 		int key = getch();
 		if (key == ERR) {
 			if (t->c && now - last_live >= 1000000000) {
