@@ -5,6 +5,9 @@
  * zoom, left and right scroll in time, f follows live again; up and down
  * scroll the lanes.  The lanes come from the tasks' recent intervals
  * (tui_history) and their open one.
+ *
+ * The lanes are the live tasks by id (order.h), rebuilt every second in
+ * slices between frames; a frame looks up only the visible ones.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -12,22 +15,20 @@
 
 #include <curses.h>
 
+#include "order.h"
 #include "tui.h"
 #include "util.h"
 
-#define NAME_W         18
-#define MIN_SPAN       1000000LL      /* 1 ms across the screen */
-#define MAX_SPAN       600000000000LL /* 10 min */
-#define LANES_EVERY_NS 1000000000     /* the lanes' order is rebuilt once a second */
+#define NAME_W   18
+#define MIN_SPAN 1000000LL      /* 1 ms across the screen */
+#define MAX_SPAN 600000000000LL /* 10 min */
 
 typedef struct timeline_view {
 	int64_t span_ns; /* time across the screen */
 	int64_t end_ns;  /* right edge, when not following */
 	int follow;
 	size_t top; /* first lane */
-	uint64_t *ids;
-	size_t n, cap;
-	int64_t built_mono;
+	order *ord; /* the lanes: live tasks by id */
 } timeline_view;
 
 void *tui_timeline_new(void)
@@ -35,32 +36,32 @@ void *tui_timeline_new(void)
 	timeline_view *v = xcalloc(1, sizeof(*v));
 	v->span_ns = 1000000000;
 	v->follow = 1;
+	v->ord = order_create();
 	return v;
 }
 
 static void timeline_free(void *state)
 {
 	timeline_view *v = state;
-	free(v->ids);
+	order_destroy(v->ord);
 	free(v);
 }
 
-static void add_lane(void *ctx, model_task *t)
+/* The lanes' key (order.h): live tasks, by id. */
+static int lane_key(void *ctx, model *m, uint64_t id, uint64_t key[ORDER_WORDS])
 {
-	timeline_view *v = ctx;
-	if (t->ended_ns >= 0)
-		return;
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 256;
-		v->ids = xrealloc(v->ids, v->cap * sizeof(*v->ids));
-	}
-	v->ids[v->n++] = t->id;
+	(void)ctx;
+	(void)key;
+	const model_task *k = model_task_get(m, id);
+	return k && k->ended_ns < 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static const order_src lane_src = {model_task_ids, lane_key, NULL, 0, 0};
+
+static int timeline_work(tui *t, void *state, int64_t deadline_ns)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	timeline_view *v = state;
+	return order_tick(v->ord, tui_model(t), tui_generation(t), &lane_src, deadline_ns, 1);
 }
 
 static char glyph(uint8_t state, uint8_t wait_kind)
@@ -81,14 +82,8 @@ static void timeline_draw(tui *t, void *state, int y0, int h)
 {
 	timeline_view *v = state;
 	model *m = tui_model(t);
-	int64_t mono = ts_mono_ns();
-	if (!v->built_mono || mono - v->built_mono >= LANES_EVERY_NS) {
-		v->n = 0;
-		model_each_task(m, add_lane, v);
-		if (v->n > 1)
-			qsort(v->ids, v->n, sizeof(*v->ids), cmp_u64);
-		v->built_mono = mono;
-	}
+	order_tick(v->ord, m, tui_generation(t), &lane_src, ts_mono_ns() + ORDER_DRAW_NS, 0);
+	size_t n = order_count(v->ord);
 	int64_t now = tui_now_ns(t);
 	if (v->follow)
 		v->end_ns = now;
@@ -103,11 +98,11 @@ static void timeline_draw(tui *t, void *state, int y0, int h)
 	         ts_fmt_ns(v->span_ns, (char[32]){0}, 32), v->follow ? "live" : "f: follow live");
 	attroff(A_BOLD);
 	int lanes = h - 1;
-	if (v->top + (size_t)lanes > v->n)
-		v->top = v->n > (size_t)lanes ? v->n - (size_t)lanes : 0;
+	if (v->top + (size_t)lanes > n)
+		v->top = n > (size_t)lanes ? n - (size_t)lanes : 0;
 	char *row = xmalloc((size_t)w + 1);
-	for (int i = 0; i < lanes && v->top + (size_t)i < v->n; i++) {
-		model_task *k = model_task_get(m, v->ids[v->top + (size_t)i]);
+	for (int i = 0; i < lanes && v->top + (size_t)i < n; i++) {
+		model_task *k = model_task_get(m, order_id(v->ord, v->top + (size_t)i));
 		if (!k)
 			continue;
 		tui_span sp[TUI_SPANS];
@@ -172,4 +167,4 @@ static int timeline_key(tui *t, void *state, int key)
 }
 
 const tui_view_ops tui_timeline_view = {"timeline", timeline_draw, timeline_key, timeline_free,
-                                        NULL};
+                                        timeline_work};
