@@ -50,7 +50,7 @@ void order_destroy(order *o);
 
 /* Starts a build of the model's ids as they are now, dropping one under
  * way; src is copied (its ctx must outlive the build); gen is the model's
- * tui_generation.  One pass over the id table (about 1 ms for 200k ids). */
+ * tui_generation.  One pass over the id table (0.4 ms for 100k tasks). */
 void order_start(order *o, model *m, uint64_t gen, const order_src *src);
 /* Works on the build until ts_mono_ns() reaches deadline_ns (it looks at
  * the clock every 64 items: tens of microseconds past it, more if the key

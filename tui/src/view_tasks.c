@@ -214,7 +214,7 @@ static order_src task_src(tasks_view *v)
 }
 
 /* Starts a rebuild of the order with the view's settings (a snapshot of
- * the ids: ~1 ms for 200k). */
+ * the ids: 0.4 ms for 100k tasks). */
 static void rebuild(tui *t, tasks_view *v)
 {
 	order_src src = task_src(v);
