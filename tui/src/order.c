@@ -49,15 +49,15 @@ enum stage { ST_IDLE, ST_GATHER, ST_COUNT, ST_SCATTER, ST_EMIT, ST_LISTED, ST_RU
 
 struct order {
 	/* the list shown */
-	uint64_t *ids;
-	uint8_t *depth;
-	size_t n, cap;
-	int tree;
+	uint64_t *ids;  /* in order */
+	uint8_t *depth; /* each id's depth in the tree (if tree) */
+	size_t n, cap;  /* its length, the arrays' room */
+	int tree;       /* it is depth first through the parents */
 	/* the build */
-	order_src src;
-	enum stage stage;
-	size_t pos;
-	uint64_t *snap; /* the ids to visit */
+	order_src src;    /* what it orders, how */
+	enum stage stage; /* ST_IDLE: no build under way */
+	size_t pos;       /* the stage's cursor */
+	uint64_t *snap;   /* the ids to visit */
 	size_t nsnap, capsnap;
 	rec *r, *tmp; /* the records, and the other half of a radix pass */
 	size_t nr, capr;
@@ -66,11 +66,11 @@ struct order {
 	int nbytes, pass;
 	uint32_t count[NPOS][256]; /* count[k]: values of byte bytes[k] */
 	size_t at[256];            /* SCATTER: where the next record of each value goes */
-	uint64_t *next_ids;        /* the list being made */
+	uint64_t *next_ids;        /* the list being made, and its depths */
 	uint8_t *next_depth;
 	size_t nnext, capnext;
 	idmap kids; /* tree: listed id -> 1, or 2 + the start of its children's run */
-	run *stack;
+	run *stack; /* tree: the runs left to walk, the deepest on top */
 	size_t sp, capstack;
 	size_t root;        /* tree: the next record that may be a root */
 	int64_t began_mono; /* when the last build began, 0 never */

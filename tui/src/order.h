@@ -45,6 +45,8 @@ typedef struct order_src {
 	                listed is a root */
 } order_src;
 
+/* An empty list; the caller owns it (order_destroy; NULL is a no-op).
+ * Aborts on allocation failure (the inspector's x*alloc policy). */
 order *order_create(void);
 void order_destroy(order *o);
 
@@ -67,8 +69,9 @@ int order_building(const order *o);
 int order_tick(order *o, model *m, uint64_t gen, const order_src *src, int64_t deadline_ns,
                int periodic);
 
-/* The list shown: its length, the id at position i, its depth in the
- * tree (0 when not a tree), the position of id (SIZE_MAX if absent). */
+/* The list shown: its length, the id at position i (0 past the end), its
+ * depth in the tree (0 when not a tree), the position of id (SIZE_MAX if
+ * absent; a scan, ~50 us for 100k ids). */
 size_t order_count(const order *o);
 uint64_t order_id(const order *o, size_t i);
 unsigned order_depth(const order *o, size_t i);

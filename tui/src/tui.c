@@ -506,9 +506,9 @@ static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
 				t->rate += (uint64_t)n;
 		}
 		int64_t now = ts_mono_ns();
+		/* between frames: the attach's first drain is not */
 		if (fs && fs->n && now - turn > fs->longest_pass)
-			fs->longest_pass =
-			        now - turn; /* between frames: the attach's first drain is not */
+			fs->longest_pass = now - turn;
 		if (!paused && !help_on && now - last_draw >= refresh_ns) {
 			if (t->c) {
 				t->now_ns = now - coll_info(t->c)->created_mono_ns;
