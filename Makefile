@@ -324,6 +324,7 @@ help:
 	@echo '  bench-http      only the HTTP table: taskscope vs Go net/http vs libuv under wrk'
 	@echo '  bench-record    only the recorder table: lossless events/s, DB bytes/event, report time'
 	@echo '  bench-deadlock  only the detector table: detection latency of the zoo and of 100k tasks, its CPU share'
+	@echo '  bench-tui       only the TUI table: time to draw a frame of top with 100k tasks, per view'
 	@echo '  deps            install missing Debian packages (needs root)'
 	@echo '  deps-bench      also the benchmark packages'
 	@echo '  install         PREFIX=/usr/local DESTDIR= : header, libraries, taskscope.pc'

@@ -12,7 +12,7 @@ sock=$T/tmux.sock
 tm() { tmux -S "$sock" "$@"; }
 pids=()
 trap 'tm kill-server 2>/dev/null || true; kill "${pids[@]}" 2>/dev/null || true; rm -rf "$T"' EXIT
-W=${COLUMNS_CAPTURE:-100}
+W=${COLUMNS_CAPTURE:-120}
 H=${LINES_CAPTURE:-24}
 
 # shot TITLE KEYS... - sends the keys, waits for a redraw, prints the screen
@@ -49,9 +49,13 @@ sleep 1.5
 shot "taskscope top on deadlocks/three_locks: p, problems" p
 tm kill-server
 
-"$TS" record "${pids[1]}" --duration 0.3 -o "$T/z.db" >/dev/null 2>&1
+# a recording from the program's first event: run --no-tui --record
+timeout -s TERM 2 "$TS" run --no-tui --record "$T/z.db" --prog-output "$T/r.out" -- \
+	"$EX/deadlocks/three_locks" --delay 300 >/dev/null 2>&1 || true
 tm new-session -d -s v -x "$W" -y "$H" "$TS replay $T/z.db"
 sleep 1.5
-shot "taskscope replay: the end of the history"
-shot "g 0.2 Enter, then ] twice: the cursor steps through state changes" g 0 . 2 Enter ] ]
+shot "taskscope replay: the end of the history" p
+# the first state change after 0.3 s: the workers start
+shot "g 0.3 Enter, ] ] ], t: the cursor steps through the state changes" g 0 . 3 Enter ] ] ] t
+shot "l: the timeline up to the cursor" l
 tm kill-server

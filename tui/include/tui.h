@@ -32,7 +32,17 @@ typedef struct tui_view_ops {
 	 * view drew, at y0) selects what is drawn there; 1 if it did.  A
 	 * double click then sends Enter. */
 	int (*click)(tui *t, void *state, int line);
+	/* work between frames (NULL: none), such as a slice of a rebuilt
+	 * order, until ts_mono_ns() reaches deadline_ns: the loop checks the
+	 * keys between slices.  Returns a tui_work. */
+	int (*work)(tui *t, void *state, int64_t deadline_ns);
 } tui_view_ops;
+
+enum tui_work {
+	TUI_IDLE = 0,    /* nothing to do */
+	TUI_BUSY = 1,    /* work remains: the loop comes back after a look at the keys */
+	TUI_CHANGED = 2, /* the view changed: it is drawn at once */
+};
 
 /* The loop's services to views: the same for a live process (top, run)
  * and a history (replay), so a view never asks which it draws. */

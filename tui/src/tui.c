@@ -33,12 +33,23 @@
 
 #define DEFAULT_REFRESH_NS 100000000 /* 10 Hz */
 #define MAX_VIEWS          8
-#define BODY_Y             2 /* a view's first line: below the header and the banner */
+#define BODY_Y             2       /* a view's first line: below the header and the banner */
+#define WORK_SLICE_NS      1000000 /* a view's work per turn of the loop: a key waits no longer */
 
 typedef struct tui_view {
 	const tui_view_ops *ops;
 	void *state;
 } tui_view;
+
+/* --frame-stats: the time to draw each frame, and the longest steps of
+ * the loop between frames, in which a key waits: a pass of the collector
+ * (draining the segment, the periodic resync, the detector) and a slice
+ * of a view's work. */
+typedef struct frame_timer {
+	int64_t *frames;
+	size_t n, cap;
+	int64_t longest_pass, longest_work;
+} frame_timer;
 
 typedef struct hist_ring {
 	tui_span s[TUI_SPANS];
@@ -610,21 +621,42 @@ static int reap(tui *t, int64_t now)
 	return 1;
 }
 
-/* The loop of top, run and replay: drain the segment (live), draw every
- * refresh interval, hand keys to the top view, then to the loop.  Once
- * run's program has exited, nothing is read any more. */
-static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
+static void add_frame(frame_timer *fs, int64_t ns)
 {
-	size_t capframes = 0;
+	if (fs->n == fs->cap) {
+		fs->cap = fs->cap ? fs->cap * 2 : 1024;
+		fs->frames = xrealloc(fs->frames, fs->cap * sizeof(*fs->frames));
+	}
+	fs->frames[fs->n++] = ns;
+}
+
+/* The top view's work for one slice: a tui_work. */
+static int view_work(tui *t)
+{
+	tui_view *v = &t->views[t->nviews - 1];
+	return v->ops->work ? v->ops->work(t, v->state, ts_mono_ns() + WORK_SLICE_NS) : TUI_IDLE;
+}
+
+/* The loop of top, run and replay: drain the segment (live), draw every
+ * refresh interval, give the top view a slice of work, hand keys to the
+ * top view, then to the loop.  idle_ms: how long to wait for a key when
+ * the view has no work.  fs: NULL, or the frame timer to fill.  Once
+ * run's program has exited, nothing is read any more. */
+static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
+{
 	int paused = 0, help_on = 0, ended = 0;
 	int64_t last_draw = 0, last_live = ts_mono_ns(), last_tick = last_live;
 	while (!stop_signal) {
+		int64_t turn = ts_mono_ns();
 		if (t->c && !ended) {
 			ssize_t n = coll_pass(t->c, 0);
 			if (n > 0)
 				t->rate += (uint64_t)n;
 		}
 		int64_t now = ts_mono_ns();
+		/* between frames: the attach's first drain is not */
+		if (fs && fs->n && now - turn > fs->longest_pass)
+			fs->longest_pass = now - turn;
 		if (t->c && !ended && reap(t, now)) {
 			ended = 1;
 			last_draw = 0;
@@ -644,14 +676,19 @@ static void loop(tui *t, int64_t refresh_ns, int64_t **frames, size_t *nframes)
 			}
 			draw(t, paused);
 			last_draw = now;
-			if (frames) {
-				if (*nframes == capframes) {
-					capframes = capframes ? capframes * 2 : 1024;
-					*frames = xrealloc(*frames, capframes * sizeof(**frames));
-				}
-				(*frames)[(*nframes)++] = ts_mono_ns() - now;
-			}
+			if (fs)
+				add_frame(fs, ts_mono_ns() - now);
 		}
+		int work = TUI_IDLE;
+		if (!paused && !help_on) {
+			int64_t w0 = ts_mono_ns();
+			work = view_work(t);
+			if (work == TUI_CHANGED)
+				last_draw = 0;
+			if (fs && ts_mono_ns() - w0 > fs->longest_work)
+				fs->longest_work = ts_mono_ns() - w0;
+		}
+		timeout(work == TUI_IDLE ? idle_ms : 0); /* busy: back to the work at once */
 		int key = getch();
 		if (key == ERR) {
 			/* run reaps its program instead: a zombie is not live */
@@ -712,20 +749,23 @@ static void free_views(tui *t)
 	t->nviews = 0;
 }
 
-static void print_frames(int64_t *frames, size_t nframes, const model *m)
+static void print_frames(frame_timer *fs, const model *m)
 {
-	if (!nframes)
+	if (!fs->n)
 		return;
-	/* the frame timer bench/tui.sh reads: the time to draw a frame */
+	/* the frame timer bench/tui.sh reads: the time to draw a frame, and
+	 * how long a key may have waited for the loop */
 	model_stats ms;
 	model_get_stats(m, &ms);
-	qsort(frames, nframes, sizeof(*frames), cmp_i64);
+	qsort(fs->frames, fs->n, sizeof(*fs->frames), cmp_i64);
 	fprintf(stderr,
 	        "taskscope %s: %zu frames, median %.3f ms, p99 %.3f ms, max %.3f ms, %" PRIu64
-	        " tasks alive\n",
-	        ts_cmd, nframes, (double)frames[nframes / 2] / 1e6,
-	        (double)frames[nframes * 99 / 100] / 1e6, (double)frames[nframes - 1] / 1e6,
-	        ms.tasks - ms.by_state[MS_DONE]);
+	        " tasks alive; between frames, longest view work %.3f ms, longest collector pass "
+	        "%.3f ms\n",
+	        ts_cmd, fs->n, (double)fs->frames[fs->n / 2] / 1e6,
+	        (double)fs->frames[fs->n * 99 / 100] / 1e6, (double)fs->frames[fs->n - 1] / 1e6,
+	        ms.tasks - ms.by_state[MS_DONE], (double)fs->longest_work / 1e6,
+	        (double)fs->longest_pass / 1e6);
 }
 
 int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stats)
@@ -737,8 +777,7 @@ int tui_run_live(coll *c, const char *target, int64_t refresh_ns, int frame_stat
 int tui_run(coll *c, tui_live *l)
 {
 	tui t = {0};
-	int64_t *frames = NULL;
-	size_t nframes = 0;
+	frame_timer fs = {0};
 	t.c = c;
 	t.m = coll_model(c);
 	t.target = l->target;
@@ -753,13 +792,13 @@ int tui_run(coll *c, tui_live *l)
 	if (l->note)
 		tui_status(&t, "%s", l->note);
 	start_curses();
-	loop(&t, l->refresh_ns > 0 ? l->refresh_ns : DEFAULT_REFRESH_NS,
-	     l->frame_stats ? &frames : NULL, &nframes);
+	loop(&t, l->refresh_ns > 0 ? l->refresh_ns : DEFAULT_REFRESH_NS, 1,
+	     l->frame_stats ? &fs : NULL);
 	coll_on_interval(c, NULL, NULL);
 	free_views(&t);
 	if (l->frame_stats)
-		print_frames(frames, nframes, t.m);
-	free(frames);
+		print_frames(&fs, t.m);
+	free(fs.frames);
 	idmap_each(&t.hist, free_ring, NULL);
 	idmap_fini(&t.hist);
 	idmap_each(&t.whist, free_ring, NULL);
@@ -830,7 +869,10 @@ static const char help_top[] =
         "OPTIONS\n"
         "    -r, --refresh MS   redraw every MS milliseconds (default 100)\n"
         "    --frame-stats      on exit, the frame timer on stderr: frames drawn,\n"
-        "                       median, 99th percentile and longest time to draw one\n"
+        "                       median, 99th percentile and longest time to draw one;\n"
+        "                       between frames, the longest slice of a view's work\n"
+        "                       and the longest pass of the collector (a key waits\n"
+        "                       for them)\n"
         "    -h, --help         this page\n"
         "\n"
         "KEYS\n"
@@ -962,15 +1004,14 @@ int cmd_replay(int argc, char **argv)
 	}
 	seek(&t, at ? T : replay_last_ns(t.rp));
 	tui_push(&t, &tui_tasks_view, tui_tasks_new());
-	int64_t *frames = NULL;
-	size_t nframes = 0;
+	frame_timer fs = {0};
 	start_curses();
-	timeout(50); /* a replay changes only on a key */
-	loop(&t, DEFAULT_REFRESH_NS, frame_stats ? &frames : NULL, &nframes);
+	/* a replay changes only on a key (or as a view works) */
+	loop(&t, DEFAULT_REFRESH_NS, 50, frame_stats ? &fs : NULL);
 	free_views(&t);
 	if (frame_stats)
-		print_frames(frames, nframes, t.m);
-	free(frames);
+		print_frames(&fs, t.m);
+	free(fs.frames);
 	replay_close(t.rp);
 	return EXIT_OK;
 }

@@ -465,5 +465,5 @@ static int timeline_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_timeline_view = {"timeline", timeline_draw, timeline_key, timeline_free,
-                                        NULL};
+const tui_view_ops tui_timeline_view = {
+        .name = "timeline", .draw = timeline_draw, .key = timeline_key, .free = timeline_free};

@@ -112,4 +112,5 @@ static int workers_key(tui *t, void *state, int key)
 	return 0;
 }
 
-const tui_view_ops tui_workers_view = {"workers", workers_draw, workers_key, workers_free, NULL};
+const tui_view_ops tui_workers_view = {
+        .name = "workers", .draw = workers_draw, .key = workers_key, .free = workers_free};
