@@ -305,6 +305,12 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 				cell[sizeof(cell) - 1] = 0;
 			}
 			int cw = widths[col] < 0 ? -widths[col] : widths[col];
+			size_t len = strlen(cell);
+			if (col == COL_LOCATION && len > (size_t)cw && cw > 2) {
+				/* a path's end (file:line) says more than its start */
+				memmove(cell + 2, cell + len - (size_t)(cw - 2), (size_t)cw - 1);
+				cell[0] = cell[1] = '.';
+			}
 			printw(widths[col] < 0 ? "%-*.*s " : "%*.*s ", cw, cw, cell);
 		}
 		if (row == v->sel)
