@@ -13,7 +13,7 @@ tm() { tmux -S "$sock" "$@"; }
 pids=()
 trap 'tm kill-server 2>/dev/null || true; kill "${pids[@]}" 2>/dev/null || true; rm -rf "$T"' EXIT
 W=${COLUMNS_CAPTURE:-120}
-H=${LINES_CAPTURE:-24}
+H=${LINES_CAPTURE:-18}
 
 # shot TITLE KEYS... - sends the keys, waits for a redraw, prints the screen
 shot() {
@@ -38,16 +38,23 @@ shot "taskscope top $(basename "$EX")/hang: tasks"
 shot "Enter on task 6 (locker): the detail" / l o c k e r Enter Enter
 shot "r: resources" Escape / Escape t r
 shot "w: workers" w
-shot "l: timeline" l
-tm kill-server
+tm kill-session -t v
+
+"$EX/demo" 30000 >"$T/demo.out" 2>&1 &
+pids+=($!)
+sleep 1
+tm new-session -d -s v -x "$W" -y "$H" "$TS top ${pids[-1]}"
+sleep 1.5
+shot "taskscope top $(basename "$EX")/demo, l: the timeline, zoomed in (+ five times), paused (space)" l + + + + + " "
+tm kill-session -t v
 
 "$EX/deadlocks/three_locks" >"$T/z.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q '^ready' "$T/z.out" && break; sleep 0.1; done
-tm new-session -d -s v -x "$W" -y "$H" "$TS top ${pids[1]}"
+tm new-session -d -s v -x "$W" -y "$H" "$TS top ${pids[-1]}"
 sleep 1.5
 shot "taskscope top on deadlocks/three_locks: p, problems" p
-tm kill-server
+tm kill-session -t v
 
 # a recording from the program's first event: run --no-tui --record
 timeout -s TERM 2 "$TS" run --no-tui --record "$T/z.db" --prog-output "$T/r.out" -- \
@@ -57,5 +64,5 @@ sleep 1.5
 shot "taskscope replay: the end of the history" p
 # the first state change after 0.3 s: the workers start
 shot "g 0.3 Enter, ] ] ], t: the cursor steps through the state changes" g 0 . 3 Enter ] ] ] t
-shot "l: the timeline up to the cursor" l
-tm kill-server
+shot "l, + +: the timeline up to the cursor" l + +
+tm kill-session -t v
