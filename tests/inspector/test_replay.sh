@@ -20,25 +20,11 @@
 # an empty and a truncated file (exit 1, one line on stderr, no crash).
 . "$(dirname "$0")/lib.sh"
 
-command -v tmux >/dev/null || {
-	echo "not ok - tmux is not installed (make deps)"
-	exit 1
-}
-sock=$T/tmux.sock
-tm() { tmux -S "$sock" "$@"; }
+need_tmux
 # the session the checks read: each replay gets its own (killing the last
 # session ends the server, and a new one could race with its exit)
 sess=rp
 screen() { tm capture-pane -p -t "$sess"; }
-# wait_screen REGEX SECONDS - until the screen shows REGEX
-wait_screen() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		screen | grep -qE "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # the header's "at TIME of END"
 header_time() {
 	screen | head -n 1 | sed -n 's/^replay .*  at \(.*\) of [0-9.]* [a-z]*  .*/\1/p'

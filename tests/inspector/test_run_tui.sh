@@ -14,23 +14,9 @@
 #     leaves the program's output where it was.
 . "$(dirname "$0")/lib.sh"
 
-command -v tmux >/dev/null || {
-	echo "not ok - tmux is not installed (make deps)"
-	exit 1
-}
-sock=$T/tmux.sock
-tm() { tmux -S "$sock" "$@"; }
+need_tmux
 sess=
 screen() { tm capture-pane -p -t "$sess"; }
-# wait_screen REGEX SECONDS - until the screen shows REGEX
-wait_screen() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		screen | grep -qE -- "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # start NAME CMD - a new session NAME (the one screen reads from now on)
 # in $T, 160x30, running CMD then printing its status
 start() {

@@ -9,22 +9,8 @@
 # process (replay), a wake between a, b and c is drawn once zoomed in.
 . "$(dirname "$0")/lib.sh"
 
-command -v tmux >/dev/null || {
-	echo "not ok - tmux is not installed (make deps)"
-	exit 1
-}
-sock=$T/tmux.sock
-tm() { tmux -S "$sock" "$@"; }
+need_tmux
 screen() { tm capture-pane -p -t top; }
-# wait_screen REGEX SECONDS - until the screen shows REGEX
-wait_screen() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		screen | grep -qE "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 bg "$EX/deadlocks/three_locks" >"$T/z.out"
 pid=$!

@@ -66,6 +66,10 @@ const det_deadlock *tui_deadlock(tui *t, size_t i);
 void tui_each_warning(tui *t, void (*fn)(void *ctx, const det_warning *w), void *ctx);
 /* Pushes a view (it owns state); the loop draws the top one. */
 void tui_push(tui *t, const tui_view_ops *ops, void *state);
+/* The keys that move a list's selection (arrows, j/k, PgUp/PgDn,
+ * Home/End, g/G): 1 if key was one; *sel may pass the end (the view's
+ * draw clamps it). */
+int tui_list_key(int key, size_t *sel);
 /* Pops the top view (never the last one). */
 void tui_pop(tui *t);
 /* A message on the bottom line until the next key. */

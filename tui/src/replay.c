@@ -668,6 +668,21 @@ static void seed_task(replay *rp, model *m, const rp_task *rt, int64_t T)
 	sum_spans(rp, m, rt, k, i, T);
 }
 
+/* The slot of resource r as it stood at T (without holders): 0 if it did
+ * not exist then. */
+static int res_slot(const rp_res *r, int64_t T, tsk_seg_res *slot)
+{
+	if ((r->created != INT64_MIN && r->created > T) || r->freed <= T)
+		return 0;
+	*slot = (tsk_seg_res){.id = r->id,
+	                      .kind = r->kind,
+	                      .flags = r->closed <= T ? TSK_RF_CLOSED : 0,
+	                      .site = r->site,
+	                      .capacity = r->capacity};
+	copy_name(slot->name, r->name);
+	return 1;
+}
+
 model *replay_model_at(replay *rp, int64_t T)
 {
 	if (rp->m)
@@ -677,18 +692,9 @@ model *replay_model_at(replay *rp, int64_t T)
 	model_set_epoch(m, 0); /* deadlines are process ns already */
 	/* resources first as hints: a blocked task's wait finds its resource */
 	for (size_t i = 0; i < rp->nres; i++) {
-		const rp_res *r = &rp->res[i];
-		if (r->created != INT64_MIN && r->created > T)
-			continue;
-		if (r->freed <= T)
-			continue;
-		tsk_seg_res slot = {.id = r->id,
-		                    .kind = r->kind,
-		                    .flags = r->closed <= T ? TSK_RF_CLOSED : 0,
-		                    .site = r->site,
-		                    .capacity = r->capacity};
-		copy_name(slot.name, r->name);
-		model_hint_res(m, &slot, r->created);
+		tsk_seg_res slot;
+		if (res_slot(&rp->res[i], T, &slot))
+			model_hint_res(m, &slot, rp->res[i].created);
 	}
 	for (int w = 0; w < rp->workers && w < MODEL_MAX_WORKERS; w++) {
 		/* the workers exist from the start (an UNPARK makes one known) */
@@ -714,14 +720,9 @@ model *replay_model_at(replay *rp, int64_t T)
 	}
 	for (size_t i = 0; i < rp->nres; i++) {
 		const rp_res *r = &rp->res[i];
-		if ((r->created != INT64_MIN && r->created > T) || r->freed <= T)
+		tsk_seg_res slot;
+		if (!res_slot(r, T, &slot))
 			continue;
-		tsk_seg_res slot = {.id = r->id,
-		                    .kind = r->kind,
-		                    .flags = r->closed <= T ? TSK_RF_CLOSED : 0,
-		                    .site = r->site,
-		                    .capacity = r->capacity};
-		copy_name(slot.name, r->name);
 		slot.owner = held[i].owner;
 		slot.nreaders = held[i].nreaders;
 		model_seed_res(m, &slot, r->created, T);

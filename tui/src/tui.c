@@ -254,6 +254,37 @@ static void free_ring(void *ctx, uint64_t id, void *val)
 	free(val);
 }
 
+int tui_list_key(int key, size_t *sel)
+{
+	size_t page = LINES > 6 ? (size_t)LINES - 6 : 1;
+	switch (key) {
+	case KEY_DOWN:
+	case 'j':
+		(*sel)++;
+		return 1;
+	case KEY_UP:
+	case 'k':
+		*sel = *sel ? *sel - 1 : 0;
+		return 1;
+	case KEY_NPAGE:
+		*sel += page;
+		return 1;
+	case KEY_PPAGE:
+		*sel = *sel > page ? *sel - page : 0;
+		return 1;
+	case KEY_HOME:
+	case 'g':
+		*sel = 0;
+		return 1;
+	case KEY_END:
+	case 'G':
+		*sel = SIZE_MAX / 2; /* the view clamps it to its last row */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 void tui_push(tui *t, const tui_view_ops *ops, void *state)
 {
 	if (t->nviews == MAX_VIEWS) {

@@ -145,30 +145,9 @@ static void problems_draw(tui *t, void *state, int y0, int h)
 static int problems_key(tui *t, void *state, int key)
 {
 	problems_view *v = state;
-	size_t page = LINES > 6 ? (size_t)LINES - 6 : 1;
+	if (tui_list_key(key, &v->sel))
+		return 1;
 	switch (key) {
-	case KEY_DOWN:
-	case 'j':
-		v->sel++;
-		return 1;
-	case KEY_UP:
-	case 'k':
-		v->sel = v->sel ? v->sel - 1 : 0;
-		return 1;
-	case KEY_NPAGE:
-		v->sel += page;
-		return 1;
-	case KEY_PPAGE:
-		v->sel = v->sel > page ? v->sel - page : 0;
-		return 1;
-	case KEY_HOME:
-	case 'g':
-		v->sel = 0;
-		return 1;
-	case KEY_END:
-	case 'G':
-		v->sel = SIZE_MAX / 2; /* clamped by the next draw */
-		return 1;
 	case '\n':
 	case KEY_ENTER:
 		if (v->sel_id)

@@ -177,30 +177,9 @@ static void res_draw(tui *t, void *state, int y0, int h)
 static int res_key(tui *t, void *state, int key)
 {
 	res_view *v = state;
-	size_t page = LINES > 6 ? (size_t)LINES - 6 : 1;
+	if (tui_list_key(key, &v->sel))
+		return 1;
 	switch (key) {
-	case KEY_DOWN:
-	case 'j':
-		v->sel++;
-		return 1;
-	case KEY_UP:
-	case 'k':
-		v->sel = v->sel ? v->sel - 1 : 0;
-		return 1;
-	case KEY_NPAGE:
-		v->sel += page;
-		return 1;
-	case KEY_PPAGE:
-		v->sel = v->sel > page ? v->sel - page : 0;
-		return 1;
-	case KEY_HOME:
-	case 'g':
-		v->sel = 0;
-		return 1;
-	case KEY_END:
-	case 'G':
-		v->sel = SIZE_MAX / 2;
-		return 1;
 	case '\n':
 	case KEY_ENTER:
 		if (!v->sel_id)
