@@ -1027,8 +1027,10 @@ void model_seed_task(model *m, const tsk_seg_task *slot, int64_t since_ns, int64
 	if (slot->state == TSK_TS_RUNNING) {
 		iv->worker = slot->worker;
 		model_worker *w = worker_at(m, slot->worker);
-		if (w)
+		if (w) {
 			w->task = t->id;
+			w->last_change = since_ns; /* its run so far is not in busy_ns */
+		}
 	} else if (slot->state == TSK_TS_BLOCKED) {
 		iv->wait_kind = slot->wait_kind;
 		iv->obj = slot->wait_obj;

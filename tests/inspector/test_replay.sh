@@ -278,4 +278,30 @@ for target in "$pid" /dev/shm/taskscope."$pid".*; do
 		fail "replay ${target##*/}: q quits" "$(screen)"
 done
 kill -0 "$pid" && pass "the program still runs" || fail "the program died"
+
+# a history without deadlocks (no sorting of an empty list of them)
+"$TS" run --no-tui --record "$T/demo.db" -- "$EX/demo" 300 >/dev/null 2>&1
+eq "demo recorded" "$?" 0
+sess=rp-demo
+tm new-session -d -s "$sess" -x 120 -y 30 "$TS replay $T/demo.db; echo REPLAY-EXIT \$?; sleep 30"
+wait_screen '^replay demo' 10
+tm send-keys -t "$sess" h # at its end every task is done: h shows finished tasks
+wait_screen '^ +[0-9]+ reporter +done' 10 && pass "a history without deadlocks: the tasks" ||
+	fail "a history without deadlocks: the tasks" "$(screen)"
+absent "a history without deadlocks: no banner" 'DEADLOCK'
+tm send-keys -t "$sess" p
+wait_screen '^Deadlocks \(0\)' 5 && pass "a history without deadlocks: p says none" ||
+	fail "a history without deadlocks: p says none" "$(screen)"
+tm send-keys -t "$sess" q
+wait_screen 'REPLAY-EXIT 0' 5 && pass "a history without deadlocks: q" || fail "q" "$(screen)"
+
+# a time no recorder writes: refused, not computed with
+cp "$db" "$T/badtime.db"
+q "$T/badtime.db" 'UPDATE spans SET start_ns = -9223372036854775000
+	WHERE rowid = (SELECT min(rowid) FROM spans)' >/dev/null
+bad_file "a span time out of range" "$T/badtime.db" "damaged history: a time out of range"
+
+# no terminal to draw on: a usage error, before anything is drawn
+eq "replay without a terminal: exit 2" "$(status_of "$TS" replay "$db" </dev/null)" 2
+contains "replay without a terminal: says so" "$(cat "$T/err")" "needs a terminal"
 finish

@@ -75,9 +75,22 @@ wait_screen '^TASK .* across' 5 && pass "l, w again: lanes per task" ||
 tm send-keys -t top t
 wait_screen '^ +ID NAME' 5 && pass "t: back to the tasks" || fail "t: back to the tasks" "$(screen)"
 
-tm resize-window -t top -x 80 -y 24 2>/dev/null
-sleep 0.4
-wait_screen '^ +4 c ' 5 && pass "redrawn at 80x24" || fail "redrawn at 80x24" "$(screen)"
+# paused, a key still takes effect and is drawn
+tm send-keys -t top Space
+wait_screen '\[paused\]' 5 && pass "space pauses the view" || fail "space pauses the view" "$(screen)"
+tm send-keys -t top p
+wait_screen '^Deadlocks \(1\)' 5 && pass "paused: p shows the problems" ||
+	fail "paused: p shows the problems" "$(screen)"
+tm send-keys -t top Space t
+wait_screen '^ +ID NAME' 5 && pass "space again, t: the tasks" || fail "unpaused: t" "$(screen)"
+screen | grep -q '\[paused\]' && fail "unpaused: no [paused]" "$(screen)" || pass "unpaused: no [paused]"
+
+tm resize-window -t top -x 80 -y 24
+eq "the window is now 80x24" "$(tm display -p -t top '#{window_width}x#{window_height}')" 80x24
+# at 120 columns the heads go on to WHERE, BUSY...; at 80 they stop at FOR
+wait_screen '^ +ID NAME +STATE +WAITS ON +FOR *$' 5 && pass "redrawn at 80x24: the columns that fit" ||
+	fail "redrawn at 80x24: the columns that fit" "$(screen)"
+screen | grep -qE '^ +4 c ' && pass "redrawn at 80x24: the rows" || fail "redrawn at 80x24: the rows" "$(screen)"
 
 tm send-keys -t top q
 wait_screen 'TOP-EXIT 0' 5 && pass "q quits with status 0" || fail "q quits" "$(screen)"

@@ -36,6 +36,9 @@ typedef struct tui_view_ops {
 	 * order, until ts_mono_ns() reaches deadline_ns: the loop checks the
 	 * keys between slices.  Returns a tui_work. */
 	int (*work)(tui *t, void *state, int64_t deadline_ns);
+	/* optional: 1 while the view takes text (a filter being typed): its
+	 * keys are then the view's, not a replay's cursor keys */
+	int (*editing)(void *state);
 } tui_view_ops;
 
 enum tui_work {

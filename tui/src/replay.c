@@ -383,6 +383,35 @@ static void collect_times(replay *rp)
 	rp->ntimes = u;
 }
 
+/* 1 if every time of the history is within +-2^62 ns (or a sentinel):
+ * the cursor's and the views' arithmetic on them cannot overflow. */
+static int sane(int64_t ns)
+{
+	const int64_t lim = (int64_t)1 << 62;
+	return ns == INT64_MIN || ns == OPEN || (ns >= -lim && ns <= lim);
+}
+
+static int times_sane(const replay *rp)
+{
+	int ok = sane(rp->first_ns) && sane(rp->last_ns);
+	for (size_t i = 0; ok && i < rp->ntasks; i++)
+		ok = sane(rp->tasks[i].spawned) && sane(rp->tasks[i].ended);
+	for (size_t i = 0; ok && i < rp->nspans; i++) {
+		const rp_span *x = &rp->spans[i];
+		ok = sane(x->start) && sane(x->run) && sane(x->stop) && sane(x->end) &&
+		     sane(x->deadline);
+	}
+	for (size_t i = 0; ok && i < rp->nres; i++)
+		ok = sane(rp->res[i].created) && sane(rp->res[i].freed) && sane(rp->res[i].closed);
+	for (size_t i = 0; ok && i < rp->nown; i++)
+		ok = sane(rp->own[i].start) && sane(rp->own[i].end);
+	for (size_t i = 0; ok && i < rp->ndl; i++)
+		ok = sane(rp->dl[i].closed_ns) && sane(rp->dl[i].found_ns);
+	for (size_t i = 0; ok && i < rp->nwarn; i++)
+		ok = sane(rp->warn[i].first_ns) && sane(rp->warn[i].last_ns);
+	return ok;
+}
+
 replay *replay_open(const char *target, char *err, size_t cap)
 {
 	det_config dc;
@@ -438,7 +467,16 @@ replay *replay_open(const char *target, char *err, size_t cap)
 		replay_close(rp);
 		return NULL;
 	}
-	qsort(rp->dl, rp->ndl, sizeof(*rp->dl), cmp_found);
+	if (!times_sane(rp)) {
+		snprintf(err, cap,
+		         "%s: damaged history: a time out of range (beyond +-2^62 ns of the "
+		         "process's start)",
+		         target);
+		replay_close(rp);
+		return NULL;
+	}
+	if (rp->ndl > 1)
+		qsort(rp->dl, rp->ndl, sizeof(*rp->dl), cmp_found);
 	collect_times(rp);
 	if (rp->ntimes) {
 		if (rp->times[0] < rp->first_ns)
@@ -703,6 +741,15 @@ model *replay_model_at(replay *rp, int64_t T)
 	}
 	for (size_t i = 0; i < rp->ntasks; i++)
 		seed_task(rp, m, &rp->tasks[i], T);
+	/* a worker's busy time already counts its open run up to T
+	 * (sum_spans): its run so far starts at T */
+	for (uint32_t w = 0;; w++) {
+		model_worker *wk = model_worker_get(m, w);
+		if (!wk)
+			break;
+		if (wk->task)
+			wk->last_change = T;
+	}
 	/* then the resources with their writers, and the readers */
 	struct {
 		uint64_t owner;

@@ -33,6 +33,7 @@
 
 #define DEFAULT_REFRESH_NS 100000000 /* 10 Hz */
 #define MAX_VIEWS          8
+#define TIME_LIMIT         ((int64_t)1 << 62)
 #define BODY_Y             2       /* a view's first line: below the header and the banner */
 #define WORK_SLICE_NS      1000000 /* a view's work per turn of the loop: a key waits no longer */
 
@@ -62,11 +63,13 @@ typedef struct worker_ring {
 } worker_ring;
 
 struct tui {
-	coll *c;         /* live (top): the collector; NULL in a replay */
-	replay *rp;      /* replay: the history; NULL live */
-	model *m;        /* what the views draw */
-	uint64_t gen;    /* bumped when m is replaced (a replay's cursor moved) */
-	idmap hist;      /* live: task id -> hist_ring */
+	coll *c;            /* live (top): the collector; NULL in a replay */
+	replay *rp;         /* replay: the history; NULL live */
+	model *m;           /* what the views draw */
+	uint64_t gen;       /* bumped when m is replaced (a replay's cursor moved) */
+	idmap hist;         /* live: task id -> hist_ring */
+	uint64_t *hist_ids; /* live: the ids in hist, swept for tasks ended (hist_sweep) */
+	size_t nhist_ids, caphist_ids, hist_pos;
 	idmap whist;     /* live: worker index + 1 -> worker_ring */
 	int64_t now_ns;  /* live: this frame's process ns; replay: the cursor */
 	char prompt[64]; /* replay's "go to time" input, while prompting */
@@ -106,12 +109,16 @@ static void catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* the handler runs on its own stack: a stack overflow is a SIGSEGV too */
+	static char altstack[64 * 1024];
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+	sigaltstack(&ss, NULL);
 	sa.sa_handler = on_fatal;
-	sa.sa_flags = (int)SA_RESETHAND;
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGABRT, &sa, NULL);
-	sigaction(SIGFPE, &sa, NULL);
+	sa.sa_flags = (int)(SA_RESETHAND | SA_ONSTACK);
+	static const int fatal[] = {SIGSEGV, SIGBUS,  SIGABRT, SIGFPE,  SIGILL,
+	                            SIGQUIT, SIGTRAP, SIGSYS,  SIGXCPU, SIGXFSZ};
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
 }
 
 /* ---- services to views ---------------------------------------------------------- */
@@ -209,6 +216,11 @@ static void on_interval(void *ctx, const model_interval *iv)
 	if (!r) {
 		r = xcalloc(1, sizeof(*r));
 		idmap_put(&t->hist, iv->task, r);
+		if (t->nhist_ids == t->caphist_ids) {
+			t->caphist_ids = t->caphist_ids ? t->caphist_ids * 2 : 1024;
+			t->hist_ids = xrealloc(t->hist_ids, t->caphist_ids * sizeof(*t->hist_ids));
+		}
+		t->hist_ids[t->nhist_ids++] = iv->task;
 	}
 	tui_span x = {.start_ns = iv->start_ns,
 	              .end_ns = iv->end_ns,
@@ -221,7 +233,7 @@ static void on_interval(void *ctx, const model_interval *iv)
 	else
 		x.how = iv->how;
 	ring_put(r->s, TUI_SPANS, &r->next, &r->n, &x);
-	if (iv->state != MS_RUNNING || iv->worker == 0xffff)
+	if (iv->state != MS_RUNNING || iv->worker >= MODEL_MAX_WORKERS)
 		return;
 	worker_ring *w = idmap_get(&t->whist, iv->worker + 1u);
 	if (!w) {
@@ -229,6 +241,27 @@ static void on_interval(void *ctx, const model_interval *iv)
 		idmap_put(&t->whist, iv->worker + 1u, w);
 	}
 	ring_put(w->s, TUI_WORKER_SPANS, &w->next, &w->n, &x);
+}
+
+/* The rings of tasks that ended (or the model forgot) go, HIST_SWEEP ids
+ * a turn of the loop: the timeline draws live tasks only, and a program
+ * that spawns millions of short tasks must not grow the view. */
+#define HIST_SWEEP 256
+
+static void hist_sweep(tui *t)
+{
+	for (int k = 0; k < HIST_SWEEP && t->nhist_ids; k++) {
+		if (t->hist_pos >= t->nhist_ids)
+			t->hist_pos = 0;
+		uint64_t id = t->hist_ids[t->hist_pos];
+		const model_task *task = model_task_get(t->m, id);
+		if (task && task->ended_ns < 0) {
+			t->hist_pos++;
+			continue;
+		}
+		free(idmap_del(&t->hist, id));
+		t->hist_ids[t->hist_pos] = t->hist_ids[--t->nhist_ids];
+	}
 }
 
 size_t tui_history(tui *t, uint64_t task, tui_span *out)
@@ -530,6 +563,8 @@ static int parse_time(const tui *t, const char *s, int64_t *out)
 		ns = (int64_t)(secs * 1e9);
 	else if (ts_parse_duration(s, &ns) < 0)
 		return -1;
+	if (ns > TIME_LIMIT)
+		ns = TIME_LIMIT; /* histories' times are within +-2^62 (replay_open) */
 	*out = sign ? t->now_ns + sign * ns : ns;
 	return 0;
 }
@@ -680,6 +715,7 @@ static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
 	while (!stop_signal) {
 		int64_t turn = ts_mono_ns();
 		if (t->c && !ended) {
+			hist_sweep(t);
 			ssize_t n = coll_pass(t->c, 0);
 			if (n > 0)
 				t->rate += (uint64_t)n;
@@ -696,8 +732,10 @@ static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
 			t->live->tick(t->live->tick_ctx);
 			last_tick = now;
 		}
-		if (!paused && !help_on && now - last_draw >= refresh_ns) {
-			if (t->c && !ended) {
+		/* paused: drawn again only after a key (or a resize), the clock
+		 * stopped */
+		if (!help_on && (paused ? !last_draw : now - last_draw >= refresh_ns)) {
+			if (t->c && !ended && !paused) {
 				t->now_ns = now - coll_info(t->c)->created_mono_ns;
 				if (t->now_ns - t->rate_ns >= 2000000000) {
 					/* events/s over the last one to two seconds */
@@ -736,7 +774,9 @@ static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
 			help_on = 0;
 			continue;
 		}
-		if (t->rp && replay_key(t, key))
+		tui_view *top = &t->views[t->nviews - 1];
+		int typing = top->ops->editing && top->ops->editing(top->state);
+		if (t->rp && !typing && replay_key(t, key))
 			continue;
 		if (key == KEY_MOUSE) {
 			mouse(t);
@@ -749,9 +789,6 @@ static void loop(tui *t, int64_t refresh_ns, int idle_ms, frame_timer *fs)
 			break;
 		if (key == ' ') {
 			paused = !paused;
-			if (paused) {
-				draw(t, 1);
-			}
 		} else if (key == '?') {
 			help_on = 1;
 			draw_help(t);
@@ -832,6 +869,7 @@ int tui_run(coll *c, tui_live *l)
 	free(fs.frames);
 	idmap_each(&t.hist, free_ring, NULL);
 	idmap_fini(&t.hist);
+	free(t.hist_ids);
 	idmap_each(&t.whist, free_ring, NULL);
 	idmap_fini(&t.whist);
 	return stop_signal;
@@ -915,7 +953,8 @@ static const char help_top[] =
         "\n"
         "EXIT STATUS\n"
         "    0 detached; 1 no such process, not instrumented, another taskscope\n"
-        "    attached; 2 bad usage.\n";
+        "    attached; 2 bad usage, or no terminal to draw on; 128+N stopped by\n"
+        "    signal N (the terminal restored, the program left as it was).\n";
 
 static const char help_replay[] =
         "NAME\n"
@@ -943,7 +982,8 @@ static const char help_replay[] =
         "    The keys of top move, sort, filter and switch views (? lists them).\n"
         "\n"
         "EXIT STATUS\n"
-        "    0 done; 1 unreadable or foreign history; 2 bad usage.\n";
+        "    0 done; 1 unreadable, damaged or foreign history; 2 bad usage, or no\n"
+        "    terminal to draw on; 128+N stopped by signal N.\n";
 
 int cmd_top(int argc, char **argv)
 {
@@ -981,17 +1021,19 @@ int cmd_top(int argc, char **argv)
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
+	if (tui_terminal_ok(err, sizeof(err)) < 0)
+		ts_usage_err("%s", err);
 	coll *c;
 	if (coll_open(path, COLL_STREAM, NULL, &c, err, sizeof(err)) < 0) {
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
 	coll_detect(c, NULL, NULL, NULL);
-	tui_run_live(c, NULL, refresh_ns, frame_stats);
+	int sig = tui_run_live(c, NULL, refresh_ns, frame_stats);
 	coll_pass(c, 1);
 	coll_detach(c);
 	coll_close(c);
-	return EXIT_OK;
+	return sig ? 128 + sig : EXIT_OK;
 }
 
 int cmd_replay(int argc, char **argv)
@@ -1033,6 +1075,10 @@ int cmd_replay(int argc, char **argv)
 		ts_err("%s", err);
 		return EXIT_ERR;
 	}
+	if (tui_terminal_ok(err, sizeof(err)) < 0) {
+		replay_close(t.rp);
+		ts_usage_err("%s", err);
+	}
 	seek(&t, at ? T : replay_last_ns(t.rp));
 	tui_push(&t, &tui_tasks_view, tui_tasks_new());
 	frame_timer fs = {0};
@@ -1044,5 +1090,5 @@ int cmd_replay(int argc, char **argv)
 		print_frames(&fs, t.m);
 	free(fs.frames);
 	replay_close(t.rp);
-	return EXIT_OK;
+	return stop_signal ? 128 + stop_signal : EXIT_OK;
 }

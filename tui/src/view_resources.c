@@ -56,9 +56,19 @@ static int res_order_key(void *ctx, model *m, uint64_t id, uint64_t key[ORDER_WO
 
 static const order_src res_src = {model_res_ids, res_order_key, NULL, 0, 0};
 
+/* order_tick; a new list keeps the selected resource selected (on the
+ * same screen row) while it is still there. */
 static int res_tick(tui *t, res_view *v, int64_t deadline, int periodic)
 {
-	return order_tick(v->ord, tui_model(t), tui_generation(t), &res_src, deadline, periodic);
+	int rc = order_tick(v->ord, tui_model(t), tui_generation(t), &res_src, deadline, periodic);
+	size_t at = rc == TUI_CHANGED && !v->res && v->sel_id ? order_find(v->ord, v->sel_id)
+	                                                      : SIZE_MAX;
+	if (at != SIZE_MAX) {
+		size_t row = v->sel >= v->top ? v->sel - v->top : 0;
+		v->sel = at;
+		v->top = at >= row ? at - row : 0;
+	}
+	return rc;
 }
 
 static int res_work(tui *t, void *state, int64_t deadline_ns)

@@ -403,6 +403,11 @@ static int tasks_key(tui *t, void *state, int key)
 	return 1;
 }
 
+static int tasks_editing(void *state)
+{
+	return ((const tasks_view *)state)->editing;
+}
+
 /* Line 0 is the column heads; a row below selects its task. */
 static int tasks_click(tui *t, void *state, int row)
 {
@@ -419,4 +424,5 @@ const tui_view_ops tui_tasks_view = {.name = "tasks",
                                      .key = tasks_key,
                                      .free = tasks_free,
                                      .click = tasks_click,
-                                     .work = tasks_work};
+                                     .work = tasks_work,
+                                     .editing = tasks_editing};
