@@ -135,7 +135,7 @@ TSK_TEST_BINS    :=
 TSK_EXAMPLE_BINS :=
 
 MODULE_FRAGMENTS := runtime/runtime.mk probes/probes.mk tests/tests.mk examples/examples.mk \
-                    inspector/inspector.mk fuzz/fuzz.mk
+                    inspector/inspector.mk tui/tui.mk fuzz/fuzz.mk
 include $(MODULE_FRAGMENTS)
 
 # ---- generic rules -------------------------------------------------------------
@@ -235,9 +235,17 @@ endif
 
 demo: deps
 	+$(Q)$(MAKE) all
-	@echo '== taskscope run --no-tui --record $(BUILD)/demo.db -- $(BUILD)/examples/demo'
-	$(Q)$(BUILD)/bin/taskscope run --no-tui --record $(BUILD)/demo.db --force -- \
-		$(BUILD)/examples/demo
+	@# on a terminal, the live view (q closes it once you have seen enough;
+	@# the demo runs about ten seconds); elsewhere (CI, a pipe) headless
+	$(Q)if [ -t 0 ] && [ -t 1 ]; then \
+		echo '== taskscope run --record $(BUILD)/demo.db -- $(BUILD)/examples/demo 30000'; \
+		$(BUILD)/bin/taskscope run --record $(BUILD)/demo.db --force \
+			--prog-output $(BUILD)/demo.out -- $(BUILD)/examples/demo 30000; \
+	else \
+		echo '== taskscope run --no-tui --record $(BUILD)/demo.db -- $(BUILD)/examples/demo'; \
+		$(BUILD)/bin/taskscope run --no-tui --record $(BUILD)/demo.db --force -- \
+			$(BUILD)/examples/demo; \
+	fi
 	@echo '== taskscope report $(BUILD)/demo.db'
 	$(Q)$(BUILD)/bin/taskscope report $(BUILD)/demo.db
 
@@ -316,6 +324,7 @@ help:
 	@echo '  bench-http      only the HTTP table: taskscope vs Go net/http vs libuv under wrk'
 	@echo '  bench-record    only the recorder table: lossless events/s, DB bytes/event, report time'
 	@echo '  bench-deadlock  only the detector table: detection latency of the zoo and of 100k tasks, its CPU share'
+	@echo '  bench-tui       only the TUI table: time to draw a frame of top with 100k tasks, per view'
 	@echo '  deps            install missing Debian packages (needs root)'
 	@echo '  deps-bench      also the benchmark packages'
 	@echo '  install         PREFIX=/usr/local DESTDIR= : header, libraries, taskscope.pc'

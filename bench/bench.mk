@@ -92,7 +92,8 @@ $(error the benchmarks build the PROBES=0 library themselves: run `make bench` w
 endif
 endif
 
-.PHONY: bench bench-build bench-probes bench-http bench-record bench-deadlock bench-clean deps-bench \
+.PHONY: bench bench-build bench-probes bench-http bench-record bench-deadlock bench-tui bench-clean \
+	deps-bench \
 	bench-noprobes-lib
 
 # The recorder's table runs the plain build's taskscope and evgen; the
@@ -107,6 +108,7 @@ bench: bench-build $(BENCH_RECORD_BINS) $(BENCH_DEADLOCK_BINS)
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/http.sh --append
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/record.sh --append
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/deadlock.sh --append
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/tui.sh --append
 
 bench-build: $(BENCH_BINS)
 
@@ -121,6 +123,10 @@ bench-record: $(BENCH_RECORD_BINS)
 # Only the deadlock detector's table (build/bench/deadlock.md).
 bench-deadlock: $(BENCH_DEADLOCK_BINS)
 	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/deadlock.sh
+
+# Only the TUI's frame time (build/bench/tui.md).
+bench-tui: $(BENCH_DEADLOCK_BINS)
+	$(BENCH_Q)BENCH_OUT=$(BENCH_OUT) bench/tui.sh
 
 # Only the HTTP table (build/bench/http.md).
 bench-http: $(BENCH_HTTP_BINS)

@@ -108,6 +108,14 @@ void coll_detect(coll *c, const det_config *cfg, void (*announce)(void *ctx, con
 det *coll_det(coll *c); /* NULL before coll_detect */
 
 model *coll_model(coll *c);
+
+/* Every closed state interval is also handed to fn (the live timeline). */
+void coll_on_interval(coll *c, void (*fn)(void *ctx, const model_interval *iv), void *ctx);
+
+/* The text of string id of the segment into buf (cap bytes); 0 or -1. */
+int coll_string(coll *c, uint32_t id, char *buf, size_t cap);
+/* The frames of a stack id of the segment: 0, or -1. */
+int coll_stack(coll *c, uint32_t id, tsk_seg_stack *out);
 const tsk_rd_info *coll_info(coll *c);
 void coll_get_stats(coll *c, coll_stats *out);
 

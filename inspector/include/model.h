@@ -283,6 +283,14 @@ model_res *model_res_get(model *m, uint64_t id);
 void model_each_task(model *m, void (*fn)(void *ctx, model_task *t), void *ctx);
 void model_each_res(model *m, void (*fn)(void *ctx, model_res *r), void *ctx);
 
+/* Writes the ids of the tasks (ended ones kept included), or of the
+ * resources, to out, at most cap of them, in no order; returns how many
+ * there are (call with cap 0 to size out).  One sequential read of the
+ * table, touching no task: a snapshot a caller can then visit by id in
+ * slices while the model changes (the TUI's orders). */
+size_t model_task_ids(const model *m, uint64_t *out, size_t cap);
+size_t model_res_ids(const model *m, uint64_t *out, size_t cap);
+
 /* Aggregate counts. */
 typedef struct model_stats {
 	uint64_t events;      /* applied */

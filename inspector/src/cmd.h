@@ -11,9 +11,11 @@
 int cmd_ps(int argc, char **argv);     /* cmd_ps.c */
 int cmd_gc(int argc, char **argv);     /* cmd_ps.c */
 int cmd_record(int argc, char **argv); /* cmd_record.c */
-int cmd_run(int argc, char **argv);    /* cmd_record.c */
+int cmd_run(int argc, char **argv);    /* cmd_run.c */
 int cmd_dump(int argc, char **argv);   /* cmd_record.c */
 int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_export(int argc, char **argv); /* cmd_export.c */
+int cmd_top(int argc, char **argv);    /* tui/src/tui.c */
+int cmd_replay(int argc, char **argv); /* tui/src/tui.c */
 
 #endif /* TS_CMD_H */

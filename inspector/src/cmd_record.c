@@ -1,16 +1,14 @@
 /*
- * cmd_record.c - `taskscope record`, `run` and `dump`: a process's events
- * into a SQLite history, with the collector (collector.h) feeding the
- * store (store.h).
+ * cmd_record.c - `taskscope record` and `dump`: a process's events into a
+ * SQLite history, with the collector (collector.h) feeding the store
+ * (store.h); the loop and the ending `run` (cmd_run.c) shares with them
+ * (record_int.h).
  *
  *   record PID: attach in stream mode (the program's writers then never
  *       overwrite what we have not read; if we fall behind they drop and
  *       count), from the oldest record still in the rings, until the
  *       process exits, --duration passes, or SIGINT/SIGTERM.  Detaching
  *       leaves the program exactly as it was.
- *   run -- PROG: fork and exec PROG, attach as soon as its segment
- *       appears (its first events are still in the rings), record until it
- *       exits; exits with PROG's status.
  *   dump PID|SEGMENT: a frozen copy of the segment (live, stopped or dead
  *       process): the flight recorder's events, then the live state.
  *
@@ -20,8 +18,6 @@
  * is a terminal (or with --progress); a summary line always ends a
  * recording.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -38,17 +34,18 @@
 #include "collector.h"
 #include "db.h"
 #include "record.h"
+#include "record_int.h"
 #include "store.h"
 #include "util.h"
 
-static volatile sig_atomic_t stop_signal;
+volatile sig_atomic_t record__stop_signal;
 
 static void on_stop(int sig)
 {
-	stop_signal = sig;
+	record__stop_signal = sig;
 }
 
-static void catch_stop_signals(void)
+void record__catch_signals(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -59,23 +56,14 @@ static void catch_stop_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static void sleep_ns(int64_t ns)
+void record__sleep_ns(int64_t ns)
 {
 	struct timespec ts = {ns / 1000000000, ns % 1000000000};
 	nanosleep(&ts, NULL);
 }
 
-/* Options shared by record, run and dump. */
-typedef struct rec_opts {
-	const char *db;
-	int64_t duration_ns; /* 0: until the end */
-	store_opts so;
-	int progress;  /* 1 forced on, 0 when stderr is a terminal */
-	det_config dc; /* the detector's thresholds */
-} rec_opts;
-
 /* A verdict, on stderr the moment it is confirmed. */
-static void announce(void *ctx, const det_deadlock *d)
+void record__announce(void *ctx, const det_deadlock *d)
 {
 	(void)ctx;
 	fprintf(stderr, "taskscope %s: DEADLOCK %" PRIu32 " (%s %s, %" PRIu32 " task%s): %s\n",
@@ -123,8 +111,7 @@ static void progress_line(coll *c, store *st, double secs, uint64_t events_befor
 /* Records until the process is gone (or child exits), the duration passed
  * or a stop signal.  child: the pid `run` started (reaped here, its wait
  * status in *child_status), else 0. */
-static const char *record_loop(coll *c, store *st, const rec_opts *o, pid_t child,
-                               int *child_status)
+const char *record__loop(coll *c, store *st, const rec_opts *o, pid_t child, int *child_status)
 {
 	int64_t t0 = ts_mono_ns(), last_tick = t0;
 	uint64_t events_tick = 0;
@@ -134,15 +121,15 @@ static const char *record_loop(coll *c, store *st, const rec_opts *o, pid_t chil
 	for (;;) {
 		ssize_t n = coll_pass(c, 0);
 		int64_t now = ts_mono_ns();
-		if (stop_signal) {
+		if (record__stop_signal) {
 			if (child) {
 				/* run: the program decides when it ends.  A terminal's
 				 * SIGINT reached it already (same process group); a
 				 * SIGTERM or SIGHUP is passed on, a second one as
 				 * SIGKILL. */
-				if (stop_signal != SIGINT)
+				if (record__stop_signal != SIGINT)
 					kill(child, forwarded++ ? SIGKILL : SIGTERM);
-				stop_signal = 0;
+				record__stop_signal = 0;
 			} else {
 				how = "stopped by a signal";
 				break;
@@ -178,7 +165,7 @@ static const char *record_loop(coll *c, store *st, const rec_opts *o, pid_t chil
 		/* a busy program keeps us passing back to back; an idle one
 		 * costs a wake-up a millisecond */
 		if (n < 1024)
-			sleep_ns(1000000);
+			record__sleep_ns(1000000);
 	}
 	coll_pass(c, 1);
 	/* the program gets its rings back now, not after the index build */
@@ -204,7 +191,7 @@ static int64_t file_bytes(const char *path)
 /* Ends a recording or a dump: the model's final rows, the store closed
  * with its indexes, and the summary line on stderr (bench/record.sh
  * parses it).  Returns the exit status. */
-static int end_recording(coll *c, store *st, const char *db, int64_t t0, const char *how)
+int record__end(coll *c, store *st, const char *db, int64_t t0, const char *how)
 {
 	char err[512];
 	coll_finish(c);
@@ -317,9 +304,9 @@ static void record_help(void)
 	       "5'\n");
 }
 
-/* Parses the options of record/run/dump; returns optind. */
-static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void (*help)(void),
-                          int allow_duration)
+/* (record_int.h) */
+int record__parse_opts(int argc, char **argv, rec_opts *o, int run, void (*help)(void),
+                       int allow_duration)
 {
 	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
 	                                     {"record", required_argument, NULL, 'o'},
@@ -329,6 +316,8 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 	                                     {"force", no_argument, NULL, 'f'},
 	                                     {"progress", no_argument, NULL, 'P'},
 	                                     {"no-tui", no_argument, NULL, 'N'},
+	                                     {"refresh", required_argument, NULL, 'r'},
+	                                     {"prog-output", required_argument, NULL, 'O'},
 	                                     {"threshold", required_argument, NULL, 't'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -338,7 +327,7 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 	det_config_default(&o->dc);
 	/* run: '+' stops at the first non-option (PROG and its arguments are
 	 * PROG's); record and dump take options before and after the target */
-	while ((c = getopt_long(argc, argv, no_tui ? "+o:d:ft:h" : "o:d:ft:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, run ? "+o:d:ft:r:h" : "o:d:ft:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (det_config_set(&o->dc, optarg, err, sizeof(err)) < 0)
@@ -372,9 +361,19 @@ static int parse_rec_opts(int argc, char **argv, rec_opts *o, int *no_tui, void 
 			o->progress = 1;
 			break;
 		case 'N':
-			if (!no_tui)
-				ts_usage_err("--no-tui applies to run only");
-			*no_tui = 1;
+		case 'r':
+		case 'O':
+			if (!run)
+				ts_usage_err("--%s applies to run only", c == 'N' ? "no-tui"
+				                                         : c == 'r'
+				                                                 ? "refresh"
+				                                                 : "prog-output");
+			if (c == 'N')
+				o->no_tui = 1;
+			else if (c == 'r')
+				o->refresh = optarg;
+			else
+				o->prog_output = optarg;
 			break;
 		case 'h':
 			help();
@@ -391,7 +390,7 @@ int cmd_record(int argc, char **argv)
 	rec_opts o = {0};
 	char err[512], path[256];
 	ts_cmd = "record";
-	int i = parse_rec_opts(argc, argv, &o, NULL, record_help, 1);
+	int i = record__parse_opts(argc, argv, &o, 0, record_help, 1);
 	if (i >= argc)
 		ts_usage_err("missing PID");
 	if (i + 1 < argc)
@@ -431,175 +430,13 @@ int cmd_record(int argc, char **argv)
 		unlink(o.db);
 		return EXIT_ERR;
 	}
-	coll_detect(c, &o.dc, announce, NULL);
-	catch_stop_signals();
+	coll_detect(c, &o.dc, record__announce, NULL);
+	record__catch_signals();
 	int64_t t0 = ts_mono_ns();
-	const char *how = record_loop(c, st, &o, 0, NULL);
-	int rc = end_recording(c, st, o.db, t0, how);
+	const char *how = record__loop(c, st, &o, 0, NULL);
+	int rc = record__end(c, st, o.db, t0, how);
 	coll_close(c);
 	return rc;
-}
-
-/* ---- run -------------------------------------------------------------------------- */
-
-static void run_help(void)
-{
-	printf("NAME\n"
-	       "    taskscope run - run a program and record it from its first event\n"
-	       "\n"
-	       "SYNOPSIS\n"
-	       "    taskscope run --no-tui --record DB [--max-size N] [--max-age S] [--force]\n"
-	       "                  [--progress] -- PROG [ARGS...]\n"
-	       "\n"
-	       "DESCRIPTION\n"
-	       "    Starts PROG (a program linked with libtaskscope), attaches as soon as its\n"
-	       "    segment appears (its first events are still in its rings) and records it\n"
-	       "    into DB until it exits, like 'taskscope record'.  Recording goes on until\n"
-	       "    PROG has exited: a terminal's Ctrl-C reaches PROG itself; SIGTERM and\n"
-	       "    SIGHUP sent to taskscope are passed on to PROG as SIGTERM, a second one\n"
-	       "    as SIGKILL.\n"
-	       "\n"
-	       "    The live TUI is not built yet: --no-tui is required, and --record with\n"
-	       "    it.\n"
-	       "\n"
-	       "OPTIONS\n"
-	       "    -o, --record DB   the history to write\n"
-	       "    --no-tui          record headless\n"
-	       "    --max-size N, --max-age S, -f/--force, --progress, -t/--threshold: as for\n"
-	       "    record (deadlocks are said on stderr as they are found)\n"
-	       "    -h, --help        this page\n"
-	       "\n"
-	       "EXIT STATUS\n"
-	       "    PROG's exit status (128 + N if a signal N ended it); 1 if PROG could not\n"
-	       "    be started, never created a segment, or the DB could not be written;\n"
-	       "    2 bad usage.\n"
-	       "\n"
-	       "EXAMPLES\n"
-	       "    taskscope run --no-tui --record pool.db -- build/examples/pool --jobs 500\n"
-	       "    taskscope report pool.db\n");
-}
-
-/* Waits for the segment of child (started now).  Returns 0 with its path,
- * 1 if the child exited first (its wait status in *status), -1 on timeout
- * (10 s). */
-static int wait_segment(pid_t child, char *path, size_t cap, int *status)
-{
-	uint64_t start;
-	char state;
-	int64_t deadline = ts_mono_ns() + 10 * 1000000000LL;
-	while (ts_mono_ns() < deadline) {
-		if (waitpid(child, status, WNOHANG) == child)
-			return 1;
-		if (tsk_reader_proc_start(child, &start, &state) == 0 &&
-		    tsk_reader_find(NULL, child, path, cap) == 0) {
-			/* a dead process's older segment with this pid does not count */
-			char want[64];
-			snprintf(want, sizeof(want), "%s%d.%" PRIu64, TSK_SEG_PREFIX, (int)child,
-			         start);
-			const char *base = strrchr(path, '/');
-			if (base && strcmp(base + 1, want) == 0) {
-				tsk_reader *r;
-				/* the header may still be being written */
-				if (tsk_reader_open(path, 0, &r) == 0) {
-					tsk_reader_close(r);
-					return 0;
-				}
-			}
-		}
-		sleep_ns(200000);
-	}
-	return -1;
-}
-
-static int exit_status_of(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_ERR;
-}
-
-int cmd_run(int argc, char **argv)
-{
-	rec_opts o = {0};
-	int no_tui = 0, status = 0;
-	char err[512], path[256];
-	ts_cmd = "run";
-	int i = parse_rec_opts(argc, argv, &o, &no_tui, run_help, 0);
-	if (i < argc && strcmp(argv[i], "--") == 0)
-		i++;
-	if (i >= argc)
-		ts_usage_err("missing PROG (taskscope run --no-tui --record DB -- PROG ARGS...)");
-	if (!no_tui)
-		ts_usage_err("the live TUI is not built yet: use --no-tui --record DB");
-	if (!o.db)
-		ts_usage_err("missing --record DB");
-	store *st = store_open(o.db, &o.so, err, sizeof(err));
-	if (!st) {
-		ts_err("%s", err);
-		return EXIT_ERR;
-	}
-	int pipefd[2] = {-1, -1};
-	pid_t child = -1;
-	if (pipe2(pipefd, O_CLOEXEC) < 0 || (child = fork()) < 0) {
-		ts_err("%s: %s", pipefd[0] >= 0 ? "fork" : "pipe", strerror(errno));
-		if (pipefd[0] >= 0) {
-			close(pipefd[0]);
-			close(pipefd[1]);
-		}
-		store_close(st, 0, err, sizeof(err));
-		unlink(o.db);
-		return EXIT_ERR;
-	}
-	if (child == 0) {
-		close(pipefd[0]);
-		execvp(argv[i], argv + i);
-		int e = errno;
-		if (write(pipefd[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	int e = 0;
-	ssize_t got = read(pipefd[0], &e, sizeof(e));
-	close(pipefd[0]);
-	if (got == (ssize_t)sizeof(e)) {
-		waitpid(child, NULL, 0);
-		ts_err("%s: %s", argv[i], strerror(e));
-		store_close(st, 0, err, sizeof(err));
-		unlink(o.db);
-		return EXIT_ERR;
-	}
-	catch_stop_signals();
-	int64_t t0 = ts_mono_ns();
-	int w = wait_segment(child, path, sizeof(path), &status);
-	if (w != 0) {
-		if (w < 0) {
-			kill(child, SIGTERM);
-			waitpid(child, &status, 0);
-		}
-		ts_err("%s %s without creating a taskscope segment (is it linked with "
-		       "libtaskscope? TASKSCOPE=off?)",
-		       argv[i], w > 0 ? "exited" : "ran 10 s");
-		store_close(st, 0, err, sizeof(err));
-		unlink(o.db);
-		return EXIT_ERR;
-	}
-	coll *c;
-	if (coll_open(path, COLL_STREAM, st, &c, err, sizeof(err)) < 0) {
-		ts_err("%s", err);
-		kill(child, SIGTERM);
-		waitpid(child, &status, 0);
-		store_close(st, 0, err, sizeof(err));
-		unlink(o.db);
-		return EXIT_ERR;
-	}
-	coll_detect(c, &o.dc, announce, NULL);
-	const char *how = record_loop(c, st, &o, child, &status);
-	int rc = end_recording(c, st, o.db, t0, how);
-	coll_close(c);
-	return rc != EXIT_OK ? rc : exit_status_of(status);
 }
 
 /* ---- dump ------------------------------------------------------------------------- */
@@ -651,7 +488,7 @@ static int dump_into(const char *target, store *st, const det_config *dc, int lo
 	coll *c;
 	if (coll_open(path, COLL_DUMP, st, &c, err, cap) < 0)
 		return -1;
-	coll_detect(c, dc, loud ? announce : NULL, NULL);
+	coll_detect(c, dc, loud ? record__announce : NULL, NULL);
 	if (coll_dump(c, err, cap) < 0) {
 		coll_close(c);
 		return -1;
@@ -665,7 +502,7 @@ int cmd_dump(int argc, char **argv)
 	rec_opts o = {0};
 	char err[512];
 	ts_cmd = "dump";
-	int i = parse_rec_opts(argc, argv, &o, NULL, dump_help, 0);
+	int i = record__parse_opts(argc, argv, &o, 0, dump_help, 0);
 	if (i >= argc)
 		ts_usage_err("missing PID or SEGMENT");
 	if (i + 1 < argc)
@@ -693,7 +530,7 @@ int cmd_dump(int argc, char **argv)
 		unlink(o.db);
 		return EXIT_ERR;
 	}
-	int rc = end_recording(c, st, o.db, t0, "dumped");
+	int rc = record__end(c, st, o.db, t0, "dumped");
 	coll_close(c);
 	return rc;
 }

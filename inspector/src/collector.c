@@ -56,6 +56,7 @@ struct coll {
 	tsk_rd_snap snap;                     /* stream mode: live state waiting to seed */
 	int64_t snap_mono;                    /* when it was copied */
 	int have_snap;
+	size_t seed_pos; /* slots of snap seeded so far: resources, then tasks */
 	coll_stats stats;
 	char path[256];
 	/* the deadlock detector and what confirms its verdicts */
@@ -68,6 +69,8 @@ struct coll {
 	idmap res_slot;      /* resource id -> slot index + 1 */
 	int64_t scanned_ns;  /* when the slots were last scanned for the cache */
 	int64_t seeded_mono; /* when the live state was last used as seeds */
+	void (*on_interval)(void *ctx, const model_interval *iv); /* the TUI's timeline */
+	void *on_interval_ctx;
 };
 
 static int take_live_state(coll *c, int seed);
@@ -139,6 +142,8 @@ static void sink_interval(void *ctx, const model_interval *iv)
 	coll *c = ctx;
 	if (c->st)
 		store_interval(c->st, iv);
+	if (c->on_interval)
+		c->on_interval(c->on_interval_ctx, iv);
 }
 
 static void sink_own(void *ctx, const model_own *o)
@@ -349,12 +354,14 @@ static uint64_t to_tsc(const coll *c, int64_t mono)
 
 /* ---- live state ---------------------------------------------------------------- */
 
-/* Hints (seed 0: before events) or seeds (after) from a snapshot taken
- * at CLOCK_MONOTONIC snap_mono. */
-static void use_snap(coll *c, const tsk_rd_snap *snap, int seed, int64_t snap_mono)
+/* Hints (seed 0: before events) or seeds (after) from slots [from, to)
+ * of a snapshot taken at CLOCK_MONOTONIC snap_mono, counting its
+ * resources first, then its tasks. */
+static void use_snap_range(coll *c, const tsk_rd_snap *snap, int seed, int64_t snap_mono,
+                           size_t from, size_t to)
 {
 	int64_t snap_ns = snap_mono - c->info.created_mono_ns;
-	for (size_t i = 0; i < snap->nres; i++) {
+	for (size_t i = from; i < snap->nres && i < to; i++) {
 		const tsk_seg_res *s = &snap->res[i].slot;
 		if (!s->id || snap->res[i].torn)
 			continue;
@@ -364,7 +371,8 @@ static void use_snap(coll *c, const tsk_rd_snap *snap, int seed, int64_t snap_mo
 		else
 			model_hint_res(c->m, s, created);
 	}
-	for (size_t i = 0; i < snap->ntasks; i++) {
+	for (size_t i = from > snap->nres ? from - snap->nres : 0;
+	     i < snap->ntasks && snap->nres + i < to; i++) {
 		const tsk_seg_task *s = &snap->tasks[i].slot;
 		if (!s->id || snap->tasks[i].torn)
 			continue;
@@ -374,6 +382,11 @@ static void use_snap(coll *c, const tsk_rd_snap *snap, int seed, int64_t snap_mo
 		else
 			model_hint_task(c->m, s, spawned);
 	}
+}
+
+static void use_snap(coll *c, const tsk_rd_snap *snap, int seed, int64_t snap_mono)
+{
+	use_snap_range(c, snap, seed, snap_mono, 0, snap->nres + snap->ntasks);
 }
 
 static int take_live_state(coll *c, int seed)
@@ -390,7 +403,12 @@ static int take_live_state(coll *c, int seed)
  * as seeds only once the watermark has passed that moment, so that every
  * event it already reflects has been applied first: seeding earlier would
  * create a task from its slot while its SPAWN still waited behind the
- * watermark. */
+ * watermark.  SEED_SLICE slots a pass: seeding 100k tasks at once took
+ * 90-140 ms, a pass that `top`'s keys waited for.  A slot seeded a few
+ * passes after the copy is no worse: the model ignores a seed older than
+ * what its events said (model_seed_task, model_seed_res). */
+#define SEED_SLICE 8192
+
 static void stream_seed(coll *c, int64_t cutoff_mono, int final)
 {
 	if (c->seeded)
@@ -400,12 +418,18 @@ static void stream_seed(coll *c, int64_t cutoff_mono, int final)
 			return;
 		c->snap_mono = ts_mono_ns();
 		c->have_snap = 1;
+		c->seed_pos = 0;
 		if (!final)
 			return;
 	}
 	if (!final && cutoff_mono <= c->snap_mono)
 		return;
-	use_snap(c, &c->snap, 1, c->snap_mono);
+	size_t total = c->snap.nres + c->snap.ntasks;
+	size_t to = final || total - c->seed_pos <= SEED_SLICE ? total : c->seed_pos + SEED_SLICE;
+	use_snap_range(c, &c->snap, 1, c->snap_mono, c->seed_pos, to);
+	c->seed_pos = to;
+	if (to < total)
+		return;
 	tsk_reader_snap_free(&c->snap);
 	c->have_snap = 0;
 	c->seeded = 1;
@@ -801,6 +825,22 @@ void coll_finish(coll *c)
 		det_each_warning(c->det, store_warning, c);
 	model_finish(c->m, end);
 	coll_update_process(c);
+}
+
+void coll_on_interval(coll *c, void (*fn)(void *ctx, const model_interval *iv), void *ctx)
+{
+	c->on_interval = fn;
+	c->on_interval_ctx = ctx;
+}
+
+int coll_string(coll *c, uint32_t id, char *buf, size_t cap)
+{
+	return sink_resolve(c, id, buf, cap);
+}
+
+int coll_stack(coll *c, uint32_t id, tsk_seg_stack *out)
+{
+	return tsk_reader_stack(c->r, id, out) < 0 ? -1 : 0;
 }
 
 model *coll_model(coll *c)

@@ -159,6 +159,7 @@ void det_destroy(det *d)
 	free(d->edges.p);
 	free(d->stack);
 	free(d->retry.p);
+	free(d->lint_ids);
 	free(d->dirty.p);
 	free(d->dl);
 	free(d->pend);
@@ -176,8 +177,8 @@ void det_step(det *d, int64_t now_ns, int final)
 {
 	int due = d->last_fix_ns == INT64_MIN || now_ns - d->last_fix_ns >= d->fix_gap_ns;
 	int fix_now = final || (due && (d->waits_since_fix || d->npend || d->retry.n));
-	int lint_now =
-	        final || d->last_lint_ns == INT64_MIN || now_ns - d->last_lint_ns >= LINT_EVERY_NS;
+	int lint_now = final || d->last_lint_ns == INT64_MIN ||
+	               now_ns - d->last_lint_ns >= LINT_EVERY_NS || d->lint_pos < d->lint_n;
 	if (!d->dirty.n && !fix_now && !lint_now)
 		return; /* the common case: nothing new, and no clock read */
 	int64_t c0 = cpu_now();
@@ -222,9 +223,9 @@ void det_step(det *d, int64_t now_ns, int final)
 	}
 	if (lint_now) {
 		int64_t l0 = cpu_now();
-		det__lints(d);
+		if (det__lints(d, final))
+			d->last_lint_ns = now_ns;
 		d->st.lints_ns += cpu_now() - l0;
-		d->last_lint_ns = now_ns;
 	}
 	d->cpu_ns += cpu_now() - c0;
 }

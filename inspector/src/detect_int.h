@@ -69,6 +69,14 @@ struct det {
 	int64_t last_fix_ns; /* INT64_MIN: never */
 	int64_t fix_gap_ns;  /* the least time to the next fixpoint */
 	int64_t last_lint_ns;
+	/* the periodic lint sweep in progress: the task ids it visits,
+	 * LINT_SLICE a step (100k stuck tasks took one step 100+ ms, a pass
+	 * of the collector that `top`'s keys wait for), and every task's waits
+	 * summed once a sweep */
+	uint64_t *lint_ids;
+	size_t lint_n, lint_pos;
+	model_hist lint_all;
+	int lint_have_all;
 	uint64_t waits_since_fix;
 	int64_t cpu_ns;
 	int64_t now_ns;
@@ -120,7 +128,9 @@ void det__fixpoint(det *d);
 void det__settle_pending(det *d, int force);
 
 /* detect_lint.c: the lints */
-void det__lints(det *d);
+/* A slice of the lint sweep (final: a whole new sweep); 1 once the sweep
+ * is complete. */
+int det__lints(det *d, int final);
 void det__on_note(void *ctx, const model_note *n);
 
 #endif /* TS_DETECT_INT_H */

@@ -176,8 +176,29 @@ static void lint_task(void *ctx, model_task *t)
 		     t->self_wakes, t->self_wakes, t->wakes);
 }
 
-void det__lints(det *d)
+#define LINT_SLICE 16384
+
+int det__lints(det *d, int final)
 {
-	lint_ctx l = {.d = d};
-	model_each_task(d->m, lint_task, &l);
+	if (final || d->lint_pos >= d->lint_n) {
+		/* a new sweep, over the tasks there are now */
+		size_t n = model_task_ids(d->m, NULL, 0);
+		d->lint_ids = xrealloc(d->lint_ids, (n ? n : 1) * sizeof(*d->lint_ids));
+		n = model_task_ids(d->m, d->lint_ids, n);
+		d->lint_n = n;
+		d->lint_pos = 0;
+		d->lint_have_all = 0;
+		memset(&d->lint_all, 0, sizeof(d->lint_all));
+	}
+	lint_ctx l = {.d = d, .all = d->lint_all, .have_all = d->lint_have_all};
+	size_t end = final || d->lint_n - d->lint_pos <= LINT_SLICE ? d->lint_n
+	                                                            : d->lint_pos + LINT_SLICE;
+	for (; d->lint_pos < end; d->lint_pos++) {
+		model_task *t = model_task_get(d->m, d->lint_ids[d->lint_pos]);
+		if (t) /* ended and evicted since the sweep began: nothing to say */
+			lint_task(&l, t);
+	}
+	d->lint_all = l.all;
+	d->lint_have_all = l.have_all;
+	return d->lint_pos >= d->lint_n;
 }

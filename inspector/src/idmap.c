@@ -75,6 +75,24 @@ void idmap_put(idmap *m, uint64_t id, void *val)
 	m->vals[i] = val;
 }
 
+void idmap_reserve(idmap *m, size_t n)
+{
+	if (!m->cap)
+		idmap_init(m);
+	if (!m->n && n * 2 > m->cap) {
+		/* empty: the final size at once, not every size on the way */
+		size_t cap = m->cap;
+		while (n * 2 > cap)
+			cap *= 2;
+		idmap_fini(m);
+		m->cap = cap;
+		m->keys = xcalloc(cap, sizeof(*m->keys));
+		m->vals = xcalloc(cap, sizeof(*m->vals));
+	}
+	while (n * 2 > m->cap)
+		grow(m);
+}
+
 void *idmap_del(idmap *m, uint64_t id)
 {
 	if (!id || !m->cap)

@@ -24,6 +24,9 @@ void idmap_fini(idmap *m);
 void *idmap_get(const idmap *m, uint64_t id);
 /* Sets id (!= 0) to val (inserting or replacing). */
 void idmap_put(idmap *m, uint64_t id, void *val);
+/* Makes room for n entries, so that puts up to n never grow the table
+ * (a caller that must bound the time of each put sizes it first). */
+void idmap_reserve(idmap *m, size_t n);
 /* Removes id; returns its value or NULL. */
 void *idmap_del(idmap *m, uint64_t id);
 /* Calls fn for every entry (do not modify the map meanwhile). */

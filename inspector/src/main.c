@@ -21,6 +21,8 @@ static const struct {
         {"dump", cmd_dump, "flight recorder + live state of a process or segment -> DB"},
         {"report", cmd_report, "deadlocks, warnings, blocked and slowest tasks of a pid or DB"},
         {"export", cmd_export, "a history as Chrome trace JSON (Perfetto, chrome://tracing)"},
+        {"top", cmd_top, "live view of a running process: its tasks, what they wait on"},
+        {"replay", cmd_replay, "the views of top over a recorded history, with a time cursor"},
         {"gc", cmd_gc, "remove the segments of dead processes"},
 };
 

@@ -125,6 +125,25 @@ status_of() {
 	echo $?
 }
 
+# TUI tests drive the real program in tmux, on a private server:
+# need_tmux fails the test without tmux; tm is tmux on the test's socket;
+# wait_screen REGEX SECONDS waits until the test's own screen function (a
+# capture-pane of its session) shows REGEX.
+need_tmux() {
+	command -v tmux >/dev/null && return 0
+	echo "not ok - tmux is not installed (make deps)"
+	exit 1
+}
+tm() { tmux -S "$T/tmux.sock" "$@"; }
+wait_screen() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		screen | grep -qE -- "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 finish() {
 	echo "# $checks checks, $failures failed"
 	[ "$checks" -gt 0 ] && [ "$failures" -eq 0 ]

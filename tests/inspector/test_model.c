@@ -464,6 +464,42 @@ static void test_eviction(void **state)
 	model_destroy(m);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The id snapshots list every task and resource once, and only as many
+ * as cap allows */
+static void test_ids(void **state)
+{
+	(void)state;
+	cap c;
+	model *m = new_model(&c);
+	assert_int_equal(model_task_ids(m, NULL, 0), 0);
+	for (uint64_t id = 1; id <= 300; id++)
+		apply(m, TSK_EV_SPAWN, id * 7, 0, (int64_t)id);
+	apply(m, TSK_EV_EXIT, 7, 0, 400);
+	uint64_t ids[301] = {0};
+	assert_int_equal(model_task_ids(m, NULL, 0), 300);
+	assert_int_equal(model_task_ids(m, ids, 301), 300);
+	qsort(ids, 300, sizeof(ids[0]), cmp_id);
+	for (uint64_t i = 0; i < 300; i++)
+		assert_int_equal(ids[i], (i + 1) * 7);
+	assert_int_equal(ids[300], 0);
+	uint64_t few[3] = {0};
+	assert_int_equal(model_task_ids(m, few, 2), 300);
+	assert_int_equal(few[2], 0);
+	assert_int_equal(model_res_ids(m, NULL, 0), 0);
+	tsk_seg_event e = ev(TSK_EV_RES_NEW, 0, 70);
+	e.a32 = TSK_RES_MUTEX;
+	model_apply(m, &e, 500);
+	assert_int_equal(model_res_ids(m, ids, 301), 1);
+	assert_int_equal(ids[0], 70);
+	model_destroy(m);
+}
+
 /* Random sequences with gaps and stale events still tile every life */
 static void test_random_tiling(void **state)
 {
@@ -540,6 +576,7 @@ int main(void)
 	        cmocka_unit_test(test_wake_before_block),
 	        cmocka_unit_test(test_after_exit),
 	        cmocka_unit_test(test_eviction),
+	        cmocka_unit_test(test_ids),
 	        cmocka_unit_test(test_random_tiling),
 	        cmocka_unit_test(test_hist),
 	};
