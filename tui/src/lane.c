@@ -233,9 +233,9 @@ static void blocked_text(tui *t, const tui_span *s, char *buf, size_t cap)
 	if (tui_string(t, s->site, site, sizeof(site)) < 0)
 		site[0] = 0;
 	if (s->wait_kind == TSK_WAIT_SLEEP)
-		snprintf(buf, cap, "sleeping%s%s", site[0] ? " at " : "", site);
+		snprintf(buf, cap, "sleeping%s%.200s", site[0] ? " at " : "", site);
 	else
-		snprintf(buf, cap, "blocked on %s%s%s", wait, site[0] ? " at " : "", site);
+		snprintf(buf, cap, "blocked on %s%s%.200s", wait, site[0] ? " at " : "", site);
 }
 
 void lane_describe(tui *t, const char *name, const tui_span *s, int open, int64_t at, int worker,

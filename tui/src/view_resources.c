@@ -106,7 +106,7 @@ static void draw_list(tui *t, res_view *v, int y0, int h)
 			mvprintw(y0 + 1 + i, 0, "%8" PRIu64 " (gone)", id);
 			continue;
 		}
-		char site[256] = "", full[512], fn[256], held[32] = "-", len[32] = "";
+		char site[256] = "", full[512], fn[256], held[32] = "-", len[56] = "";
 		if (r->site && tui_string(t, r->site, full, sizeof(full)) == 0)
 			ts_split_site(full, site, sizeof(site), fn, sizeof(fn));
 		if (r->nholds == 1)
