@@ -35,6 +35,7 @@ void tasklist_init(tasklist *l)
 void tasklist_fini(tasklist *l)
 {
 	free(l->ids);
+	free(l->snap);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -52,16 +53,6 @@ static void push(tasklist *l, uint64_t id)
 static int alive(const model_task *k)
 {
 	return k && k->ended_ns < 0;
-}
-
-/* build_all's callback: lists k if it is live. */
-static void add_task(void *ctx, model_task *k)
-{
-	tasklist *l = ctx;
-	if (k->id > l->max_id)
-		l->max_id = k->id;
-	if (alive(k))
-		push(l, k->id);
 }
 
 /* Sorts a (n ids) by an LSD radix sort on the bytes in which they differ;
@@ -87,53 +78,54 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
 	}
 }
 
-/* The build at one go: a pass over the model and a sort. */
-static void build_all(tasklist *l, model *m)
-{
-	l->n = l->ndead = l->sweep = 0;
-	l->max_id = 0;
-	model_each_task(m, add_task, l);
-	uint64_t *tmp = xmalloc((l->n + 1) * sizeof(*tmp));
-	radix_sort(l->ids, tmp, l->n);
-	free(tmp);
-	l->building = 0;
-}
-
-/* A step of the build by ids: looks up the next BUILD_STEP ids.  Done
- * once it has listed as many live tasks as the model counts; ids sparser
- * than that (most tasks ended and forgotten) end it with build_all. */
+/* A step of the build.  The first takes a snapshot of the model's task
+ * ids (one sequential read of its table, 0.4 ms for 100k tasks) and sorts
+ * it; each lists the live tasks among the next BUILD_STEP of its ids, a
+ * cache miss each.  (Looking ids up one by one from 1 instead cannot tell
+ * where sparse ids end: it then had to list everything in one frame, 10
+ * to 15 ms for chain's 100k tasks.) */
 static void build_step(tasklist *l, model *m)
 {
-	model_stats ms;
-	model_get_stats(m, &ms);
-	uint64_t alive_n = ms.by_state[MS_UNKNOWN] + ms.by_state[MS_READY] +
-	                   ms.by_state[MS_RUNNING] + ms.by_state[MS_BLOCKED];
-	for (int k = 0; k < BUILD_STEP && l->found < alive_n; k++, l->probe++) {
-		model_task *t = model_task_get(m, l->probe);
-		if (!t)
-			continue;
-		l->max_id = l->probe;
-		if (alive(t)) {
-			push(l, l->probe);
-			l->found++;
-		}
+	int step = BUILD_STEP;
+	if (!l->snap) {
+		step = BUILD_STEP / 8; /* the snapshot and its sort are most of this step */
+		size_t n = model_task_ids(m, NULL, 0);
+		l->snap = xmalloc((n + 1) * sizeof(*l->snap));
+		l->nsnap = model_task_ids(m, l->snap, n);
+		uint64_t *tmp = xmalloc((l->nsnap + 1) * sizeof(*tmp));
+		radix_sort(l->snap, tmp, l->nsnap);
+		free(tmp);
+		l->snap_pos = 0; /* and on: a small model is listed in one step */
 	}
-	if (l->found >= alive_n)
-		l->building = 0; /* add_new finds any left above max_id */
-	else if (l->probe > 2 * alive_n + 65536)
-		build_all(l, m);
+	for (int k = 0; k < step && l->snap_pos < l->nsnap; k++) {
+		uint64_t id = l->snap[l->snap_pos++];
+		l->max_id = id; /* the snapshot is sorted */
+		if (alive(model_task_get(m, id)))
+			push(l, id);
+	}
+	if (l->snap_pos < l->nsnap)
+		return;
+	free(l->snap);
+	l->snap = NULL;
+	l->building = 0; /* add_new lists the tasks spawned meanwhile */
 }
 
 /* Empties l and starts the build by ids for model generation gen. */
 static void reset(tasklist *l, uint64_t gen)
 {
 	l->n = l->ndead = l->sweep = 0;
-	l->max_id = l->found = 0;
-	l->probe = 1;
+	l->max_id = 0;
+	free(l->snap);
+	l->snap = NULL;
 	l->building = 1;
 	l->built = 1;
 	l->gen = gen;
 	l->swept_mono = ts_mono_ns();
+}
+
+int tasklist_ready(const tasklist *l, uint64_t gen)
+{
+	return l->built && l->gen == gen && !l->building;
 }
 
 size_t tasklist_len(const tasklist *l)

@@ -5,10 +5,9 @@
  * A frame must not look at every task: with 100k tasks a pass over the
  * model costs 10 to 30 ms (a cache miss a task) and a sort more.  The list
  * is built over the first frames (and again when a replay replaces the
- * model), a bounded number of ids a frame; afterwards each frame adds the
- * tasks spawned since (ids are handed out in increasing order, so they
- * come after the last id listed) and marks a bounded number of listed
- * tasks that ended as dead.  Readers skip dead
+ * model) from a sorted snapshot of the ids, a bounded number a frame; afterwards each frame adds
+ * the tasks spawned since (ids are handed out in increasing order, so they come after the last id
+ * listed) and marks a bounded number of listed tasks that ended as dead.  Readers skip dead
  * entries, and a task that ended but is not marked yet (tasklist_next
  * looks).  Dead entries are squeezed out at the end of each pass of the
  * sweep, or sooner once they are half of the list.
@@ -24,15 +23,15 @@
 typedef struct tasklist {
 	uint64_t *ids; /* increasing (without the DEAD bit); DEAD marks an ended task */
 	size_t n, cap;
-	size_t ndead;       /* entries marked DEAD */
-	size_t sweep;       /* the next entry the sweep looks at */
-	int64_t swept_mono; /* when the last pass of the sweep ended */
-	uint64_t max_id;    /* the highest task id met (listed or ended) */
-	uint64_t gen;       /* the model generation it was built for */
-	int built;          /* it was reset for gen */
-	int building;       /* the build by ids goes on */
-	uint64_t probe;     /* the build: the next id it looks up */
-	uint64_t found;     /* the build: live tasks listed */
+	size_t ndead;           /* entries marked DEAD */
+	size_t sweep;           /* the next entry the sweep looks at */
+	int64_t swept_mono;     /* when the last pass of the sweep ended */
+	uint64_t max_id;        /* the highest task id met (listed or ended) */
+	uint64_t gen;           /* the model generation it was built for */
+	int built;              /* it was reset for gen */
+	int building;           /* the build by ids goes on */
+	uint64_t *snap;         /* the build: the model's task ids, sorted */
+	size_t nsnap, snap_pos; /* ... how many, the next one it looks up */
 } tasklist;
 
 void tasklist_init(tasklist *l);
@@ -42,6 +41,11 @@ void tasklist_fini(tasklist *l);
  * the build (started again when gen changed), else the new tasks and a
  * step of the sweep. */
 void tasklist_update(tasklist *l, model *m, uint64_t gen);
+
+/* 1 if l is built for generation gen: tasklist_update then only keeps
+ * it up (bounded); 0 while the build goes on (a step costs up to a few
+ * ms: the TUI does it between frames). */
+int tasklist_ready(const tasklist *l, uint64_t gen);
 
 /* Entries (dead ones included) and the id of entry i. */
 size_t tasklist_len(const tasklist *l);

@@ -1030,6 +1030,9 @@ int cmd_top(int argc, char **argv)
 	}
 	coll_detect(c, NULL, NULL, NULL);
 	int sig = tui_run_live(c, NULL, refresh_ns, frame_stats);
+	if (!sig && coll_liveness(c) != TSK_RD_LIVE)
+		fprintf(stderr, "taskscope top: %s (pid %d) has exited\n", coll_info(c)->program,
+		        coll_info(c)->pid);
 	coll_pass(c, 1);
 	coll_detach(c);
 	coll_close(c);

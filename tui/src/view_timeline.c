@@ -365,7 +365,9 @@ static void timeline_draw(tui *t, void *state, int y0, int h)
 	if (v->workers) {
 		shown = worker_window(v, m, lanes);
 	} else {
-		tasklist_update(&v->list, m, tui_generation(t));
+		/* the build itself is timeline_work's, between frames */
+		if (tasklist_ready(&v->list, tui_generation(t)))
+			tasklist_update(&v->list, m, tui_generation(t));
 		shown = task_window(v, m, lanes, win);
 	}
 	int cursor = w - 1 - v->back;
@@ -465,5 +467,19 @@ static int timeline_key(tui *t, void *state, int key)
 	}
 }
 
-const tui_view_ops tui_timeline_view = {
-        .name = "timeline", .draw = timeline_draw, .key = timeline_key, .free = timeline_free};
+/* The task lanes' list, built a step at a time between frames. */
+static int timeline_work(tui *t, void *state, int64_t deadline_ns)
+{
+	timeline_view *v = state;
+	(void)deadline_ns; /* a step is bounded by itself */
+	if (tasklist_ready(&v->list, tui_generation(t)))
+		return TUI_IDLE;
+	tasklist_update(&v->list, tui_model(t), tui_generation(t));
+	return tasklist_ready(&v->list, tui_generation(t)) ? TUI_CHANGED : TUI_BUSY;
+}
+
+const tui_view_ops tui_timeline_view = {.name = "timeline",
+                                        .draw = timeline_draw,
+                                        .key = timeline_key,
+                                        .free = timeline_free,
+                                        .work = timeline_work};
