@@ -33,6 +33,28 @@ screen | grep -qE '^ +3 b ' && pass "filter m3: task b" || fail "filter m3: task
 tm send-keys -t top / Escape
 sleep 0.3
 
+# sorting: the names of the rows, top to bottom
+names() { screen | awk '/^ +[0-9]+ [a-z]/ {printf "%s ", $2}'; }
+# wait_order KEYS ORDER WHAT - sends KEYS, then waits until the rows read ORDER
+wait_order() {
+	local i
+	tm send-keys -t top "$1"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(names)" = "$2" ] && break
+		sleep 0.1
+	done
+	eq "$3" "$(names)" "$2"
+}
+eq "sorted by id at first" "$(names)" "root a b c "
+wait_order i "c b a root " "i: reversed"
+wait_order i "root a b c " "i again: by id"
+wait_order s "a b c root " "s: by name"
+wait_order '>' "root a b c " "> from name: by state (all blocked: then by id)"
+wait_order '<' "a b c root " "< back: by name"
+wait_order i "root c b a " "i: by name, reversed"
+wait_order '<' "c b a root " "< back to id, still reversed"
+wait_order i "root a b c " "i: by id again"
+
 tm send-keys -t top t
 wait_screen '^ +2 +  a ' 5 && pass "t: the tree indents the root's children" ||
 	fail "t: the tree indents the root's children" "$(screen)"

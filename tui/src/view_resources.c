@@ -85,6 +85,8 @@ static void clamp(res_view *v, size_t n, int rows)
 		v->top = v->sel;
 	if (rows > 0 && v->sel >= v->top + (size_t)rows)
 		v->top = v->sel - (size_t)rows + 1;
+	if (rows > 0 && v->top + (size_t)rows > n) /* no empty rows while rows above are hidden */
+		v->top = n > (size_t)rows ? n - (size_t)rows : 0;
 }
 
 static void draw_list(tui *t, res_view *v, int y0, int h)

@@ -279,6 +279,10 @@ static void tasks_draw(tui *t, void *state, int y0, int h)
 		v->top = v->sel;
 	if (v->sel >= v->top + (size_t)rows)
 		v->top = v->sel - (size_t)rows + 1;
+	/* no empty rows below while rows above are hidden (a new order keeps
+	 * the selected task's screen row, which can scroll past the end) */
+	if (v->top + (size_t)rows > n)
+		v->top = n > (size_t)rows ? n - (size_t)rows : 0;
 	v->sel_id = order_id(v->ord, v->sel);
 	int64_t now = tui_now_ns(t);
 	for (int i = 0; i < rows && v->top + (size_t)i < n; i++) {
