@@ -2,11 +2,9 @@
  * tasklist.c - the live tasks in id order, kept in bounded steps
  * (tasklist.h).
  *
- * Tuned for 100k live tasks at 10 frames a second.  The build looks the
- * ids up from 1, BUILD_STEP a frame (ids are handed out from 1 up, so the
- * list comes out sorted and its first lanes are right at once); if the ids
- * are much sparser than the live tasks it passes over the model instead
- * and sorts (a radix sort: the ids are small integers).  Then a frame's
+ * Tuned for 100k live tasks at 10 frames a second.  The build is an
+ * order (order.h: a snapshot of the ids, each looked up, sorted) of the
+ * live tasks by id, in slices of BUILD_SLICE_NS.  Then a frame's
  * update looks at the ids just above the highest met (new tasks; MISS_RUN
  * misses end the look), again at the REPROBE ids below it (a SPAWN applied
  * after a later one's), and at no more than SWEEP_STEP listed tasks for
@@ -17,15 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "order.h"
 #include "tasklist.h"
+#include "tui.h"
 #include "util.h"
 
-#define DEAD       (1ull << 63) /* the entry's task ended */
-#define MISS_RUN   64           /* new ids: the look ends after this many misses in a row */
-#define REPROBE    256          /* ids below the highest met looked at again */
-#define SWEEP_STEP 2048         /* listed tasks the sweep looks at in a frame */
-#define SWEEP_REST 1000000000   /* ns between two passes of the sweep */
-#define BUILD_STEP 8192         /* ids a frame of the build looks up */
+#define DEAD           (1ull << 63) /* the entry's task ended */
+#define MISS_RUN       64           /* new ids: the look ends after this many misses in a row */
+#define REPROBE        256          /* ids below the highest met looked at again */
+#define SWEEP_STEP     2048         /* listed tasks the sweep looks at in a frame */
+#define SWEEP_REST     1000000000   /* ns between two passes of the sweep */
+#define BUILD_SLICE_NS 1000000      /* a step of the build */
 
 void tasklist_init(tasklist *l)
 {
@@ -35,7 +35,7 @@ void tasklist_init(tasklist *l)
 void tasklist_fini(tasklist *l)
 {
 	free(l->ids);
-	free(l->snap);
+	order_destroy(l->build);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -55,58 +55,28 @@ static int alive(const model_task *k)
 	return k && k->ended_ns < 0;
 }
 
-/* Sorts a (n ids) by an LSD radix sort on the bytes in which they differ;
- * tmp: n entries of scratch. */
-static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
+/* The build's key (order.h): every live task, by id alone. */
+static int live_key(void *ctx, model *m, uint64_t id, uint64_t key[ORDER_WORDS])
 {
-	uint64_t all_or = 0, all_and = ~0ull;
-	for (size_t i = 0; i < n; i++) {
-		all_or |= a[i];
-		all_and &= a[i];
-	}
-	for (int shift = 0; shift < 64; shift += 8) {
-		if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
-			continue; /* the same byte in every id */
-		size_t count[257] = {0};
-		for (size_t i = 0; i < n; i++)
-			count[((a[i] >> shift) & 0xff) + 1]++;
-		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
-		for (size_t i = 0; i < n; i++)
-			tmp[count[(a[i] >> shift) & 0xff]++] = a[i];
-		memcpy(a, tmp, n * sizeof(*a));
-	}
+	(void)ctx;
+	(void)key;
+	return alive(model_task_get(m, id));
 }
 
-/* A step of the build.  The first takes a snapshot of the model's task
- * ids (one sequential read of its table, 0.4 ms for 100k tasks) and sorts
- * it; each lists the live tasks among the next BUILD_STEP of its ids, a
- * cache miss each.  (Looking ids up one by one from 1 instead cannot tell
- * where sparse ids end: it then had to list everything in one frame, 10
- * to 15 ms for chain's 100k tasks.) */
+static const order_src live_src = {model_task_ids, live_key, NULL, 0, 0};
+
+/* A step of the build; once complete, its ids are the list. */
 static void build_step(tasklist *l, model *m)
 {
-	int step = BUILD_STEP;
-	if (!l->snap) {
-		step = BUILD_STEP / 8; /* the snapshot and its sort are most of this step */
-		size_t n = model_task_ids(m, NULL, 0);
-		l->snap = xmalloc((n + 1) * sizeof(*l->snap));
-		l->nsnap = model_task_ids(m, l->snap, n);
-		uint64_t *tmp = xmalloc((l->nsnap + 1) * sizeof(*tmp));
-		radix_sort(l->snap, tmp, l->nsnap);
-		free(tmp);
-		l->snap_pos = 0; /* and on: a small model is listed in one step */
-	}
-	for (int k = 0; k < step && l->snap_pos < l->nsnap; k++) {
-		uint64_t id = l->snap[l->snap_pos++];
-		l->max_id = id; /* the snapshot is sorted */
-		if (alive(model_task_get(m, id)))
-			push(l, id);
-	}
-	if (l->snap_pos < l->nsnap)
+	if (!l->build)
+		l->build = order_create();
+	if (order_tick(l->build, m, l->gen, &live_src, ts_mono_ns() + BUILD_SLICE_NS, 0) !=
+	    TUI_CHANGED)
 		return;
-	free(l->snap);
-	l->snap = NULL;
+	size_t n = order_count(l->build);
+	for (size_t i = 0; i < n; i++)
+		push(l, order_id(l->build, i));
+	l->max_id = n ? order_id(l->build, n - 1) : 0;
 	l->building = 0; /* add_new lists the tasks spawned meanwhile */
 }
 
@@ -115,8 +85,6 @@ static void reset(tasklist *l, uint64_t gen)
 {
 	l->n = l->ndead = l->sweep = 0;
 	l->max_id = 0;
-	free(l->snap);
-	l->snap = NULL;
 	l->building = 1;
 	l->built = 1;
 	l->gen = gen;

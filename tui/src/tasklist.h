@@ -5,7 +5,7 @@
  * A frame must not look at every task: with 100k tasks a pass over the
  * model costs 10 to 30 ms (a cache miss a task) and a sort more.  The list
  * is built over the first frames (and again when a replay replaces the
- * model) from a sorted snapshot of the ids, a bounded number a frame; afterwards each frame adds
+ * model) as an order (order.h) of the live tasks by id, in slices; afterwards each frame adds
  * the tasks spawned since (ids are handed out in increasing order, so they come after the last id
  * listed) and marks a bounded number of listed tasks that ended as dead.  Readers skip dead
  * entries, and a task that ended but is not marked yet (tasklist_next
@@ -23,15 +23,14 @@
 typedef struct tasklist {
 	uint64_t *ids; /* increasing (without the DEAD bit); DEAD marks an ended task */
 	size_t n, cap;
-	size_t ndead;           /* entries marked DEAD */
-	size_t sweep;           /* the next entry the sweep looks at */
-	int64_t swept_mono;     /* when the last pass of the sweep ended */
-	uint64_t max_id;        /* the highest task id met (listed or ended) */
-	uint64_t gen;           /* the model generation it was built for */
-	int built;              /* it was reset for gen */
-	int building;           /* the build by ids goes on */
-	uint64_t *snap;         /* the build: the model's task ids, sorted */
-	size_t nsnap, snap_pos; /* ... how many, the next one it looks up */
+	size_t ndead;        /* entries marked DEAD */
+	size_t sweep;        /* the next entry the sweep looks at */
+	int64_t swept_mono;  /* when the last pass of the sweep ended */
+	uint64_t max_id;     /* the highest task id met (listed or ended) */
+	uint64_t gen;        /* the model generation it was built for */
+	int built;           /* it was reset for gen */
+	int building;        /* the build by ids goes on */
+	struct order *build; /* the build: the live tasks by id (order.h) */
 } tasklist;
 
 void tasklist_init(tasklist *l);
