@@ -250,6 +250,10 @@ static void on_interval(void *ctx, const model_interval *iv)
 
 static void hist_sweep(tui *t)
 {
+	model_stats ms;
+	model_get_stats(t->m, &ms);
+	if (t->nhist_ids <= ms.tasks - ms.by_state[MS_DONE] + HIST_SWEEP)
+		return; /* about one ring a live task: nothing to sweep */
 	for (int k = 0; k < HIST_SWEEP && t->nhist_ids; k++) {
 		if (t->hist_pos >= t->nhist_ids)
 			t->hist_pos = 0;
